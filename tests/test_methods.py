@@ -1,0 +1,78 @@
+"""The common contract, checked for every registered method."""
+import numpy as np
+import pytest
+import torch
+
+from conftest import params_of
+from unlearnlib.evaluation import evaluate, results_table
+from unlearnlib.methods import get_method, list_methods, make_config, unlearn
+from unlearnlib.models import masks, prune_global
+from unlearnlib.train import TrainConfig, accuracy
+
+# Small but real settings per method, so the contract test stays fast on two CPU cores.
+FAST = {
+    "retrain": dict(train=TrainConfig(epochs=40, batch_size=64, optimizer="adam", lr=2e-3, weight_decay=0.0,
+                                      schedule="constant", augment=False)),
+    "finetune": dict(epochs=10, lr=0.05, batch_size=64, augment=False),
+}
+
+
+def test_registry_has_the_foundation_methods():
+    assert {"retrain", "finetune"} <= set(list_methods())
+    with pytest.raises(ValueError, match="unknown unlearning method 'nope'"):
+        get_method("nope")
+    with pytest.raises(TypeError, match="has no field"):
+        make_config("finetune", epochz=3)
+
+
+@pytest.mark.parametrize("name", list_methods())
+def test_method_contract(name, toy_overfit):
+    model, split, data = toy_overfit
+    before = params_of(model)
+    xf, yf = data.train_part(split.forget)
+    forget_before = accuracy(model, xf, yf)
+    assert forget_before > 95  # the toy model memorised its (relabelled) forget set
+    out, seconds = unlearn(name, model, split, data, **FAST.get(name, {}))
+    assert out is not model and seconds > 0
+    after = params_of(model)
+    assert all(np.array_equal(before[k], after[k]) for k in before), "input model was modified"
+    assert all(torch.isfinite(p).all() for p in out.parameters())
+    assert accuracy(out, xf, yf) < forget_before - 20
+    xr, yr = data.train_part(split.retain)
+    assert accuracy(out, xr, yr) > 80
+
+
+@pytest.mark.parametrize("name", list_methods())
+def test_pruning_masks_survive_unlearning(name, toy_overfit):
+    model, split, data = toy_overfit
+    pruned = prune_global(model, 0.5)
+    out, _ = unlearn(name, pruned, split, data, **FAST.get(name, {}))
+    got = masks(out)
+    assert got and all(torch.equal(got[k], v) for k, v in masks(pruned).items())
+    for layer, mask in got.items():
+        w = dict(out.named_modules())[layer].weight.detach()
+        assert float(w[mask == 0].abs().max()) == 0.0
+
+
+def test_unlearn_rejects_empty_forget_and_device_mismatch(toy_overfit):
+    model, split, data = toy_overfit
+    from dataclasses import replace
+    empty = replace(split, forget=np.empty(0, dtype=np.int64))
+    with pytest.raises(ValueError, match="forget set is empty"):
+        unlearn("finetune", model, empty, data)
+
+
+def test_evaluate_row_and_disparity(toy_overfit):
+    model, split, data = toy_overfit
+    retrained, t = unlearn("retrain", model, split, data, **FAST["retrain"])
+    rows = [evaluate(model, data, split, method="original", mia_max_per_side=300),
+            evaluate(retrained, data, split, method="retrain", runtime_s=t, mia_max_per_side=300)]
+    for r in rows:
+        assert 0 <= r["ua_pct"] <= 100 and 0 <= r["mia_efficacy_pct"] <= 100
+        assert r["ua_pct"] == pytest.approx(100 - r["forget_acc_pct"])
+    table = results_table(rows)
+    assert table.loc[table.method == "retrain", "avg_disparity"].item() == 0.0
+    orig = table.set_index("method").loc["original"]
+    # memorised wrong labels: the original fits them, the retrained model does not
+    assert orig["ua_pct"] < 5 and table.set_index("method").loc["retrain", "ua_pct"] > 50
+    assert orig["avg_disparity"] > 10

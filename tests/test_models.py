@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+import torch
+
+from unlearnlib.models import (count_parameters, create_model, is_pruned, list_models, masks, prune_global,
+                               reinitialize, sparsity)
+from unlearnlib.train import TrainConfig, fit
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("channels,size", [(3, 32), (1, 28)])
+def test_every_model_shapes(name, channels, size):
+    torch.manual_seed(0)
+    m = create_model(name, 7, channels, size).eval()
+    x = torch.randn(2, channels, size, size)
+    out = m(x)
+    assert out.shape == (2, 7)
+    assert torch.allclose(m.head(m.features(x)), out, atol=1e-5)
+
+
+def test_parameter_counts_match_their_descriptions():
+    assert 0.35e6 < count_parameters(create_model("small_cnn", 10, 3)) < 0.45e6
+    assert 11.0e6 < count_parameters(create_model("resnet18", 10, 3)) < 11.3e6
+    tv = create_model("resnet18_imagenet", 100, 3)
+    assert isinstance(tv.body.maxpool, torch.nn.MaxPool2d) and tv.body.conv1.kernel_size == (7, 7)
+    cifar = create_model("resnet18", 10, 3)
+    assert cifar.conv1.kernel_size == (3, 3) and not any(isinstance(m, torch.nn.MaxPool2d) for m in cifar.modules())
+
+
+def test_unknown_model_and_bad_classes():
+    with pytest.raises(ValueError, match="unknown model 'vgg'"):
+        create_model("vgg", 10)
+    with pytest.raises(ValueError, match="num_classes"):
+        create_model("mlp", 1)
+
+
+def test_global_pruning_reaches_sparsity_and_leaves_input_dense():
+    torch.manual_seed(0)
+    dense = create_model("small_cnn", 10, 3)
+    before = {k: v.clone() for k, v in dense.state_dict().items()}
+    pruned = prune_global(dense, 0.95)
+    assert is_pruned(pruned) and not is_pruned(dense)
+    assert sparsity(pruned) == pytest.approx(0.95, abs=1e-3)
+    assert all(torch.equal(before[k], v) for k, v in dense.state_dict().items())
+    # global, not per-layer: layers end at different sparsities
+    per_layer = [float((m == 0).float().mean()) for m in masks(pruned).values()]
+    assert max(per_layer) - min(per_layer) > 0.05
+    with pytest.raises(ValueError, match="already pruned"):
+        prune_global(pruned, 0.5)
+    with pytest.raises(ValueError, match="sparsity"):
+        prune_global(dense, 1.0)
+
+
+def test_masks_survive_training_and_reinitialisation(digits_data):
+    torch.manual_seed(0)
+    pruned = prune_global(create_model("mlp", 10, 1, 8), 0.9)
+    mask_before = {k: v.clone() for k, v in masks(pruned).items()}
+    x, y = digits_data.x_train[:256], digits_data.y_train[:256]
+    fit(pruned, x, y, TrainConfig(epochs=2, batch_size=32, lr=0.1, augment=False), progress=False)
+    assert sparsity(pruned) >= 0.9 - 1e-6
+    fresh = reinitialize(pruned, seed=1)
+    assert sparsity(fresh) >= 0.9 - 1e-6
+    assert all(torch.equal(mask_before[k], v) for k, v in masks(fresh).items())
+    w_old = pruned.body[1].parametrizations.weight.original.detach()
+    w_new = fresh.body[1].parametrizations.weight.original.detach()
+    assert not torch.allclose(w_old, w_new)
+    # the new weights are a fresh init, not the trained ones: the same seed gives the same init
+    again = reinitialize(pruned, seed=1)
+    assert torch.equal(again.body[1].parametrizations.weight.original, w_new)

@@ -1,0 +1,90 @@
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from unlearnlib.data import make_split
+from unlearnlib.models import create_model
+from unlearnlib.train import TrainConfig, accuracy, fit, lr_factor, predict, train_original
+
+
+def test_fit_learns_digits_well_above_chance_in_seconds(digits_data):
+    torch.manual_seed(0)
+    model = create_model("mlp", 10, 1, 8)
+    x, y = digits_data.x_train, digits_data.y_train
+    start = time.perf_counter()
+    hist = fit(model, x, y, TrainConfig(epochs=8, batch_size=64, lr=0.05, schedule="onecycle", augment=False),
+               data=digits_data, progress=False)
+    assert time.perf_counter() - start < 60
+    assert accuracy(model, digits_data.x_test, digits_data.y_test) > 90  # chance is 10 %
+    assert hist.epochs[-1]["loss"] < hist.epochs[0]["loss"] and len(hist.epochs) == 8
+    assert not model.training
+
+
+def test_adam_and_hooks(digits_data):
+    torch.manual_seed(0)
+    model = create_model("small_cnn", 10, 1, 8)
+    x, y = digits_data.x_train[:200], digits_data.y_train[:200]
+    starts, ends, epochs = [], [], []
+    fit(model, x, y, TrainConfig(epochs=2, batch_size=50, optimizer="adam", lr=1e-3, weight_decay=0, augment=True),
+        data=digits_data, on_batch_start=starts.append, on_batch_end=ends.append,
+        on_epoch_end=lambda e, m: epochs.append(e) or {"marker": e}, progress=False)
+    assert len(starts) == len(ends) == 8 and epochs == [1, 2]
+    assert sorted(torch.cat(starts[:4]).tolist()) == list(range(200))
+
+
+def test_fit_is_deterministic_per_seed(digits_data):
+    x, y = digits_data.x_train[:300], digits_data.y_train[:300]
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        m = create_model("mlp", 10, 1, 8)
+        fit(m, x, y, TrainConfig(epochs=2, batch_size=32, lr=0.05, seed=5), data=digits_data, progress=False)
+        outs.append(predict(m, x))
+    assert torch.equal(outs[0], outs[1])
+
+
+def test_schedules():
+    total = 100
+    ms = TrainConfig(schedule="multistep", milestones=(0.5, 0.75), gamma=0.1)
+    assert [lr_factor(ms, s, total) for s in (0, 49, 50, 75, 99)] == pytest.approx([1, 1, 0.1, 0.01, 0.01])
+    oc = TrainConfig(schedule="onecycle", warmup=0.2)
+    assert lr_factor(oc, 0, total) == 0 and lr_factor(oc, 20, total) == pytest.approx(1)
+    assert lr_factor(oc, 60, total) == pytest.approx(0.5)
+    cos = TrainConfig(schedule="cosine")
+    assert lr_factor(cos, 50, total) == pytest.approx(0.5) and lr_factor(cos, 0, total) == 1
+    with pytest.raises(ValueError, match="unknown schedule"):
+        lr_factor(TrainConfig(schedule="step"), 0, 1)
+
+
+def test_bad_inputs(digits_data):
+    m = create_model("mlp", 10, 1, 8)
+    with pytest.raises(ValueError, match="empty"):
+        fit(m, digits_data.x_train[:0], digits_data.y_train[:0], TrainConfig(), progress=False)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        fit(m, digits_data.x_train[:10], digits_data.y_train[:10], TrainConfig(optimizer="lbfgs"), progress=False)
+    assert math.isnan(accuracy(m, digits_data.x_train[:0], digits_data.y_train[:0]))
+
+
+def test_original_model_cache(digits, digits_data, monkeypatch):
+    split = make_split(digits, "random", 0.1, val_size=50, seed=0, train_size=400)
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=0.05, augment=False)
+    m1, info1 = train_original("mlp", digits_data, split, cfg, progress=False)
+    assert not info1["cached"]
+    import unlearnlib.train as T
+
+    def no_training(*a, **k):
+        raise AssertionError("retrained although the model was cached")
+    monkeypatch.setattr(T, "fit", no_training)
+    m2, info2 = train_original("mlp", digits_data, split, cfg, progress=False)
+    assert info2["cached"] and info2["key"] == info1["key"]
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    monkeypatch.undo()
+    # anything that determines the model changes the key
+    _, info3 = train_original("mlp", digits_data, split, TrainConfig(epochs=3, batch_size=64, lr=0.05, augment=False),
+                              progress=False)
+    other_split = make_split(digits, "random", 0.1, val_size=50, seed=1, train_size=400)
+    _, info4 = train_original("mlp", digits_data, other_split, cfg, progress=False)
+    assert len({info1["key"], info3["key"], info4["key"]}) == 3

@@ -1,0 +1,98 @@
+"""Unlearning methods, registered by name. Every method has the signature
+
+    method(model, split, data, cfg) -> new model
+
+returns a new model, never mutates its input, takes its device from the model, and reads
+no globals. `unlearn(name, ...)` runs one and measures its run time.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import time
+from dataclasses import dataclass, fields, replace
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+from ..data import DeviceData, Split
+from ..train import model_device
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    fn: Callable[..., nn.Module]
+    config: type
+    summary: str
+
+
+_METHODS: dict[str, MethodSpec] = {}
+
+
+def register(name: str, config: type):
+    """Decorator: register `fn` under `name` with its frozen config dataclass."""
+    def deco(fn):
+        if name in _METHODS:
+            raise ValueError(f"method {name!r} registered twice")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        _METHODS[name] = MethodSpec(name, fn, config, doc[0] if doc else "")
+        return fn
+    return deco
+
+
+def _load_all() -> None:
+    for mod in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{mod.name}")
+
+
+def list_methods() -> list[str]:
+    _load_all()
+    return sorted(_METHODS)
+
+
+def get_method(name: str) -> MethodSpec:
+    _load_all()
+    if name not in _METHODS:
+        raise ValueError(f"unknown unlearning method {name!r}; choose one of {sorted(_METHODS)}")
+    return _METHODS[name]
+
+
+def make_config(name: str, cfg: Any = None, **overrides):
+    """The method's config: `cfg` (or its defaults) with keyword overrides applied."""
+    spec = get_method(name)
+    cfg = cfg if cfg is not None else spec.config()
+    if not isinstance(cfg, spec.config):
+        raise TypeError(f"method {name!r} takes a {spec.config.__name__}, got {type(cfg).__name__}")
+    known = {f.name for f in fields(spec.config)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"{spec.config.__name__} has no field(s) {unknown}; fields: {sorted(known)}")
+    return replace(cfg, **overrides)
+
+
+def unlearn(name: str, model: nn.Module, split: Split, data: DeviceData, cfg: Any = None,
+            **overrides) -> tuple[nn.Module, float]:
+    """Run method `name`; return (unlearned model, run time in seconds)."""
+    spec = get_method(name)
+    cfg = make_config(name, cfg, **overrides)
+    if len(split.forget) == 0:
+        raise ValueError("the forget set is empty: nothing to unlearn")
+    device = model_device(model)
+    if device != data.device:
+        raise ValueError(f"model on {device} but data on {data.device}; move one of them")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    out = spec.fn(model, split, data, cfg)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    if out is model:
+        raise RuntimeError(f"method {name!r} returned its input model; methods must return a new one")
+    out.eval()
+    return out, seconds
+
+
+__all__ = ["register", "list_methods", "get_method", "make_config", "unlearn", "MethodSpec"]

@@ -1,0 +1,28 @@
+"""Retrain: train from scratch on the retain set only; the gold standard every method is compared with."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch.nn as nn
+
+from ..data import DeviceData, Split
+from ..models import reinitialize
+from ..train import TrainConfig, fit
+from . import register
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    # The original model's own schedule, so retrain is a fair reference (Jia et al. 2023, Sec. 5.1);
+    # notebooks pass the TrainConfig they trained the original with.
+    train: TrainConfig = field(default_factory=TrainConfig)
+    progress: bool = False
+
+
+@register("retrain", RetrainConfig)
+def retrain(model: nn.Module, split: Split, data: DeviceData, cfg: RetrainConfig) -> nn.Module:
+    """Re-initialise the architecture (pruning masks kept) and train it on the retain set only."""
+    fresh = reinitialize(model, seed=cfg.train.seed)
+    x, y = data.train_part(split.retain)
+    fit(fresh, x, y, cfg.train, data=data, progress=cfg.progress, desc="retrain")
+    return fresh

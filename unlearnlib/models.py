@@ -1,0 +1,286 @@
+"""Model registry (`create_model`) and one-shot global magnitude pruning.
+
+Every model exposes `features(x) -> (N, D)` (the penultimate representation, used by the
+Barlow Twins regulariser, kNN monitors and attacks) and `head` (the last linear layer), so
+`model(x) == model.head(model.features(x))`.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.nn.utils.parametrize as parametrize
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str):
+    def deco(fn):
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} registered twice")
+        _MODELS[name] = fn
+        return fn
+    return deco
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def create_model(name: str, num_classes: int, in_channels: int = 3, image_size: int = 32) -> nn.Module:
+    """Build a freshly initialised model from the registry (see `list_models()`).
+
+    image_size is only used by models whose input size is fixed (the MLP).
+    """
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {list_models()}")
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    return _MODELS[name](num_classes=num_classes, in_channels=in_channels, image_size=image_size)
+
+
+# --------------------------------------------------------------------------- ResNet-18 (CIFAR)
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """ResNet-18 for 32x32 inputs: 3x3 stem, no max-pool (He et al. 2016; Unlearn-Sparse's model)."""
+
+    def __init__(self, num_blocks=(2, 2, 2, 2), num_classes=10, in_channels=3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        layers, in_planes = [], 64
+        for i, (planes, n) in enumerate(zip((64, 128, 256, 512), num_blocks)):
+            blocks = []
+            for j in range(n):
+                stride = 2 if (i > 0 and j == 0) else 1
+                blocks.append(BasicBlock(in_planes, planes, stride))
+                in_planes = planes
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.head = nn.Linear(512, num_classes)
+
+    def features(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+@register_model("resnet18")
+def resnet18(num_classes: int, in_channels: int = 3, image_size: int = 32) -> nn.Module:
+    return CifarResNet((2, 2, 2, 2), num_classes, in_channels)
+
+
+class TorchvisionResNet(nn.Module):
+    """torchvision's ResNet-18 with the ImageNet stem (7x7 stride-2 conv, max-pool).
+
+    The setting of Amnesiac ML's notebooks (lmgraves/AmnesiacML); the stem takes
+    in_channels so MNIST needs no channel replication.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int):
+        super().__init__()
+        from torchvision.models import resnet18 as tv_resnet18
+
+        net = tv_resnet18(weights=None, num_classes=num_classes)
+        if in_channels != 3:
+            net.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+        self.head = net.fc
+        net.fc = nn.Identity()
+        self.body = net
+
+    def features(self, x):
+        return self.body(x)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+@register_model("resnet18_imagenet")
+def resnet18_imagenet(num_classes: int, in_channels: int = 3, image_size: int = 32) -> nn.Module:
+    return TorchvisionResNet(num_classes, in_channels)
+
+
+# --------------------------------------------------------------------------- small models for CPUs
+
+
+class SmallCNN(nn.Module):
+    """Four 3x3 conv-BN-ReLU stages (32-64-128-256), global average pooling, linear head.
+
+    About 0.39M parameters for 3 input channels: the CPU stand-in for ResNet-18.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int):
+        super().__init__()
+
+        def stage(cin, cout, pool):
+            layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            return layers + ([nn.MaxPool2d(2)] if pool else [])
+
+        self.body = nn.Sequential(*stage(in_channels, 32, False), *stage(32, 64, True),
+                                  *stage(64, 128, True), *stage(128, 256, True))
+        self.head = nn.Linear(256, num_classes)
+
+    def features(self, x):
+        return torch.flatten(F.adaptive_avg_pool2d(self.body(x), 1), 1)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+@register_model("small_cnn")
+def small_cnn(num_classes: int, in_channels: int = 3, image_size: int = 32) -> nn.Module:
+    return SmallCNN(num_classes, in_channels)
+
+
+class MLP(nn.Module):
+    """Flatten, two hidden layers of 256 with ReLU, linear head."""
+
+    def __init__(self, num_classes: int, in_features: int, hidden: int = 256):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(hidden, hidden), nn.ReLU(inplace=True))
+        self.head = nn.Linear(hidden, num_classes)
+
+    def features(self, x):
+        return self.body(x)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+@register_model("mlp")
+def mlp(num_classes: int, in_channels: int = 3, image_size: int = 32) -> nn.Module:
+    return MLP(num_classes, in_channels * image_size * image_size)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# --------------------------------------------------------------------------- pruning
+
+
+class WeightMask(nn.Module):
+    """Parametrisation weight = original * mask (a 0/1 buffer), recomputed at every access.
+
+    Registered with torch.nn.utils.parametrize, so the mask stays applied while the model is
+    trained or unlearned (gradients of pruned entries are zero) and the model deep-copies.
+    """
+
+    def __init__(self, mask: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mask", mask)
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight * self.mask
+
+    def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight
+
+
+def _prunable(model: nn.Module) -> list[nn.Module]:
+    """Conv and linear layers: their weights are pruned (Unlearn-Sparse prunes these, not BN or biases)."""
+    return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def _mask_of(module: nn.Module) -> torch.Tensor | None:
+    if parametrize.is_parametrized(module, "weight"):
+        for p in module.parametrizations.weight:
+            if isinstance(p, WeightMask):
+                return p.mask
+    return None
+
+
+def prune_global(model: nn.Module, sparsity: float) -> nn.Module:
+    """One-shot global magnitude pruning: a copy whose `sparsity` share of conv/linear weights,
+    the smallest in absolute value across all layers together, is masked to zero.
+
+    The input model is not modified. Masks are `WeightMask` parametrisations.
+    """
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    if is_pruned(model):
+        raise ValueError("model is already pruned; prune the dense model instead")
+    pruned = copy.deepcopy(model)
+    layers = _prunable(pruned)
+    flat = torch.cat([m.weight.detach().abs().flatten() for m in layers])
+    k = int(round(sparsity * flat.numel()))
+    keep = torch.ones_like(flat, dtype=torch.bool)
+    if k > 0:
+        keep[torch.topk(flat, k, largest=False).indices] = False
+    offset = 0
+    for m in layers:
+        n = m.weight.numel()
+        mask = keep[offset:offset + n].view_as(m.weight).to(m.weight.dtype)
+        offset += n
+        parametrize.register_parametrization(m, "weight", WeightMask(mask))
+    return pruned
+
+
+def is_pruned(model: nn.Module) -> bool:
+    return any(_mask_of(m) is not None for m in model.modules())
+
+
+def masks(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Pruning masks by module name (empty for a dense model)."""
+    return {name: mask for name, m in model.named_modules() if (mask := _mask_of(m)) is not None}
+
+
+def sparsity(model: nn.Module) -> float:
+    """Share of zero weights over the prunable (conv and linear) weights."""
+    zeros = total = 0
+    for m in _prunable(model):
+        w = m.weight
+        zeros += int((w == 0).sum())
+        total += w.numel()
+    return zeros / max(total, 1)
+
+
+def reinitialize(model: nn.Module, seed: int | None = None) -> nn.Module:
+    """A copy with freshly initialised parameters and BN statistics (pruning masks kept).
+
+    Used by retraining from scratch: same architecture and sparsity pattern, new weights.
+    """
+    fresh = copy.deepcopy(model)
+    if seed is not None:
+        torch.manual_seed(seed)
+    for m in fresh.modules():
+        if _mask_of(m) is not None:
+            # torch's Conv/Linear init (kaiming_uniform a=sqrt(5), bias U(+-1/sqrt(fan_in))) on the
+            # unmasked original, since reset_parameters would write into the computed weight
+            original = m.parametrizations.weight.original
+            with torch.no_grad():
+                original.copy_(nn.init.kaiming_uniform_(torch.empty_like(original), a=math.sqrt(5)))
+                if m.bias is not None:
+                    bound = 1.0 / math.sqrt(original[0].numel())
+                    nn.init.uniform_(m.bias, -bound, bound)
+        elif hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    return fresh

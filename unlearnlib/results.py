@@ -1,0 +1,89 @@
+"""Run directories, run descriptions (git commit, device, time), tables and figures."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from . import paths
+
+
+def notebook_dir(profile: str, notebook: str, override: str | Path | None = None) -> Path:
+    """results/<profile>/<notebook>/ (or `override`), created."""
+    d = Path(override) if override else paths.results_root() / profile / notebook
+    if not d.is_absolute():
+        d = paths.repo_root() / d
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.repo_root(), capture_output=True,
+                             text=True, timeout=10)
+        commit = out.stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=paths.repo_root(),
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def describe_device(device: str | torch.device) -> str:
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{device.type}: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def describe_run(device: str | torch.device = "cpu", **extra) -> dict:
+    """What produced a result: commit, device, library versions, UTC time, plus `extra`."""
+    return {
+        "git_commit": git_commit(),
+        "device": describe_device(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def save_table(df: pd.DataFrame, path: str | Path, meta: dict | None = None, floatfmt: str = ".2f") -> Path:
+    """Write `path` as CSV and a Markdown twin (.md) headed by `meta` (dataset, profile, seeds, device, ...)."""
+    path = Path(path).with_suffix(".csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    lines = [f"# {path.stem}", ""]
+    for k, v in (meta or {}).items():
+        lines.append(f"- {k}: {v}")
+    lines += ["", _markdown(df, floatfmt), ""]
+    path.with_suffix(".md").write_text("\n".join(lines))
+    if meta:
+        path.with_suffix(".meta.json").write_text(json.dumps(meta, indent=2, default=str))
+    return path
+
+
+def _markdown(df: pd.DataFrame, floatfmt: str) -> str:
+    cols = list(df.columns)
+
+    def fmt(v):
+        if isinstance(v, float):
+            return format(v, floatfmt)
+        return str(v)
+
+    rows = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
+    rows += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in df.itertuples(index=False)]
+    return "\n".join(rows)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
+    """Save a matplotlib figure as PNG."""
+    path = Path(path).with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
