@@ -51,6 +51,15 @@ def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
     return chosen
 
 
+def _describe() -> dict:
+    """Commit and device, from the library (imported here so --list stays fast)."""
+    from unlearnlib.results import describe_run
+    from unlearnlib.train import resolve_device
+
+    d = describe_run(resolve_device("auto"))
+    return {"git_commit": d["git_commit"], "device": d["device"], "torch": d["torch"]}
+
+
 def run_one(nb: Path, profile: str, overrides: dict, results_root: Path) -> tuple[bool, str]:
     import papermill as pm
 
@@ -74,8 +83,7 @@ def run_one(nb: Path, profile: str, overrides: dict, results_root: Path) -> tupl
         "notebook": nb.name,
         "profile": profile,
         "parameters": {k: v for k, v in params.items() if k != "RESULTS_DIR"},
-        "git_commit": _git_commit(),
-        "device": _device(),
+        **_describe(),
         "start_utc": started.isoformat(timespec="seconds"),
         "end_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - t0, 1),
@@ -106,25 +114,6 @@ def prepare(notebooks: list[Path], profile: str, overrides: dict, out: Path) -> 
         pm.execute_notebook(str(nb), str(out / nb.name), parameters=params, prepare_only=True,
                             kernel_name="python3", progress_bar=False)
         print(f"prepared {out / nb.name}")
-
-
-def _git_commit() -> str:
-    import subprocess
-
-    try:
-        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
-        return r.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _device() -> str:
-    try:
-        import torch
-
-        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
-    except ImportError:
-        return "unknown"
 
 
 def main(argv=None) -> int:

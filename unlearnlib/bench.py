@@ -9,6 +9,7 @@ Prints a table and writes JSON with --out. Benchmarks, not tests: nothing here a
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import time
 from dataclasses import asdict, replace
@@ -20,7 +21,7 @@ from .data import load_dataset, make_split, to_device
 from .models import count_parameters, create_model, list_models
 from .profiles import get_profile
 from .results import describe_run
-from .train import _autocast, accuracy, prepare_model, resolve_device, train_original
+from .train import TrainConfig, _autocast, accuracy, prepare_model, resolve_device, train_original
 
 
 def throughput(name: str, device: torch.device, batch_size: int = 512, steps: int = 30, warmup: int = 5,
@@ -48,10 +49,9 @@ def throughput(name: str, device: torch.device, batch_size: int = 512, steps: in
     return batch_size * steps / (time.perf_counter() - start)
 
 
-def profile_run(profile: str, device: torch.device, epochs: int | None = None, seed: int = 0,
-                lr: float | None = None) -> dict:
+def profile_run(profile: str, device: torch.device, train: dict | None = None, seed: int = 0) -> dict:
     """Train the profile's original model from scratch (no cache) and report time and accuracy."""
-    p = get_profile(profile, train={"epochs": epochs, "seed": seed, "lr": lr})
+    p = get_profile(profile, train={**(train or {}), "seed": seed})
     ds = load_dataset(p.dataset)
     split = make_split(ds, "random", 0.1, p.val_size, seed, p.train_size, p.test_size)
     data = to_device(ds, device)
@@ -70,6 +70,22 @@ def profile_run(profile: str, device: torch.device, epochs: int | None = None, s
             "retrain_test_acc_pct": round(accuracy(retrained, x_te, y_te), 2), "train_config": asdict(p.train)}
 
 
+def full_train_run(profile: str, device: torch.device, train: dict | None = None, seed: int = 0) -> dict:
+    """The profile's recipe from scratch on the whole training part, scored on the whole test part."""
+    from .train import fit
+
+    p = get_profile(profile, train={**(train or {}), "seed": seed})
+    ds = load_dataset(p.dataset)
+    data = to_device(ds, device)
+    torch.manual_seed(seed)
+    model = create_model(p.model, data.num_classes, data.in_channels, data.image_size).to(device)
+    hist = fit(model, data.x_train, data.y_train, p.train, data=data, progress=False)
+    return {"profile": profile, "dataset": p.dataset, "model": p.model, "epochs": p.train.epochs,
+            "train_samples": len(data.y_train), "train_s": round(hist.seconds, 2),
+            "images_per_s": round(hist.images_per_s, 1),
+            "test_acc_pct": round(accuracy(model, data.x_test, data.y_test), 2), "train_config": asdict(p.train)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto")
@@ -77,11 +93,20 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--profiles", nargs="*", default=["smoke", "quick"])
     ap.add_argument("--epochs", nargs="*", type=int, default=[None], help="override the profile's epochs")
-    ap.add_argument("--lr", type=float, default=None, help="override the profile's peak learning rate")
+    ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="override TrainConfig fields of the profile, e.g. lr=0.2 label_smoothing=0")
+    ap.add_argument("--full-train", action="store_true",
+                    help="also train each profile's recipe on the whole training part (no split)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
-    report = {"run": describe_run(device), "throughput": [], "profiles": []}
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in TrainConfig.__dataclass_fields__:
+            raise SystemExit(f"--set {item}: TrainConfig has no field {key!r}")
+        overrides[key] = ast.literal_eval(value)
+    report = {"run": describe_run(device), "throughput": [], "profiles": [], "full_train": []}
     print(f"device: {report['run']['device']}")
     models = args.models if args.models is not None else list_models()
     for name in models:
@@ -95,11 +120,18 @@ def main(argv=None) -> int:
         print(f"throughput {name:18s} {params / 1e6:6.2f}M params  batch {bs}: {ips:10.1f} images/s")
     for profile in args.profiles:
         for ep in args.epochs:
-            row = profile_run(profile, device, ep, lr=args.lr)
+            train = {**overrides, "epochs": ep}
+            row = profile_run(profile, device, train)
             report["profiles"].append(row)
             print(f"profile {profile:6s} {row['dataset']}/{row['model']} {row['epochs']} epochs: original "
                   f"{row['original_s']} s ({row['images_per_s']} img/s) test {row['original_test_acc_pct']} %; "
                   f"retrain {row['retrain_s']} s test {row['retrain_test_acc_pct']} %")
+            if args.full_train:
+                row = full_train_run(profile, device, train)
+                report["full_train"].append(row)
+                print(f"full train {profile:6s} {row['dataset']}/{row['model']} {row['epochs']} epochs on "
+                      f"{row['train_samples']}: {row['train_s']} s ({row['images_per_s']} img/s) "
+                      f"test {row['test_acc_pct']} %")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(report, f, indent=2, default=str)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 
@@ -23,13 +25,20 @@ def notebook_dir(profile: str, notebook: str, override: str | Path | None = None
 
 
 def git_commit() -> str:
+    """HEAD's hash (+dirty when tracked files changed); UNLEARNLIB_GIT_COMMIT overrides it
+    (for copies of the checkout without .git, such as a remote GPU's); else "unknown"."""
+    env = os.environ.get("UNLEARNLIB_GIT_COMMIT")
+    if env:
+        return env
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.repo_root(), capture_output=True,
-                             text=True, timeout=10)
-        commit = out.stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=paths.repo_root(),
+        root = paths.repo_root()
+        head = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}", head.stdout.strip()):
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                capture_output=True, text=True, timeout=10).stdout.strip()
-        return commit + ("+dirty" if dirty else "")
+        return head.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
