@@ -14,8 +14,7 @@ os.environ["UNLEARNLIB_CACHE"] = _CACHE
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 from unlearnlib.data import Dataset, load_dataset, make_split, to_device  # noqa: E402
-from unlearnlib.models import create_model  # noqa: E402
-from unlearnlib.train import TrainConfig, fit  # noqa: E402
+from unlearnlib.train import TrainConfig, train_original  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +33,8 @@ def toy_overfit():
 
     Relabelling the forget set ((y + 1) mod 10) makes it unlearnable from the retain set, so
     a model fits it only by memorising: any real unlearning lowers forget accuracy.
-    Returns (model, split, device data).
+    The original's amnesiac updates for the forget set are recorded while it trains.
+    Returns (model, split, device data, amnesiac record).
     """
     base = load_dataset("digits")
     split = make_split(base, "random", 0.1, val_size=100, seed=0)
@@ -42,12 +42,11 @@ def toy_overfit():
     y[split.forget] = (y[split.forget] + 1) % 10
     ds = Dataset("digits", base.x_train, y, base.x_test, base.y_test, base.classes, "digits, forget relabelled")
     data = to_device(ds, "cpu")
-    torch.manual_seed(0)
-    model = create_model("mlp", 10, 1, 8)
-    x, t = data.train_part(split.train)
-    fit(model, x, t, TrainConfig(epochs=60, batch_size=64, optimizer="adam", lr=2e-3, weight_decay=0.0,
-                                 schedule="constant", augment=False), progress=False)
-    return model, split, data
+    cfg = TrainConfig(epochs=60, batch_size=64, optimizer="adam", lr=2e-3, weight_decay=0.0, schedule="constant",
+                      augment=False)
+    model, info = train_original("mlp", data, split, cfg, cache=False, progress=False,
+                                 record_requests={"forget": split.forget})
+    return model, split, data, info["amnesiac"]
 
 
 def params_of(model) -> dict[str, np.ndarray]:

@@ -96,3 +96,30 @@ def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
+
+
+def image_grid(images: dict, rows: list, cols: list, title: str = "", cell: float = 1.2):
+    """A matplotlib figure of images[(row, col)] (H, W, C) in [0, 1]; missing cells stay blank."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(cell * len(cols) + 1, cell * len(rows) + 0.6),
+                             squeeze=False)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            img = images.get((r, c))
+            if img is not None:
+                img = np.clip(np.asarray(img), 0, 1)
+                ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None,
+                          vmin=0, vmax=1)
+            if i == 0:
+                ax.set_title(str(c), fontsize=9)
+            if j == 0:
+                ax.set_ylabel(str(r), fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -69,6 +69,17 @@ class TrainConfig:
     seed: int = 0
 
 
+def train_config_from(cfg, **fixed) -> TrainConfig:
+    """A TrainConfig from the same-named fields of a method config (epochs, lr, ...), plus `fixed`.
+
+    Method configs keep flat fields (`unlearn("finetune", ..., epochs=3)`); this maps them onto
+    the one training loop. Fields the method config lacks keep TrainConfig's defaults.
+    """
+    names = TrainConfig.__dataclass_fields__
+    values = {k: getattr(cfg, k) for k in names if hasattr(cfg, k)}
+    return TrainConfig(**{**values, **fixed})
+
+
 @dataclass
 class History:
     """Per-epoch log of a `fit` call."""
@@ -242,43 +253,65 @@ def train_original(
     *,
     cache: bool = True,
     progress: bool = True,
-    on_batch_start=None,
-    on_batch_end=None,
+    record_requests: dict[str, np.ndarray] | None = None,
     on_epoch_end=None,
 ) -> tuple[nn.Module, dict]:
     """Train (or load from the cache) the original model on forget + retain.
 
     The cache key holds everything that determines the model: dataset fingerprint,
     split fingerprint, model name, classes, channels, image size and the TrainConfig.
-    Hooks disable the cache (their side effects would not happen on a cache hit).
+    record_requests: name -> dataset indices; records amnesiac updates for each (Graves et al.
+    2021) while training, returned as info["amnesiac"] (an AmnesiacRecord) and cached with the model.
+    on_epoch_end disables the cache (its side effects would not happen on a cache hit).
     Returns (model on data.device in eval mode, info dict with key, seconds, cached flag).
     """
+    requests = {k: np.sort(np.asarray(v, dtype=np.int64)) for k, v in (record_requests or {}).items()}
     key = cache_key(dataset=data.name, data=data.fingerprint, split=split.fingerprint(), model=model_name,
                     num_classes=data.num_classes, in_channels=data.in_channels, image_size=data.image_size,
-                    cfg=cfg)
+                    cfg=cfg, requests={k: hashlib.sha1(v.tobytes()).hexdigest() for k, v in requests.items()})
     model = create_model(model_name, data.num_classes, data.in_channels, data.image_size)
     path = paths.cache_root() / "models" / f"{model_name}-{key}.pt"
-    use_cache = cache and on_batch_start is None and on_batch_end is None and on_epoch_end is None
+    use_cache = cache and on_epoch_end is None
     if use_cache and path.is_file():
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(blob["state"])
         model.to(data.device).eval()
-        meta = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").is_file() else {}
-        return model, {"key": key, "path": str(path), "cached": True, "seconds": meta.get("seconds", float("nan")),
-                       "history": meta.get("history", [])}
+        meta = json.loads(path.with_suffix(".json").read_text())
+        info = {"key": key, "path": str(path), "cached": True, "seconds": meta["seconds"], "history": meta["history"]}
+        if requests:
+            from .methods.amnesiac import AmnesiacRecord
+
+            info["amnesiac"] = AmnesiacRecord(tuple(meta["amnesiac_names"]),
+                                              {r: [t.to(data.device) for t in ts] for r, ts in blob["amnesiac"].items()},
+                                              meta["amnesiac_hits"], meta["amnesiac_batches"])
+        return model, info
     torch.manual_seed(cfg.seed)
     model = create_model(model_name, data.num_classes, data.in_channels, data.image_size).to(data.device)
     x, y = data.train_part(split.train)
+    recorder = None
+    if requests:
+        from .methods.amnesiac import AmnesiacRecorder
+
+        recorder = AmnesiacRecorder(model, split.train, requests)
     hist = fit(model, x, y, cfg, data=data, progress=progress, desc=f"original {model_name}",
-               on_batch_start=on_batch_start, on_batch_end=on_batch_end, on_epoch_end=on_epoch_end)
+               on_batch_start=recorder.before if recorder else None,
+               on_batch_end=recorder.after if recorder else None, on_epoch_end=on_epoch_end)
     info = {"key": key, "path": str(path), "cached": False, "seconds": hist.seconds, "history": hist.epochs,
             "parameters": count_parameters(model)}
+    blob = {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    meta = {"cfg": asdict(cfg), "model": model_name, "dataset": data.name, **info}
+    if recorder is not None:
+        record = info["amnesiac"] = recorder.record()
+        blob["amnesiac"] = {r: [t.cpu() for t in ts] for r, ts in record.sums.items()}
+        meta.update(amnesiac_names=list(record.names), amnesiac_hits=record.batches_hit,
+                    amnesiac_batches=record.batches_total)
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+        torch.save(blob, tmp)
         tmp.replace(path)
-        path.with_suffix(".json").write_text(json.dumps({"cfg": asdict(cfg), "model": model_name,
-                                                         "dataset": data.name, **info}, default=str))
+        path.with_suffix(".json").write_text(json.dumps({k: v for k, v in meta.items() if k != "amnesiac"},
+                                                        default=str))
     model.eval()
     return model, info
 
