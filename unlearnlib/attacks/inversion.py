@@ -57,7 +57,7 @@ def invert(model: nn.Module, target_class: int, shape: tuple[int, int, int], mea
                 if cfg.denoise_every and step % cfg.denoise_every == 0:
                     x.copy_(_blur(x))
                 x.clamp_(0.0, 1.0)
-            c = float(cost)
+            c = float(cost.detach())
             if c < best_cost - 1e-6:
                 best, best_cost, since = x.detach().clone(), c, 0
             else:
