@@ -88,3 +88,13 @@ def test_original_model_cache(digits, digits_data, monkeypatch):
     other_split = make_split(digits, "random", 0.1, val_size=50, seed=1, train_size=400)
     _, info4 = train_original("mlp", digits_data, other_split, cfg, progress=False)
     assert len({info1["key"], info3["key"], info4["key"]}) == 3
+
+
+def test_lone_last_sample_does_not_break_batchnorm(digits_data):
+    """torchvision's ResNet-18 shrinks 8x8 digits to 1x1: a batch of one sample cannot be normalised."""
+    torch.manual_seed(0)
+    model = create_model("resnet18_imagenet", 10, 1, 8)
+    seen = []
+    hist = fit(model, digits_data.x_train[:65], digits_data.y_train[:65],
+               TrainConfig(epochs=1, batch_size=64, augment=False), on_batch_end=seen.append, progress=False)
+    assert len(seen) == 1 and len(seen[0]) == 64 and np.isfinite(hist.epochs[0]["loss"])

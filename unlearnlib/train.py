@@ -154,6 +154,7 @@ def fit(
     cfg.label_smoothing). positions index x, so a hook can tell which samples a batch holds.
     on_batch_start / on_batch_end(positions): called around each optimizer step.
     on_epoch_end(epoch, model) -> optional dict merged into that epoch's log (epoch 1-based).
+    A last batch of a single sample is skipped (BatchNorm cannot normalise one 1x1 feature map).
     """
     if len(x) == 0:
         raise ValueError("cannot train on an empty set")
@@ -162,9 +163,11 @@ def fit(
         raise ValueError(f"data on {x.device} but model on {device}; move one of them")
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
     prepare_model(model)
     opt = make_optimizer(model.parameters(), cfg)
-    steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
+    steps_per_epoch = len(x) // cfg.batch_size + (len(x) % cfg.batch_size > 1 or len(x) == 1)
     total = steps_per_epoch * cfg.epochs
     crop, flip = (data.crop_padding, data.flip) if (cfg.augment and data is not None) else (0, False)
     loss_fn = loss_fn or (lambda m, xb, yb, pos: default_loss(m, xb, yb, cfg.label_smoothing))
@@ -176,6 +179,9 @@ def fit(
         model.train()
         loss_sum = torch.zeros((), device=device)
         for xb, yb, pos in batches(x, y, cfg.batch_size, True, crop, flip, gen):
+            if len(yb) == 1 and len(x) > 1:
+                # a lone last sample breaks BatchNorm where features are 1x1; it is reshuffled next epoch
+                continue
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * lr_factor(cfg, step, total)
             if device.type == "cuda":

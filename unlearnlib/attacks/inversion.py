@@ -2,6 +2,10 @@
 denoising step Graves et al. (AAAI 2021) add: gradient descent on the input image to minimise
 the cost c(x) = 1 - p_target(x); every `denoise_every` steps the image is smoothed (a 3x3
 Gaussian blur) and clipped to valid pixels; stop after `steps` or when the cost stops falling.
+
+Two practical choices beyond the paper's description: the image starts at the data's mean
+pixel (not black), and each step is scaled by the gradient's largest entry, so that a model
+whose softmax saturates (tiny gradients of 1 - p) still moves the image.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from ..train import model_device
 @dataclass(frozen=True)
 class InversionConfig:
     steps: int = 500  # gradient steps (Fredrikson et al.: alpha = 5000 with early stopping)
-    lr: float = 0.1  # step size on [0, 1] pixels
+    lr: float = 0.05  # largest per-pixel change per step, on [0, 1] pixels
     denoise_every: int = 50  # Graves et al.'s periodic denoising
     patience: int = 100  # stop when the best cost has not improved for this many steps
     min_cost: float = 0.0  # stop once the cost falls to this (Fredrikson's gamma)
@@ -45,7 +49,7 @@ def invert(model: nn.Module, target_class: int, shape: tuple[int, int, int], mea
         p.requires_grad_(False)
     m = mean.to(device).view(1, -1, 1, 1)
     s = std.to(device).view(1, -1, 1, 1)
-    x = torch.zeros((1, *shape), device=device, requires_grad=True)
+    x = m.expand(1, *shape).clone().requires_grad_(True)
     best, best_cost, since = x.detach().clone(), float("inf"), 0
     try:
         for step in range(1, cfg.steps + 1):
@@ -53,7 +57,7 @@ def invert(model: nn.Module, target_class: int, shape: tuple[int, int, int], mea
             cost = 1.0 - prob
             grad, = torch.autograd.grad(cost, x)
             with torch.no_grad():
-                x -= cfg.lr * grad
+                x -= cfg.lr * grad / grad.abs().max().clamp_min(1e-12)
                 if cfg.denoise_every and step % cfg.denoise_every == 0:
                     x.copy_(_blur(x))
                 x.clamp_(0.0, 1.0)
