@@ -3,6 +3,7 @@
     python -m unlearnlib.bench                       # throughput of every model, smoke + quick profiles
     python -m unlearnlib.bench --profiles paper      # CIFAR-10 ResNet-18 recipe (needs the data and a GPU)
     python -m unlearnlib.bench --epochs 12 18 24     # the paper recipe at several lengths
+    python -m unlearnlib.bench --profiles --models --recording resnet18_imagenet mnist
 
 Prints a table and writes JSON with --out. Benchmarks, not tests: nothing here asserts a time.
 """
@@ -86,6 +87,37 @@ def full_train_run(profile: str, device: torch.device, train: dict | None = None
             "test_acc_pct": round(accuracy(model, data.x_test, data.y_test), 2), "train_config": asdict(p.train)}
 
 
+def recording_overhead(model_name: str, dataset: str, device: torch.device, n_requests: int = 20,
+                       batch_size: int = 64, epochs: int = 1) -> dict:
+    """Seconds per epoch of Amnesiac ML's schedule (Adam, batch 64) with and without recording
+    amnesiac updates for one class plus n_requests - 1 random 10-sample requests."""
+    import numpy as np
+
+    from .methods.amnesiac import AmnesiacRecorder
+    from .train import fit
+
+    ds = load_dataset(dataset)
+    split = make_split(ds, "class", 3, 0.1, 0)
+    data = to_device(ds, device)
+    x, y = data.train_part(split.train)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adam", lr=1e-3, weight_decay=0.0,
+                      schedule="constant", augment=False)
+    row = {"model": model_name, "dataset": dataset, "batch_size": batch_size, "requests": n_requests}
+    for mode in ("plain", "recording"):
+        torch.manual_seed(0)
+        model = create_model(model_name, data.num_classes, data.in_channels, data.image_size).to(device)
+        hooks = {}
+        if mode == "recording":
+            rng = np.random.default_rng(0)
+            reqs = {"class": split.forget, **{f"r{i}": rng.choice(split.train, 10, replace=False)
+                                              for i in range(n_requests - 1)}}
+            rec = AmnesiacRecorder(model, split.train, reqs)
+            hooks = {"on_batch_start": rec.before, "on_batch_end": rec.after}
+        hist = fit(model, x, y, cfg, data=data, progress=False, **hooks)
+        row[f"{mode}_s_per_epoch"] = round(hist.seconds / epochs, 2)
+    return row
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto")
@@ -97,6 +129,8 @@ def main(argv=None) -> int:
                     help="override TrainConfig fields of the profile, e.g. lr=0.2 label_smoothing=0")
     ap.add_argument("--full-train", action="store_true",
                     help="also train each profile's recipe on the whole training part (no split)")
+    ap.add_argument("--recording", nargs=2, metavar=("MODEL", "DATASET"),
+                    help="time an epoch of Amnesiac ML's schedule with and without recording updates")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
@@ -132,6 +166,12 @@ def main(argv=None) -> int:
                 print(f"full train {profile:6s} {row['dataset']}/{row['model']} {row['epochs']} epochs on "
                       f"{row['train_samples']}: {row['train_s']} s ({row['images_per_s']} img/s) "
                       f"test {row['test_acc_pct']} %")
+    if args.recording:
+        row = recording_overhead(args.recording[0], args.recording[1], device)
+        report["recording"] = row
+        print(f"amnesiac recording, {row['model']} on {row['dataset']} at batch {row['batch_size']}: "
+              f"{row['plain_s_per_epoch']} s/epoch plain, {row['recording_s_per_epoch']} s/epoch recording "
+              f"{row['requests']} requests")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(report, f, indent=2, default=str)
