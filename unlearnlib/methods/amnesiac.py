@@ -13,8 +13,8 @@ one running sum per request.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from ..data import DeviceData, Split
 from ..train import clone
 from . import register
 from .finetune import continue_on_retain
+from .schedules import GravesSchedule
 
 
 class AmnesiacRecorder:
@@ -122,19 +123,12 @@ def _dense_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class AmnesiacConfig:
+class AmnesiacConfig(GravesSchedule):
+    """Repair epochs use GravesSchedule's optimiser (the Amnesiac ML notebooks')."""
+
     record: AmnesiacRecord | None = None  # from AmnesiacRecorder, made while training the original
     request: str = "forget"  # which recorded forget request to remove
     epochs: int = 0  # repair epochs on the retain set after the removal (the paper keeps training)
-    # Repair optimiser: the Amnesiac ML notebooks' Adam, lr 1e-3, batch 64, no augmentation.
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    batch_size: int = 64
-    weight_decay: float = 0.0
-    augment: bool = False
-    seed: int = 0
-    progress: bool = False
-    on_epoch_end: Callable | None = field(default=None, compare=False)  # fit's per-epoch hook
 
 
 @register("amnesiac", AmnesiacConfig)

@@ -6,8 +6,7 @@ the relabelled forget set together with the retain set for k epochs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -15,6 +14,7 @@ import torch.nn as nn
 from ..data import DeviceData, Split
 from ..train import clone, fit, train_config_from
 from . import register
+from .schedules import GravesSchedule
 
 
 def random_wrong_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -26,18 +26,9 @@ def random_wrong_labels(y: torch.Tensor, num_classes: int, generator: torch.Gene
 
 
 @dataclass(frozen=True)
-class RandomLabelConfig:
-    # Amnesiac ML notebooks: Adam, lr 1e-3, batch 64, no augmentation; the paper reports forgetting
-    # after the first epoch and follows the model to epoch 5 (Table 1).
+class RandomLabelConfig(GravesSchedule):
+    # the paper reports forgetting after the first epoch and follows the model to epoch 5 (Table 1)
     epochs: int = 1
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    batch_size: int = 64
-    weight_decay: float = 0.0
-    augment: bool = False
-    seed: int = 0
-    progress: bool = False
-    on_epoch_end: Callable | None = field(default=None, compare=False)
 
 
 @register("random_label", RandomLabelConfig)

@@ -1,0 +1,20 @@
+"""Optimiser settings shared by method configs (no method is registered here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class GravesSchedule:
+    """The Amnesiac ML notebooks' optimiser (lmgraves/AmnesiacML): Adam, lr 1e-3, batch 64,
+    no augmentation, constant learning rate. Subclasses add `epochs` and their own fields."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    batch_size: int = 64
+    weight_decay: float = 0.0
+    augment: bool = False
+    seed: int = 0
+    progress: bool = False
+    on_epoch_end: Callable | None = field(default=None, compare=False)  # fit's per-epoch hook
