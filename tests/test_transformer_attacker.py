@@ -1,0 +1,60 @@
+"""The transformer MIA attacker (Yuan & Zhang 2022) that DAU plays against."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from unlearnlib.attacks.transformer import TransformerAttacker, attack_tokens
+from unlearnlib.data import to_device
+from unlearnlib.models import create_model
+from unlearnlib.train import TrainConfig, fit
+
+
+def test_tokens_shape_and_sensitivity_by_hand():
+    lin = torch.nn.Linear(2, 3, bias=False)
+    with torch.no_grad():
+        lin.weight.zero_()  # constant output: softmax uniform, sensitivity 0
+    t = attack_tokens(lin, torch.randn(4, 2), torch.tensor([0, 1, 2, 0]), 3)
+    assert t.shape == (4, 3, 3)
+    assert torch.allclose(t[..., 0], torch.full((4, 3), 1 / 3))
+    assert torch.allclose(t[..., 1], torch.zeros(4, 3))
+    assert t[0, 0, 2] == 1 and t[0, 1, 2] == 0
+
+
+def test_attacker_architecture():
+    a = TransformerAttacker(10)
+    assert a(torch.rand(5, 10, 3)).shape == (5, 2)
+    assert a.embed.in_features == 3 and a.embed.out_features == 64
+    assert len(a.encoder.layers) == 3 and a.encoder.layers[0].self_attn.num_heads == 4
+    assert a.encoder.layers[0].linear1.out_features == 128 and a.fc1.in_features == 640
+
+
+def test_attacker_separates_members_of_an_overfit_model(digits):
+    data = to_device(digits, "cpu")
+    torch.manual_seed(0)
+    data.x_train = data.x_train + 1.5 * torch.randn_like(data.x_train)  # noise widens the generalisation gap
+    perm = np.random.default_rng(0).permutation(len(digits.y_train))
+    members, non_members = perm[:300], perm[300:600]
+    target = create_model("mlp", 10, 1, 8)
+    xm, ym = data.train_part(members)
+    fit(target, xm, ym, TrainConfig(epochs=100, batch_size=32, optimizer="adam", lr=3e-3, weight_decay=0.0,
+                                    schedule="constant", augment=False), progress=False)
+    xn, yn = data.train_part(non_members)
+    with torch.no_grad():
+        tm, tn = attack_tokens(target, xm, ym, 10), attack_tokens(target, xn, yn, 10)
+    # train on the first 200 of each, test on the last 100
+    x_tr = torch.cat([tm[:200], tn[:200]])
+    y_tr = torch.cat([torch.ones(200), torch.zeros(200)]).long()
+    attacker = TransformerAttacker(10)
+    opt = torch.optim.Adam(attacker.parameters(), lr=1e-3)
+    for step in range(300):
+        i = torch.randint(0, 400, (64,))
+        loss = F.cross_entropy(attacker(x_tr[i]), y_tr[i])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    attacker.eval()
+    with torch.no_grad():
+        pred_m = attacker(tm[200:]).argmax(1).float().mean()
+        pred_n = attacker(tn[200:]).argmax(1).float().mean()
+    accuracy = 0.5 * (float(pred_m) + 1 - float(pred_n))
+    assert accuracy > 0.65, accuracy

@@ -1,0 +1,80 @@
+"""Gradients over a dataset for curvature-based unlearning (Fisher forgetting, influence)."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def trainable(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+
+@torch.no_grad()
+def _zeros(model: nn.Module) -> list[torch.Tensor]:
+    return [torch.zeros_like(p) for _, p in trainable(model)]
+
+
+def squared_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64) -> list[torch.Tensor]:
+    """Sum over samples of (d log p_y(x_i) / d theta)^2, per trainable parameter (eval mode).
+
+    The diagonal empirical Fisher is this divided by N. Per-sample gradients come from
+    torch.func's vmap, so no loop over samples is needed.
+    """
+    from torch.func import functional_call, grad, vmap
+
+    was_training = model.training
+    model.eval()
+    names = [n for n, _ in trainable(model)]
+    params = {n: p.detach() for n, p in trainable(model)}
+    buffers = dict(model.named_buffers())
+
+    def log_p(par, xi, yi):
+        out = functional_call(model, (par, buffers), (xi.unsqueeze(0),))
+        return F.log_softmax(out.float(), dim=-1)[0].gather(0, yi.reshape(1)).sum()
+
+    per_sample = vmap(grad(log_p), in_dims=(None, 0, 0))
+    acc = _zeros(model)
+    for i in range(0, len(x), batch_size):
+        g = per_sample(params, x[i:i + batch_size], y[i:i + batch_size])
+        for a, n in zip(acc, names):
+            a += g[n].pow(2).sum(0)
+    model.train(was_training)
+    return acc
+
+
+def mean_loss_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
+    """Flattened gradient of the mean cross-entropy over (x, y), eval mode."""
+    was_training = model.training
+    model.eval()
+    params = [p for _, p in trainable(model)]
+    total = torch.zeros(sum(p.numel() for p in params), device=params[0].device)
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        g = torch.autograd.grad(F.cross_entropy(model(xb).float(), yb), params)
+        total += torch.cat([t.reshape(-1) for t in g]) * len(yb)
+    model.train(was_training)
+    return total / max(len(x), 1)
+
+
+def batch_loss_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 32) -> Iterator[torch.Tensor]:
+    """Flattened gradient of the mean cross-entropy of each consecutive batch, eval mode."""
+    was_training = model.training
+    model.eval()
+    params = [p for _, p in trainable(model)]
+    for i in range(0, len(x), batch_size):
+        g = torch.autograd.grad(F.cross_entropy(model(x[i:i + batch_size]).float(), y[i:i + batch_size]), params)
+        yield torch.cat([t.reshape(-1) for t in g])
+    model.train(was_training)
+
+
+@torch.no_grad()
+def add_flat_(model: nn.Module, v: torch.Tensor) -> None:
+    """theta += v, v flattened in trainable-parameter order."""
+    offset = 0
+    for _, p in trainable(model):
+        n = p.numel()
+        p.add_(v[offset:offset + n].view_as(p).to(p.dtype))
+        offset += n

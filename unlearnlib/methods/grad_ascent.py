@@ -1,0 +1,36 @@
+"""GA: gradient ascent on the forget set (Thudi et al. 2022; Jia et al. 2023's baseline)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch.nn as nn
+
+from ..data import DeviceData, Split
+from ..losses import negative_cross_entropy
+from ..train import clone, fit, train_config_from
+from . import register
+
+
+@dataclass(frozen=True)
+class GradAscentConfig:
+    epochs: int = 5  # Unlearn-Sparse runs GA for a few epochs over the forget set
+    lr: float = 1e-4  # small: ascent diverges fast; Unlearn-Sparse tunes it per setting
+    optimizer: str = "sgd"
+    batch_size: int = 256
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    augment: bool = True
+    seed: int = 0
+    progress: bool = False
+    on_epoch_end: Callable | None = field(default=None, compare=False)
+
+
+@register("grad_ascent", GradAscentConfig)
+def grad_ascent(model: nn.Module, split: Split, data: DeviceData, cfg: GradAscentConfig) -> nn.Module:
+    """Maximise the cross-entropy on the forget set (SGD on -CE), nothing else."""
+    out = clone(model)
+    x, y = data.train_part(split.forget)
+    fit(out, x, y, train_config_from(cfg, schedule="constant"), data=data, progress=cfg.progress, desc="grad_ascent",
+        loss_fn=lambda m, xb, yb, pos: negative_cross_entropy(m(xb), yb), on_epoch_end=cfg.on_epoch_end)
+    return out
