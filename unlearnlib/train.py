@@ -322,6 +322,22 @@ def train_original(
     return model, info
 
 
+def prune_and_tune(model: nn.Module, data: DeviceData, split: Split, sparsity: float, cfg: TrainConfig,
+                   progress: bool = True) -> tuple[nn.Module, dict]:
+    """The sparse original: one-shot global magnitude pruning of `model`, then `cfg` epochs of
+    training on forget + retain with the masks applied (Unlearn-Sparse trains its sparse models;
+    a 95 %-pruned network without it is barely better than chance). cfg.epochs = 0 skips the tuning."""
+    from .models import prune_global
+
+    pruned = prune_global(model, sparsity)
+    seconds = 0.0
+    if cfg.epochs > 0:
+        x, y = data.train_part(split.train)
+        seconds = fit(pruned, x, y, cfg, data=data, progress=progress, desc=f"tune {sparsity:.0%} sparse").seconds
+    pruned.eval()
+    return pruned, {"seconds": seconds, "sparsity": sparsity}
+
+
 def clone(model: nn.Module) -> nn.Module:
     """A deep copy on the same device: methods return new models, never mutate their input."""
     return copy.deepcopy(model)

@@ -72,6 +72,16 @@ def make_config(name: str, cfg: Any = None, **overrides):
     return replace(cfg, **overrides)
 
 
+def with_seed(cfg: Any, seed: int):
+    """cfg with its `seed` field (or its TrainConfig's, for retrain) set; unchanged if it has none."""
+    names = {f.name for f in fields(cfg)}
+    if "seed" in names:
+        return replace(cfg, seed=seed)
+    if "train" in names:
+        return replace(cfg, train=replace(cfg.train, seed=seed))
+    return cfg
+
+
 def unlearn(name: str, model: nn.Module, split: Split, data: DeviceData, cfg: Any = None,
             **overrides) -> tuple[nn.Module, float]:
     """Run method `name`; return (unlearned model, run time in seconds)."""
@@ -95,4 +105,4 @@ def unlearn(name: str, model: nn.Module, split: Split, data: DeviceData, cfg: An
     return out, seconds
 
 
-__all__ = ["register", "list_methods", "get_method", "make_config", "unlearn", "MethodSpec"]
+__all__ = ["register", "list_methods", "get_method", "make_config", "unlearn", "with_seed", "MethodSpec"]
