@@ -1,28 +1,20 @@
 """FT: fine-tune the original model on the retain set (Warnecke et al. 2021; Golatkar et al. 2020)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
 
 import torch.nn as nn
 
 from ..data import DeviceData, Split
 from ..train import clone, fit, train_config_from
 from . import register
+from .schedules import SparseSchedule
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(SparseSchedule):
     epochs: int = 10  # Unlearn-Sparse: unlearn_epochs 10 for FT
-    lr: float = 0.01  # Unlearn-Sparse FT: unlearn_lr 0.01 (constant, SGD momentum 0.9, wd 5e-4)
-    optimizer: str = "sgd"
-    batch_size: int = 256
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    augment: bool = True
-    seed: int = 0
-    progress: bool = False
-    on_epoch_end: Callable | None = field(default=None, compare=False)  # fit's per-epoch hook
+    lr: float = 0.01  # Unlearn-Sparse FT: unlearn_lr 0.01
 
 
 def continue_on_retain(model: nn.Module, split: Split, data: DeviceData, cfg, desc: str) -> nn.Module:

@@ -1,8 +1,7 @@
 """GA: gradient ascent on the forget set (Thudi et al. 2022; Jia et al. 2023's baseline)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
 
 import torch.nn as nn
 
@@ -10,20 +9,13 @@ from ..data import DeviceData, Split
 from ..losses import negative_cross_entropy
 from ..train import clone, fit, train_config_from
 from . import register
+from .schedules import SparseSchedule
 
 
 @dataclass(frozen=True)
-class GradAscentConfig:
+class GradAscentConfig(SparseSchedule):
     epochs: int = 5  # Unlearn-Sparse runs GA for a few epochs over the forget set
     lr: float = 1e-4  # small: ascent diverges fast; Unlearn-Sparse tunes it per setting
-    optimizer: str = "sgd"
-    batch_size: int = 256
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    augment: bool = True
-    seed: int = 0
-    progress: bool = False
-    on_epoch_end: Callable | None = field(default=None, compare=False)
 
 
 @register("grad_ascent", GradAscentConfig)

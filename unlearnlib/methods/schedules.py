@@ -18,3 +18,18 @@ class GravesSchedule:
     seed: int = 0
     progress: bool = False
     on_epoch_end: Callable | None = field(default=None, compare=False)  # fit's per-epoch hook
+
+
+@dataclass(frozen=True)
+class SparseSchedule:
+    """Unlearn-Sparse's unlearning optimiser (Jia et al. 2023): SGD, momentum 0.9, weight decay
+    5e-4, constant learning rate, the dataset's augmentation. Subclasses add `epochs` and `lr`."""
+
+    optimizer: str = "sgd"
+    batch_size: int = 256
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    augment: bool = True
+    seed: int = 0
+    progress: bool = False
+    on_epoch_end: Callable | None = field(default=None, compare=False)  # fit's per-epoch hook
