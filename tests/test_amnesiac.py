@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import torch
 
-from unlearnlib.data import make_split
 from unlearnlib.methods.amnesiac import AmnesiacRecorder, subtract_updates
 from unlearnlib.methods.random_label import random_wrong_labels
 from unlearnlib.models import create_model

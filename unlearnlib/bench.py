@@ -13,7 +13,7 @@ import argparse
 import ast
 import json
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F

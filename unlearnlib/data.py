@@ -16,7 +16,7 @@ import hashlib
 import io
 import json
 import tarfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 

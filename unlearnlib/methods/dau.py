@@ -13,7 +13,6 @@ The paper's numeric hyper-parameters were lost in the text we have; the defaults
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -139,5 +138,4 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
                               "retain_ce": float(ce.detach()), "adversarial": float(adv.detach()),
                               "barlow_twins": float(bt.detach()), "alpha": alpha})
     defender.eval()
-    del attacker
     return defender
