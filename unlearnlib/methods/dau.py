@@ -38,7 +38,8 @@ class DAUConfig:
     attacker_lr: float = 1e-3  # Adam
     attacker_steps: int = 1  # attacker updates per iteration
     alpha: float = 1.0  # weight of the attacker's objective in the defender's loss
-    lam: float = 0.1  # weight of the Barlow Twins regulariser (lambda)
+    lam: float = 0.01  # Barlow Twins weight; chosen on the quick digits setting (the loss grows with the feature
+    # width: 0.1 collapsed the class-wise model there, 0.001 forgot little; see the issue notes)
     barlow_offdiag: float = 5e-3  # Zbontar et al.'s off-diagonal weight, as the paper sets it
     non_saturating: bool = False  # GAN-style non-saturating defender objective
     class_alpha_off_after: int | None = 30  # class-wise: alpha -> 0 after this many iterations (None: never)
