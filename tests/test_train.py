@@ -98,3 +98,4 @@ def test_lone_last_sample_does_not_break_batchnorm(digits_data):
     hist = fit(model, digits_data.x_train[:65], digits_data.y_train[:65],
                TrainConfig(epochs=1, batch_size=64, augment=False), on_batch_end=seen.append, progress=False)
     assert len(seen) == 1 and len(seen[0]) == 64 and np.isfinite(hist.epochs[0]["loss"])
+    assert hist.images == 64  # the skipped sample is not counted as trained

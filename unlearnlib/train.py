@@ -196,6 +196,7 @@ def fit(
             if on_batch_end is not None:
                 on_batch_end(pos)
             loss_sum += loss.detach() * len(yb)
+            hist.images += len(yb)
             step += 1
             bar.update(1)
         log = {"epoch": epoch, "loss": float(loss_sum) / len(x), "lr": cfg.lr * lr_factor(cfg, step - 1, total)}
@@ -206,7 +207,6 @@ def fit(
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     hist.seconds = time.perf_counter() - start
-    hist.images = len(x) * cfg.epochs
     bar.close()
     model.eval()
     return hist
