@@ -50,7 +50,6 @@ def test_nt_xent_by_hand():
 
 
 def test_gradient_penalty_forms_by_hand():
-
     w = torch.tensor([[1.0, 2.0], [2.0, 0.0], [0.0, 2.0]])  # f(z) = z @ w: d(sum f)/dz = w.sum(1) = (3, 2, 2)
     z = torch.randn(5, 3)
     norm = (9 + 4 + 4) ** 0.5
@@ -62,7 +61,6 @@ def test_gradient_penalty_forms_by_hand():
 
 
 def test_gradient_penalty_trains_the_model():
-
     lin = torch.nn.Linear(3, 2)
     gp = gradient_penalty(lin, torch.randn(4, 3))
     gp.backward()
@@ -70,7 +68,6 @@ def test_gradient_penalty_trains_the_model():
 
 
 def test_interpolate_lies_between():
-
     m, n = torch.zeros(100, 3), torch.ones(100, 3)
     z = interpolate(m, n, torch.Generator().manual_seed(0))
     assert (z >= 0).all() and (z <= 1).all() and torch.allclose(z[:, 0], z[:, 1])
