@@ -15,8 +15,8 @@ import torch.nn as nn
 from .attacks.inversion import InversionConfig, invert
 from .attacks.shadow import ShadowAttack
 from .data import DeviceData, Split
-from .metrics import accuracy_pct, softmax
-from .train import predict
+from .evaluation import outputs
+from .metrics import accuracy_pct
 
 
 @dataclass
@@ -35,16 +35,12 @@ class EpochMonitor:
     def measure(self, method: str, label: str, model: nn.Module) -> dict:
         start = time.perf_counter()
         row = {"method": method, "epoch": label}
-        for part in ("forget", "test", "test_forget"):
-            idx = getattr(self.split, part)
-            if len(idx) == 0:
-                continue
-            x, y = self.data.test_part(idx) if part.startswith("test") else self.data.train_part(idx)
-            logits = predict(model, x).numpy()
-            y = y.cpu().numpy()
-            row[f"{part}_acc_pct"] = accuracy_pct(logits.argmax(1), y)
-            if part == "forget" and self.attack is not None:
-                row["mia_recall_forget"] = self.attack.recall(softmax(logits), y)
+        parts = [p for p in ("forget", "test", "test_forget") if len(getattr(self.split, p))]
+        o = outputs(model, self.data, self.split, parts=parts)
+        for part in parts:
+            row[f"{part}_acc_pct"] = accuracy_pct(o.probs[part].argmax(1), o.labels[part])
+        if "forget" in parts and self.attack is not None:
+            row["mia_recall_forget"] = self.attack.recall(o.probs["forget"], o.labels["forget"])
         if self.invert_class is not None:
             img, conf = invert(model, self.invert_class, (self.data.in_channels, self.data.image_size,
                                                           self.data.image_size), self.data.mean, self.data.std,
