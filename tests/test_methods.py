@@ -91,3 +91,23 @@ def test_evaluate_row_and_disparity(toy_overfit):
     # memorised wrong labels: the original fits them, the retrained model does not
     assert orig["ua_pct"] < 5 and table.set_index("method").loc["retrain", "ua_pct"] > 50
     assert orig["avg_disparity"] > 10
+
+
+def test_evaluate_in_background_threads_matches_inline(toy_overfit):
+    """With an executor the SVC attacks run in the background; collect() gives the same row."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from unlearnlib import collect
+    from unlearnlib.evaluation import PendingRow
+    model, split, data, _ = toy_overfit
+    kinds = ("entropy", "modified_entropy")
+    inline = evaluate(model, data, split, method="original", mia_max_per_side=300, mia_kinds=kinds)
+    with ThreadPoolExecutor(2) as pool:
+        pending = evaluate(model, data, split, method="original", mia_max_per_side=300, mia_kinds=kinds,
+                           executor=pool)
+        assert isinstance(pending, PendingRow)
+        (row,) = collect([pending])
+    assert row.keys() == inline.keys()
+    assert all(row[k] == inline[k] or (row[k] != row[k] and inline[k] != inline[k]) for k in row)  # NaN == NaN
+    assert {"mia_efficacy_pct", "mia_entropy_pct", "mia_modified_entropy_pct"} <= set(row)
+    assert all(0 <= row[c] <= 100 for c in ("mia_efficacy_pct", "mia_entropy_pct", "mia_modified_entropy_pct"))
