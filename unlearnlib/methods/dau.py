@@ -42,6 +42,7 @@ class DAUConfig:
     # width: 0.1 collapsed the class-wise model there, 0.001 forgot little; see the issue notes)
     barlow_offdiag: float = 5e-3  # Zbontar et al.'s off-diagonal weight, as the paper sets it
     non_saturating: bool = False  # GAN-style non-saturating defender objective
+    max_grad_norm: float | None = None  # clip the defender's gradient norm (None: no clipping)
     class_alpha_off_after: int | None = 30  # class-wise: alpha -> 0 after this many iterations (None: never)
     batch_size: int = 128  # retain batch
     pair_batch_size: int = 64  # forget and validation batches
@@ -83,28 +84,42 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
     def tokens(m, x, y):
         return attack_tokens(m, x, y, data.num_classes, cfg.sensitivity_draws, cfg.sensitivity_sigma, gen)
 
-    def attacker_step():
+    def pair_tokens():
+        """Tokens of a forget batch then a validation batch, in one forward pass, and their membership labels."""
         bxf, byf, bxv, byv = pair()
+        t = tokens(defender, torch.cat([bxf, bxv]), torch.cat([byf, byv]))
+        return t, torch.cat([torch.ones(len(byf)), torch.zeros(len(byv))]).long().to(device)
+
+    def attacker_step(update: bool = True):
+        """One attacker update (or, update=False, only its loss and accuracy); returns tensors (no host sync)."""
         defender.eval()
         with torch.no_grad():
-            t = torch.cat([tokens(defender, bxf, byf), tokens(defender, bxv, byv)])
-        target = torch.cat([torch.ones(len(byf)), torch.zeros(len(byv))]).long().to(device)
-        attacker.train()
-        logits = attacker(t)
-        loss = F.cross_entropy(logits, target)
-        opt_a.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_a.step()
-        return float(loss.detach()), float((logits.argmax(1) == target).float().mean())
+            t, target = pair_tokens()
+        attacker.train(update)
+        with torch.set_grad_enabled(update):
+            logits = attacker(t)
+            loss = F.cross_entropy(logits, target)
+        if update:
+            opt_a.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_a.step()
+        return loss.detach(), (logits.argmax(1) == target).float().mean()
 
+    att_loss = att_acc = torch.full((), float("nan"))
     for _ in range(cfg.pretrain_iters):
-        attacker_step()
+        att_loss, att_acc = attacker_step()
     for it in range(1, cfg.iterations + 1):
-        for _ in range(cfg.attacker_steps):
-            att_loss, att_acc = attacker_step()
         alpha = cfg.alpha
         if split.scheme == "class" and cfg.class_alpha_off_after is not None and it > cfg.class_alpha_off_after:
             alpha = 0.0
+        log_now = cfg.on_iteration is not None and (it % cfg.log_every == 0 or it == cfg.iterations)
+        if alpha > 0:
+            for _ in range(cfg.attacker_steps):
+                att_loss, att_acc = attacker_step()
+        elif log_now:
+            # alpha is 0 (class-wise, after the first iterations): the attacker no longer shapes the
+            # defender, so it is not trained further; it is only measured for the trajectory
+            att_loss, att_acc = attacker_step(update=False)
         i = _draw(len(xr), cfg.batch_size, rng)
         bxr, byr = xr[i], yr[i]
         if crop or flip:
@@ -119,7 +134,7 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
         if alpha > 0:
             # tokens in eval mode: the attacker queries a deployed model; gradients still reach the weights
             defender.eval()
-            t = torch.cat([tokens(defender, bxf, byf), tokens(defender, bxv, byv)])
+            t = tokens(defender, torch.cat([bxf, bxv]), torch.cat([byf, byv]))
             member = torch.cat([torch.ones(len(byf)), torch.zeros(len(byv))]).long().to(device)
             logits = attacker(t)
             adv = F.cross_entropy(logits, 1 - member) if cfg.non_saturating else -F.cross_entropy(logits, member)
@@ -127,16 +142,21 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
             defender.train()
         bt = torch.zeros((), device=device)
         if cfg.lam > 0:
-            hf, hv = defender.features(bxf).float(), defender.features(bxv).float()
+            with _autocast(device, True):
+                h = defender.features(torch.cat([bxf, bxv])).float()
+            hf, hv = h[:len(bxf)], h[len(bxf):]
             n = min(len(hf), len(hv))
             bt = barlow_twins(hf[:n] - hf[:n].mean(0), hv[:n] - hv[:n].mean(0), cfg.barlow_offdiag)
             loss = loss + cfg.lam * bt
         opt_d.zero_grad(set_to_none=True)
         loss.backward()
+        # the norm before clipping is logged: the sensitivity tokens divide by sigma, so the attacker's
+        # term can send gradients far larger than the retain loss's
+        grad_norm = torch.nn.utils.clip_grad_norm_(defender.parameters(), cfg.max_grad_norm or float("inf"))
         opt_d.step()
-        if cfg.on_iteration is not None and (it % cfg.log_every == 0 or it == cfg.iterations):
-            cfg.on_iteration({"iteration": it, "attacker_loss": att_loss, "attacker_acc": att_acc,
+        if log_now:
+            cfg.on_iteration({"iteration": it, "attacker_loss": float(att_loss), "attacker_acc": float(att_acc),
                               "retain_ce": float(ce.detach()), "adversarial": float(adv.detach()),
-                              "barlow_twins": float(bt.detach()), "alpha": alpha})
+                              "barlow_twins": float(bt.detach()), "grad_norm": float(grad_norm), "alpha": alpha})
     defender.eval()
     return defender
