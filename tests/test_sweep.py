@@ -1,0 +1,25 @@
+import json
+
+import pytest
+
+from unlearnlib.sweep import main, parse_grid
+
+
+def test_parse_grid_is_the_cartesian_product_with_typed_values():
+    grid = parse_grid(["alpha=1,0.5", "flag=True,None", "name=x"])
+    assert grid == [{"alpha": 1, "flag": True, "name": "x"}, {"alpha": 1, "flag": None, "name": "x"},
+                    {"alpha": 0.5, "flag": True, "name": "x"}, {"alpha": 0.5, "flag": None, "name": "x"}]
+    with pytest.raises(SystemExit, match="FIELD=V1"):
+        parse_grid(["alpha"])
+
+
+def test_sweep_writes_one_row_per_setting_with_retrain_as_reference(tmp_path):
+    out = tmp_path / "sweep.json"
+    assert main(["--profile", "smoke", "--scheme", "class", "--method", "grad_ascent", "--grid", "lr=1e-4,1e-2",
+                 "--device", "cpu", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["method"] for r in rows] == ["original", "retrain", "grad_ascent", "grad_ascent"]
+    assert [json.loads(r["params"]) for r in rows[2:]] == [{"lr": 1e-4}, {"lr": 1e-2}]
+    assert rows[1]["avg_disparity"] == 0
+    # a 100x larger ascent step forgets more of the class
+    assert rows[3]["ua_pct"] > rows[2]["ua_pct"]
