@@ -24,7 +24,12 @@ FAST = {
     "fisher": lambda rec: dict(alpha=3e-5, max_std=0.05, head_scale=1.0),
     "influence": lambda rec: dict(alpha=2.0),
     "dau": lambda rec: dict(iterations=100, pretrain_iters=50, augment=False),
+    "gradient_penalty": lambda rec: dict(lr=1e-3),
 }
+# Wang & Chen's method trains on the forget set's own loss by design (L_MEMtrain keeps the model from
+# collapsing): it aims at members looking like non-members, not at wrong forget predictions.
+# tests/test_ssl.py checks what it does instead.
+KEEPS_FORGET_LABELS = {"gradient_penalty"}
 
 
 def fast(name, rec):
@@ -52,7 +57,8 @@ def test_method_contract(name, toy_overfit):
     after = params_of(model)
     assert all(np.array_equal(before[k], after[k]) for k in before), "input model was modified"
     assert all(torch.isfinite(p).all() for p in out.parameters())
-    assert accuracy(out, xf, yf) < forget_before - 20
+    if name not in KEEPS_FORGET_LABELS:
+        assert accuracy(out, xf, yf) < forget_before - 20
     xr, yr = data.train_part(split.retain)
     assert accuracy(out, xr, yr) > 80
 

@@ -27,10 +27,11 @@ def negative_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tenso
     return -torch.nn.functional.cross_entropy(logits, y)
 
 
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, reduction: str = "mean") -> torch.Tensor:
     """SimCLR's NT-Xent (Chen et al., ICML 2020): for 2N embeddings of N positive pairs,
     mean over anchors i of -log( exp(sim(i, j(i)) / t) / sum_{k != i} exp(sim(i, k) / t) ),
-    sim = cosine similarity, j(i) the other view of i."""
+    sim = cosine similarity, j(i) the other view of i. reduction "none": (N,), each pair's two
+    anchors averaged."""
     if z1.shape != z2.shape or z1.dim() != 2:
         raise ValueError(f"nt_xent needs two (N, D) tensors of one shape, got {tuple(z1.shape)}, {tuple(z2.shape)}")
     n = z1.shape[0]
@@ -38,6 +39,9 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     sim = z @ z.T / temperature
     sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
     positives = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    if reduction == "none":
+        per_anchor = torch.nn.functional.cross_entropy(sim, positives, reduction="none")
+        return (per_anchor[:n] + per_anchor[n:]) / 2
     return torch.nn.functional.cross_entropy(sim, positives)
 
 

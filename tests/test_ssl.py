@@ -1,0 +1,159 @@
+"""SSL encoders, EncoderMI and gradient-penalty unlearning (notebook 03)."""
+import numpy as np
+import pytest
+import torch
+
+from unlearnlib import unlearn
+from unlearnlib.attacks import EncoderMIAttack, cosine_features
+from unlearnlib.losses import nt_xent
+from unlearnlib.models import create_model
+from unlearnlib.ssl import (SSLConfig, SSLModel, embed, knn_accuracy, linear_eval, sample_stats, ssl_augment, ssl_steps,
+                            train_ssl)
+from unlearnlib.train import predict
+
+
+def _ssl(method, seed=0):
+    torch.manual_seed(seed)
+    return SSLModel(create_model("mlp", 10, 1, 8), method, 256, proj_dim=32, hidden=64, queue_size=64)
+
+
+def test_ssl_augment_gives_finite_different_views_reproducibly():
+    x = torch.randn(16, 3, 8, 8)
+    a = ssl_augment(x, torch.Generator().manual_seed(1))
+    b = ssl_augment(x, torch.Generator().manual_seed(1))
+    c = ssl_augment(x, torch.Generator().manual_seed(2))
+    assert a.shape == x.shape and torch.isfinite(a).all()
+    assert torch.equal(a, b) and not torch.allclose(a, c) and not torch.allclose(a, x)
+
+
+def test_nt_xent_per_sample_averages_to_the_mean():
+    z1, z2 = torch.randn(6, 4), torch.randn(6, 4)
+    per = nt_xent(z1, z2, 0.5, reduction="none")
+    assert per.shape == (6,)
+    assert per.mean().item() == pytest.approx(nt_xent(z1, z2, 0.5).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("method", ["simclr", "moco", "byol"])
+def test_each_ssl_method_lowers_its_loss_on_a_tiny_set(method, digits_data):
+    x, _ = digits_data.train_part(np.arange(128))
+    model = _ssl(method)
+    cfg = SSLConfig(method=method, batch_size=64, lr=1e-3, bf16=False)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    gen, order = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    losses = [ssl_steps(model, x, cfg, opt, gen, order) for _ in range(40)]
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.05, losses
+
+
+def test_momentum_target_and_queue_update():
+    model = _ssl("moco")
+    before_q, before_t = model.queue.clone(), model.target_projector[0].weight.clone()
+    model.train()
+    x = torch.randn(8, 1, 8, 8)
+    model.loss(x, x).backward()
+    assert not torch.equal(model.queue[:8], before_q[:8]) and torch.equal(model.queue[8:], before_q[8:])
+    assert int(model.queue_ptr) == 8
+    with torch.no_grad():
+        model.projector[0].weight.add_(1.0)
+    model.update_target()
+    expected = 0.99 * before_t + 0.01 * model.projector[0].weight
+    assert torch.allclose(model.target_projector[0].weight, expected, atol=1e-6)
+
+
+def test_knn_accuracy_by_hand():
+    bank = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    bank_y = torch.tensor([0, 0, 1])
+    q = torch.tensor([[1.0, 0.05], [0.1, 1.0]])
+    # k = 1: the nearest neighbour's label
+    assert knn_accuracy(bank, bank_y, q, torch.tensor([0, 1]), 2, k=1) == 100.0
+    assert knn_accuracy(bank, bank_y, q, torch.tensor([1, 1]), 2, k=1) == 50.0
+
+
+def test_linear_eval_separates_separable_features():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (300,), generator=g)
+    f = torch.randn(300, 5, generator=g) * 0.1 + torch.nn.functional.one_hot(y, 5).float() * 3
+    assert linear_eval(f[:200], y[:200], f[200:], y[200:], 3, epochs=100) > 95
+
+
+def test_encodermi_feature_separates_members_of_an_overfit_encoder():
+    torch.manual_seed(0)
+    x = torch.randn(64, 1, 8, 8)  # noise images: nothing to generalise, only to memorise
+    members, nonmembers = x[:32], x[32:]
+    model = _ssl("simclr")
+    untrained = _ssl("simclr")
+    cfg = SSLConfig(method="simclr", batch_size=32, lr=1e-3, bf16=False)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen, order = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    for _ in range(600):
+        ssl_steps(model, members, cfg, opt, gen, order)
+
+    def auc(enc):
+        g = torch.Generator().manual_seed(1)
+        fm, fn = cosine_features(enc, members, 8, generator=g), cosine_features(enc, nonmembers, 8, generator=g)
+        assert fm.shape == (32, 28) and (np.diff(fm, axis=1) <= 1e-6).all()  # sorted, descending
+        return EncoderMIAttack.fit(fm, fn).evaluate(fm, fn)["auc"], fm.mean() - fn.mean()
+
+    trained_auc, trained_gap = auc(model)
+    untrained_auc, _ = auc(untrained)
+    assert trained_gap > 0.02 and trained_auc > 0.6 and trained_auc > untrained_auc + 0.05
+
+
+def test_encodermi_attack_kinds_and_errors():
+    rng = np.random.default_rng(0)
+    fm, fn = rng.normal(0.9, 0.02, (50, 6)), rng.normal(0.8, 0.02, (50, 6))
+    for kind in ("threshold", "logistic"):
+        res = EncoderMIAttack.fit(fm, fn, kind).evaluate(fm, fn)
+        assert res["accuracy_pct"] > 95 and res["auc"] > 0.95
+    with pytest.raises(ValueError, match="unknown EncoderMI attack kind"):
+        EncoderMIAttack.fit(fm, fn, "svm")
+    with pytest.raises(ValueError, match="known members and non-members"):
+        EncoderMIAttack.fit(fm[:0], fn)
+
+
+def test_train_ssl_and_sample_stats(digits_data):
+    model, info = train_ssl(digits_data, np.arange(64), "mlp", SSLConfig(epochs=2, batch_size=32, bf16=False),
+                            progress=False)
+    assert len(info["history"]) == 2 and not model.training
+    x, _ = digits_data.train_part(np.arange(10))
+    stats = sample_stats(model, x, torch.Generator().manual_seed(0))
+    assert {k: v.shape for k, v in stats.items()} == {"top1": (10,), "loss": (10,), "cossim": (10,)}
+    assert ((stats["top1"] > 0) & (stats["top1"] <= 1)).all() and (np.abs(stats["cossim"]) <= 1 + 1e-5).all()
+    assert embed(model, x).shape == (10, 256)
+
+
+def test_gradient_penalty_lowers_member_confidence_of_a_classifier(toy_overfit):
+    model, split, data, _ = toy_overfit
+    xf, _ = data.train_part(split.forget)
+
+    def conf(m):
+        return float(torch.softmax(predict(m, xf).float(), 1).max(1).values.mean())
+
+    for variant in ("full", "simplified"):
+        out, _ = unlearn("gradient_penalty", model, split, data, variant=variant, lr=1e-3)
+        assert conf(out) < conf(model) - 0.02
+
+
+def test_gradient_penalty_on_an_encoder_changes_member_similarity(digits_data):
+    from unlearnlib import make_split, load_dataset
+    split = make_split(load_dataset("digits"), "random", 32, 32, 0, train_size=160)
+    enc, _ = train_ssl(digits_data, split.train, "mlp", SSLConfig(epochs=20, batch_size=64, bf16=False), progress=False)
+    out, _ = unlearn("gradient_penalty", enc, split, digits_data, lr=1e-3, batch_size=16)
+    xf, _ = digits_data.train_part(split.forget)
+    g = torch.Generator().manual_seed(0)
+    before, after = sample_stats(enc, xf, g), sample_stats(out, xf, g.manual_seed(0))
+    assert not np.allclose(before["cossim"], after["cossim"]) and all(np.isfinite(v).all() for v in after.values())
+    assert after["top1"].mean() < before["top1"].mean()  # the output-norm term lowers the confidence
+
+
+def test_gradient_penalty_bad_input(toy_overfit):
+    from dataclasses import replace
+    model, split, data, _ = toy_overfit
+    with pytest.raises(ValueError, match="unknown gradient-penalty variant"):
+        unlearn("gradient_penalty", model, split, data, variant="half")
+    with pytest.raises(ValueError, match="unknown gradient-penalty form"):
+        unlearn("gradient_penalty", model, split, data, form="l1")
+    no_val = replace(split, val=np.empty(0, dtype=np.int64))
+    with pytest.raises(ValueError, match="needs non-members"):
+        unlearn("gradient_penalty", model, no_val, data)
+    out, _ = unlearn("gradient_penalty", model, no_val, data, variant="simplified", epochs=1)
+    assert out is not model

@@ -1,0 +1,103 @@
+"""Gradient-penalty unlearning (Wang & Chen 2024), for SSL encoders and supervised models.
+
+Full variant (eq. 2):    L = alpha * L_MEMtrain + beta * L_GP + gamma * L_Norm
+  L_MEMtrain: the model's own training loss on the forget (member) samples, which keeps the model
+              from collapsing (the SSL loss of two views for an encoder, cross-entropy for a classifier);
+  L_GP:       gradient penalty of the outputs w.r.t. inputs at interpolates eps * x_nonmember +
+              (1 - eps) * x_member (`losses.gradient_penalty`; the paper's formula (1), (||g|| - 1)^2,
+              by default, its listings' variants via `form`);
+  L_Norm:     mean L2 norm of the outputs on members, to lower the confidence on all data.
+Simplified variant (eq. 3):  L = alpha * L_MEMtrain + beta * L_MEMGP, the penalty at the members themselves
+(no non-member data).
+"Outputs" are the encoder's outputs for an `ssl.SSLModel` and the logits for a classifier.
+Non-members are the split's validation samples (never trained on). Adam, `epochs` passes over the forget set.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..data import DeviceData, Split
+from ..losses import GP_FORMS, gradient_penalty, interpolate
+from ..train import clone
+from . import register
+
+VARIANTS = ("full", "simplified")
+
+
+@dataclass(frozen=True)
+class GradientPenaltyConfig:
+    variant: str = "full"  # "full" (eq. 2) or "simplified" (eq. 3)
+    alpha: float = 1.0  # member training loss weight
+    beta: float = 1.0  # gradient-penalty weight
+    gamma: float = 0.1  # output-norm weight (full variant only)
+    form: str = "wgan"  # see losses.GP_FORMS
+    epochs: int = 10  # the paper: 10 unlearning epochs
+    lr: float = 1e-4  # Adam
+    batch_size: int = 256
+    seed: int = 0
+    progress: bool = False
+
+
+def _is_ssl(model: nn.Module) -> bool:
+    return hasattr(model, "encode") and hasattr(model, "loss")
+
+
+def member_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The model's training loss on (x, y): SSL loss of two views for an encoder, cross-entropy otherwise."""
+    if _is_ssl(model):
+        from ..ssl import ssl_augment
+        return model.loss(ssl_augment(x, generator), ssl_augment(x, generator))
+    return F.cross_entropy(model(x), y)
+
+
+def model_outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What the penalty and the norm act on: encoder outputs (SSL) or logits."""
+    return model.encode(x) if _is_ssl(model) else model(x)
+
+
+@register("gradient_penalty", GradientPenaltyConfig)
+def gradient_penalty_unlearning(model: nn.Module, split: Split, data: DeviceData, cfg: GradientPenaltyConfig) -> nn.Module:
+    """Minimise alpha L_MEMtrain + beta L_GP (+ gamma L_Norm) over forget batches for cfg.epochs epochs."""
+    if cfg.variant not in VARIANTS:
+        raise ValueError(f"unknown gradient-penalty variant {cfg.variant!r}; choose one of {VARIANTS}")
+    if cfg.form not in GP_FORMS:
+        raise ValueError(f"unknown gradient-penalty form {cfg.form!r}; choose one of {GP_FORMS}")
+    if cfg.variant == "full" and len(split.val) == 0:
+        raise ValueError("the full variant needs non-members: make the split with val_size > 0, or use variant='simplified'")
+    out = clone(model)
+    out.train()
+    params = [p for p in out.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator(device=data.device).manual_seed(cfg.seed)
+    xf, yf = data.train_part(split.forget)
+    xv, _ = data.train_part(split.val) if len(split.val) else (None, None)
+    for _ in range(cfg.epochs):
+        order = rng.permutation(len(xf))
+        for s in range(0, len(order), cfg.batch_size):
+            b = order[s:s + cfg.batch_size]
+            if len(b) < 2:  # BatchNorm needs two samples
+                continue
+            xb, yb = xf[b], yf[b]
+            loss = cfg.alpha * member_loss(out, xb, yb, gen) if cfg.alpha else torch.zeros((), device=xb.device)
+            if cfg.beta:
+                if cfg.variant == "full":
+                    xn = xv[rng.choice(len(xv), len(b), replace=len(xv) < len(b))]
+                    z = interpolate(xb, xn, gen)
+                else:
+                    z = xb
+                loss = loss + cfg.beta * gradient_penalty(lambda t: model_outputs(out, t), z, cfg.form)
+            if cfg.variant == "full" and cfg.gamma:
+                loss = loss + cfg.gamma * model_outputs(out, xb).float().norm(dim=1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if _is_ssl(out):
+                out.update_target()
+    out.eval()
+    return out

@@ -1,0 +1,273 @@
+"""Self-supervised encoders for notebook 03 (Wang & Chen 2024): SimCLR, MoCo v2 and BYOL.
+
+- SimCLR (Chen et al. 2020): projector MLP, NT-Xent between two augmented views.
+- MoCo v2 (Chen, Fan, Girshick & He 2020): a momentum (EMA) copy of encoder + projector gives
+  the keys, a queue of past keys the negatives, InfoNCE at temperature 0.2.
+- BYOL (Grill et al. 2020): online encoder + projector + predictor regresses a momentum
+  target's projection of the other view, 2 - 2 cos, symmetrised; no negatives.
+
+The encoder is any registry model's `features` (its penultimate representation): ResNet-18
+gives 512 numbers. Its outputs are what the attacks and the unlearning act on. Evaluation: a
+weighted kNN monitor (Wu et al. 2018, k = 200, temperature 0.1) and linear evaluation (a
+linear classifier trained on frozen features).
+
+Views come from `ssl_augment`, on the device: random resized crop, horizontal flip, brightness
+and contrast jitter, random grayscale, applied to the normalised tensors (a jitter of normalised
+values: an approximation of torchvision's colour jitter on pixels).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .data import DeviceData
+from .losses import nt_xent
+from .models import create_model
+from .train import _autocast
+
+SSL_METHODS = ("simclr", "moco", "byol")
+
+
+def ssl_augment(x: torch.Tensor, generator: torch.Generator | None = None, scale=(0.2, 1.0), flip: bool = True,
+                jitter: float = 0.4, grayscale_p: float = 0.2) -> torch.Tensor:
+    """One random view per image of x (N, C, H, W), on x's device."""
+    n, c, h, w = x.shape
+    dev = x.device
+
+    def rand(*shape):
+        return torch.rand(shape, device=dev, generator=generator)
+
+    # random resized crop: area share in `scale`, aspect ratio in [3/4, 4/3], as an affine resampling
+    area = scale[0] + (scale[1] - scale[0]) * rand(n)
+    log_r = np.log(3 / 4) + (np.log(4 / 3) - np.log(3 / 4)) * rand(n)
+    ratio = torch.exp(log_r)
+    sw = torch.sqrt(area * ratio).clamp(max=1.0)
+    sh = torch.sqrt(area / ratio).clamp(max=1.0)
+    tx = (1 - sw) * (2 * rand(n) - 1)
+    ty = (1 - sh) * (2 * rand(n) - 1)
+    sx = torch.where(rand(n) < 0.5, -sw, sw) if flip else sw
+    theta = torch.zeros(n, 2, 3, device=dev)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx, tx, sh, ty
+    grid = F.affine_grid(theta, (n, c, h, w), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    if jitter > 0:
+        bright = (2 * rand(n, 1, 1, 1) - 1) * jitter
+        contrast = 1 + (2 * rand(n, 1, 1, 1) - 1) * jitter
+        mean = out.mean(dim=(1, 2, 3), keepdim=True)
+        out = (out - mean) * contrast + mean + bright
+    if grayscale_p > 0 and c == 3:
+        gray = out.mean(dim=1, keepdim=True).expand_as(out)
+        out = torch.where((rand(n) < grayscale_p).view(n, 1, 1, 1), gray, out)
+    return out.contiguous()
+
+
+def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, d_out))
+
+
+class SSLModel(nn.Module):
+    """An encoder with the heads of one SSL method; `forward(x)` = `encode(x)`, the representation."""
+
+    def __init__(self, backbone: nn.Module, method: str, feat_dim: int, proj_dim: int = 128, hidden: int = 512,
+                 temperature: float | None = None, queue_size: int = 4096, momentum: float = 0.99):
+        super().__init__()
+        if method not in SSL_METHODS:
+            raise ValueError(f"unknown SSL method {method!r}; choose one of {SSL_METHODS}")
+        self.method = method
+        self.backbone = backbone
+        self.projector = _mlp(feat_dim, hidden, proj_dim)
+        self.temperature = temperature if temperature is not None else (0.2 if method == "moco" else 0.5)
+        self.momentum = momentum
+        if method == "byol":
+            self.predictor = _mlp(proj_dim, hidden, proj_dim)
+        if method in ("moco", "byol"):
+            self.target_backbone = copy.deepcopy(backbone).requires_grad_(False)
+            self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)
+        if method == "moco":
+            self.register_buffer("queue", F.normalize(torch.randn(queue_size, proj_dim), dim=1))
+            self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode(x)
+
+    def _target(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.target_projector(self.target_backbone.features(x))
+
+    def loss(self, x1: torch.Tensor, x2: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        """The method's training loss for two views of the same images; reduction "none": (N,)."""
+        if self.method == "simclr":
+            return nt_xent(self.projector(self.encode(x1)).float(), self.projector(self.encode(x2)).float(),
+                           self.temperature, reduction)
+        if self.method == "moco":
+            q = F.normalize(self.projector(self.encode(x1)).float(), dim=1)
+            k = F.normalize(self._target(x2).float(), dim=1)
+            logits = torch.cat([(q * k).sum(1, keepdim=True), q @ self.queue.T.clone()], dim=1) / self.temperature
+            per = F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device), reduction="none")
+            if self.training:
+                self._enqueue(k)
+            return per if reduction == "none" else per.mean()
+        # byol: symmetrised 2 - 2 cos(prediction, target projection of the other view)
+        p1 = F.normalize(self.predictor(self.projector(self.encode(x1))).float(), dim=1)
+        p2 = F.normalize(self.predictor(self.projector(self.encode(x2))).float(), dim=1)
+        t1 = F.normalize(self._target(x1).float(), dim=1)
+        t2 = F.normalize(self._target(x2).float(), dim=1)
+        per = (2 - 2 * (p1 * t2).sum(1)) + (2 - 2 * (p2 * t1).sum(1))
+        return per if reduction == "none" else per.mean()
+
+    @torch.no_grad()
+    def _enqueue(self, k: torch.Tensor) -> None:
+        size = len(self.queue)
+        idx = (self.queue_ptr + torch.arange(len(k), device=k.device)) % size
+        self.queue[idx] = k.to(self.queue.dtype)
+        self.queue_ptr.copy_((self.queue_ptr + len(k)) % size)
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        """EMA of the online encoder and projector into the target (MoCo, BYOL); no-op for SimCLR."""
+        if self.method == "simclr":
+            return
+        for online, target in ((self.backbone, self.target_backbone), (self.projector, self.target_projector)):
+            for po, pt in zip(online.parameters(), target.parameters()):
+                pt.mul_(self.momentum).add_(po.detach(), alpha=1 - self.momentum)
+            for bo, bt in zip(online.buffers(), target.buffers()):
+                bt.copy_(bo)
+
+
+def create_ssl_model(method: str, model: str, data: DeviceData, **kw) -> SSLModel:
+    """An SSL model on a registry architecture (its head unused), sized for `data`."""
+    backbone = create_model(model, data.num_classes, data.in_channels, data.image_size)
+    with torch.no_grad():
+        feat_dim = backbone.eval().features(torch.zeros(2, data.in_channels, data.image_size, data.image_size)).shape[1]
+    return SSLModel(backbone.train(), method, feat_dim, **kw).to(data.device)
+
+
+@dataclass(frozen=True)
+class SSLConfig:
+    method: str = "simclr"
+    epochs: int = 100  # the paper trained 1,600 epochs to overfit 10,000 images
+    batch_size: int = 512
+    lr: float = 1e-3  # Adam; the paper: Adam, lr 0.01
+    weight_decay: float = 1e-6
+    proj_dim: int = 128
+    hidden: int = 512
+    temperature: float | None = None  # None: 0.5 (SimCLR), 0.2 (MoCo v2)
+    queue_size: int = 4096
+    momentum: float = 0.99
+    bf16: bool = True  # autocast on CUDA
+    seed: int = 0
+
+
+def ssl_steps(model: SSLModel, x: torch.Tensor, cfg: SSLConfig, opt: torch.optim.Optimizer, gen: torch.Generator,
+              order_gen: torch.Generator) -> float:
+    """One epoch of SSL training on x (N, C, H, W): views drawn with gen (x's device), batch order
+    with order_gen (CPU). Mean loss."""
+    model.train()
+    order = torch.randperm(len(x), generator=order_gen)
+    total = torch.zeros((), device=x.device)
+    for start in range(0, len(x), cfg.batch_size):
+        xb = x[order[start:start + cfg.batch_size].to(x.device)]
+        if len(xb) < 2:
+            continue
+        with _autocast(x.device, cfg.bf16):
+            loss = model.loss(ssl_augment(xb, gen), ssl_augment(xb, gen))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        model.update_target()
+        total += loss.detach() * len(xb)
+    return float(total) / len(x)
+
+
+def train_ssl(data: DeviceData, idx: np.ndarray, model: str, cfg: SSLConfig, monitor=None, monitor_every: int = 0,
+              progress: bool = True) -> tuple[SSLModel, dict]:
+    """Train an SSL encoder on training indices idx; monitor(model) -> dict is logged every monitor_every epochs."""
+    torch.manual_seed(cfg.seed)
+    ssl = create_ssl_model(cfg.method, model, data, proj_dim=cfg.proj_dim, hidden=cfg.hidden,
+                           temperature=cfg.temperature, queue_size=cfg.queue_size, momentum=cfg.momentum)
+    params = [p for p in ssl.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator(device=data.device).manual_seed(cfg.seed)
+    order_gen = torch.Generator().manual_seed(cfg.seed)
+    x, _ = data.train_part(idx)
+    history, start = [], time.perf_counter()
+    for epoch in tqdm(range(1, cfg.epochs + 1), desc=f"{cfg.method} {model}", disable=not progress, leave=False):
+        log = {"epoch": epoch, "loss": ssl_steps(ssl, x, cfg, opt, gen, order_gen)}
+        if monitor is not None and monitor_every and (epoch % monitor_every == 0 or epoch == cfg.epochs):
+            log.update(monitor(ssl))
+        history.append(log)
+    ssl.eval()
+    return ssl, {"history": history, "seconds": time.perf_counter() - start}
+
+
+@torch.no_grad()
+def embed(encoder: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Encoder outputs (N, D) in eval mode, float32."""
+    was = encoder.training
+    encoder.eval()
+    out = torch.cat([encoder(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
+    encoder.train(was)
+    return out
+
+
+def knn_accuracy(train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor, test_y: torch.Tensor,
+                 num_classes: int, k: int = 200, temperature: float = 0.1, chunk: int = 1024) -> float:
+    """Weighted kNN accuracy (Wu et al. 2018): the k most cosine-similar training features vote
+    with weight exp(sim / temperature). Percent."""
+    bank = F.normalize(train_feats, dim=1)
+    q = F.normalize(test_feats, dim=1)
+    k = min(k, len(bank))
+    correct = 0
+    for i in range(0, len(q), chunk):
+        sim = q[i:i + chunk] @ bank.T
+        w, j = sim.topk(k, dim=1)
+        votes = torch.zeros(len(w), num_classes, device=w.device)
+        votes.scatter_add_(1, train_y[j], (w / temperature).exp())
+        correct += int((votes.argmax(1) == test_y[i:i + chunk]).sum())
+    return 100.0 * correct / max(len(q), 1)
+
+
+def linear_eval(train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor, test_y: torch.Tensor,
+                num_classes: int, epochs: int = 100, lr: float = 1e-2, batch_size: int = 256, seed: int = 0) -> float:
+    """Accuracy (percent) of a linear classifier trained with Adam on frozen, standardised features."""
+    g = torch.Generator().manual_seed(seed)
+    mu, sd = train_feats.mean(0), train_feats.std(0) + 1e-6
+    xtr, xte = (train_feats - mu) / sd, (test_feats - mu) / sd
+    head = nn.Linear(xtr.shape[1], num_classes).to(xtr.device)
+    opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=1e-5)
+    for _ in range(epochs):
+        order = torch.randperm(len(xtr), generator=g).to(xtr.device)
+        for s in range(0, len(xtr), batch_size):
+            b = order[s:s + batch_size]
+            loss = F.cross_entropy(head(xtr[b]), train_y[b])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        return 100.0 * float((head(xte).argmax(1) == test_y).float().mean())
+
+
+@torch.no_grad()
+def sample_stats(model: SSLModel, x: torch.Tensor, gen: torch.Generator, batch_size: int = 512) -> dict[str, np.ndarray]:
+    """Per-sample statistics the paper tabulates: top-1 of softmax(encoder output) ("TOP1"), the
+    SSL loss of two random views ("LOSS") and the cosine similarity of their encodings ("COSSIM")."""
+    model.eval()
+    top1, loss, cos = [], [], []
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        h = model.encode(xb).float()
+        top1.append(F.softmax(h, dim=1).max(1).values)
+        v1, v2 = ssl_augment(xb, gen), ssl_augment(xb, gen)
+        cos.append(F.cosine_similarity(model.encode(v1).float(), model.encode(v2).float(), dim=1))
+        loss.append(model.loss(v1, v2, reduction="none").float())
+    return {k: torch.cat(v).cpu().numpy() for k, v in (("top1", top1), ("loss", loss), ("cossim", cos))}
