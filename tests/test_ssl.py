@@ -7,8 +7,17 @@ from unlearnlib import unlearn
 from unlearnlib.attacks import EncoderMIAttack, cosine_features
 from unlearnlib.losses import nt_xent
 from unlearnlib.models import create_model
-from unlearnlib.ssl import (SSLConfig, SSLModel, embed, knn_accuracy, linear_eval, sample_stats, ssl_augment, ssl_steps,
-                            train_ssl)
+from unlearnlib.ssl import (
+    SSLConfig,
+    SSLModel,
+    embed,
+    knn_accuracy,
+    linear_eval,
+    sample_stats,
+    ssl_augment,
+    ssl_steps,
+    train_ssl,
+)
 from unlearnlib.train import predict
 
 
@@ -134,7 +143,7 @@ def test_gradient_penalty_lowers_member_confidence_of_a_classifier(toy_overfit):
 
 
 def test_gradient_penalty_on_an_encoder_changes_member_similarity(digits_data):
-    from unlearnlib import make_split, load_dataset
+    from unlearnlib import load_dataset, make_split
     split = make_split(load_dataset("digits"), "random", 32, 32, 0, train_size=160)
     enc, _ = train_ssl(digits_data, split.train, "mlp", SSLConfig(epochs=20, batch_size=64, bf16=False), progress=False)
     out, _ = unlearn("gradient_penalty", enc, split, digits_data, lr=1e-3, batch_size=16)

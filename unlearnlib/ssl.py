@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from .data import DeviceData

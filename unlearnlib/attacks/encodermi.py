@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from ..metrics import attack_scores
 
@@ -48,7 +48,7 @@ class EncoderMIAttack:
     model: object
 
     @classmethod
-    def fit(cls, member_feats: np.ndarray, nonmember_feats: np.ndarray, kind: str = "threshold") -> "EncoderMIAttack":
+    def fit(cls, member_feats: np.ndarray, nonmember_feats: np.ndarray, kind: str = "threshold") -> EncoderMIAttack:
         if len(member_feats) == 0 or len(nonmember_feats) == 0:
             raise ValueError("EncoderMI needs known members and non-members to fit on")
         x = np.concatenate([member_feats, nonmember_feats])

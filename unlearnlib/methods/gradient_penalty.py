@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from ..data import DeviceData, Split
 from ..losses import GP_FORMS, gradient_penalty, interpolate
