@@ -82,20 +82,17 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
         i, j = _draw(len(xf), cfg.pair_batch_size, rng), _draw(len(xv), cfg.pair_batch_size, rng)
         return xf[i], yf[i], xv[j], yv[j]
 
-    def tokens(m, x, y):
-        return attack_tokens(m, x, y, data.num_classes, cfg.sensitivity_draws, cfg.sensitivity_sigma, gen)
-
-    def pair_tokens():
+    def pair_tokens(bxf, byf, bxv, byv):
         """Tokens of a forget batch then a validation batch, in one forward pass, and their membership labels."""
-        bxf, byf, bxv, byv = pair()
-        t = tokens(defender, torch.cat([bxf, bxv]), torch.cat([byf, byv]))
+        t = attack_tokens(defender, torch.cat([bxf, bxv]), torch.cat([byf, byv]), data.num_classes,
+                          cfg.sensitivity_draws, cfg.sensitivity_sigma, gen)
         return t, torch.cat([torch.ones(len(byf)), torch.zeros(len(byv))]).long().to(device)
 
     def attacker_step(update: bool = True):
         """One attacker update (or, update=False, only its loss and accuracy); returns tensors (no host sync)."""
         defender.eval()
         with torch.no_grad():
-            t, target = pair_tokens()
+            t, target = pair_tokens(*pair())
         attacker.train(update)
         with torch.set_grad_enabled(update):
             logits = attacker(t)
@@ -135,8 +132,7 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
         if alpha > 0:
             # tokens in eval mode: the attacker queries a deployed model; gradients still reach the weights
             defender.eval()
-            t = tokens(defender, torch.cat([bxf, bxv]), torch.cat([byf, byv]))
-            member = torch.cat([torch.ones(len(byf)), torch.zeros(len(byv))]).long().to(device)
+            t, member = pair_tokens(bxf, byf, bxv, byv)
             logits = attacker(t)
             adv = F.cross_entropy(logits, 1 - member) if cfg.non_saturating else -F.cross_entropy(logits, member)
             loss = loss + alpha * adv

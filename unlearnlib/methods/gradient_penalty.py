@@ -40,7 +40,6 @@ class GradientPenaltyConfig:
     lr: float = 1e-4  # Adam
     batch_size: int = 256
     seed: int = 0
-    progress: bool = False
 
 
 def _is_ssl(model: nn.Module) -> bool:
