@@ -117,3 +117,40 @@ def test_evaluate_in_background_threads_matches_inline(toy_overfit):
     assert all(row[k] == inline[k] or (row[k] != row[k] and inline[k] != inline[k]) for k in row)  # NaN == NaN
     assert {"mia_efficacy_pct", "mia_entropy_pct", "mia_modified_entropy_pct"} <= set(row)
     assert all(0 <= row[c] <= 100 for c in ("mia_efficacy_pct", "mia_entropy_pct", "mia_modified_entropy_pct"))
+
+
+def test_dau_bn_recalibrate_releases_retain_statistics(digits, digits_data):
+    """With bn_recalibrate the released model normalises with the retain set's exact BN averages,
+    not the running statistics the game left (without it, they differ)."""
+    import copy
+
+    from unlearnlib.data import make_split
+    from unlearnlib.train import recalibrate_bn, train_original
+
+    split = make_split(digits, "class", 0, val_size=100, seed=0)
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=0.05, augment=False)
+    model, _ = train_original("small_cnn", digits_data, split, cfg, progress=False)
+    xr, _ = digits_data.train_part(split.retain)
+    for flag in (False, True):
+        out, _ = unlearn("dau", model, split, digits_data,
+                         make_config("dau", iterations=20, pretrain_iters=5, augment=False, bn_recalibrate=flag))
+        ref = copy.deepcopy(out)
+        recalibrate_bn(ref, xr)
+        same = torch.allclose(out.body[1].running_mean, ref.body[1].running_mean, atol=1e-5)
+        assert same == flag and not out.training
+
+
+def test_bn_eval_context_leaves_statistics_and_passes_gradients():
+    from unlearnlib.methods.dau import _bn_eval
+    from unlearnlib.models import create_model
+
+    torch.manual_seed(0)
+    m = create_model("small_cnn", 3, 3, 8).train()
+    before = m.body[1].running_mean.clone()
+    with _bn_eval(m):
+        m.features(torch.randn(16, 3, 8, 8) + 3).sum().backward()
+    assert torch.equal(m.body[1].running_mean, before) and m.training and m.body[1].training
+    assert m.body[0].weight.grad is not None and m.body[0].weight.grad.abs().sum() > 0
+    with _bn_eval(m, enabled=False):
+        m(torch.randn(16, 3, 8, 8) + 3)
+    assert not torch.equal(m.body[1].running_mean, before)

@@ -46,6 +46,24 @@ def test_shadow_attack_handles_one_sided_classes():
         train_shadow_models("mlp", None, np.arange(10), 0, TrainConfig())
 
 
+
+def test_shadow_outputs_are_cached(digits_data, monkeypatch):
+    """A rerun with the same arguments loads the shadow outputs instead of training; other arguments train."""
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=0.05, augment=False)
+    pool = np.arange(100)
+    first = train_shadow_models("mlp", digits_data, pool, 2, cfg, seed=3, from_test=False)
+    import unlearnlib.attacks.shadow as S
+
+    def no_training(*a, **k):
+        raise AssertionError("shadow models trained again although cached")
+    monkeypatch.setattr(S, "fit", no_training)
+    again = train_shadow_models("mlp", digits_data, pool, 2, cfg, seed=3, from_test=False)
+    assert np.array_equal(first.probs, again.probs) and np.array_equal(first.is_in, again.is_in)
+    with pytest.raises(AssertionError, match="trained again"):
+        train_shadow_models("mlp", digits_data, pool, 2, cfg, seed=4, from_test=False)
+    with pytest.raises(AssertionError, match="trained again"):
+        train_shadow_models("mlp", digits_data, pool, 2, cfg, seed=3, from_test=False, cache=False)
+
 @pytest.mark.parametrize("name,channels,size", [("mlp", 1, 8), ("small_cnn", 3, 16)])
 def test_inversion_yields_finite_images_of_the_right_shape(name, channels, size):
     torch.manual_seed(0)

@@ -90,6 +90,26 @@ def test_original_model_cache(digits, digits_data, monkeypatch):
     assert len({info1["key"], info3["key"], info4["key"]}) == 3
 
 
+
+def test_retrain_from_scratch_is_cached_separately(digits, digits_data, monkeypatch):
+    """part='retain' trains on the retain set only, under its own key, and a rerun loads it."""
+    split = make_split(digits, "class", 3, val_size=50, seed=0, train_size=400)
+    cfg = TrainConfig(epochs=3, batch_size=64, lr=0.05, augment=False)
+    orig, info_o = train_original("mlp", digits_data, split, cfg, progress=False)
+    retr, info_r = train_original("mlp", digits_data, split, cfg, progress=False, part="retain")
+    assert info_r["key"] != info_o["key"] and not info_r["cached"] and info_r["seconds"] > 0
+    xf, yf = digits_data.train_part(split.forget)
+    # the retrained model never saw class 3; the original did
+    assert accuracy(retr, xf, yf) < 5 < 50 < accuracy(orig, xf, yf)
+    import unlearnlib.train as T
+
+    monkeypatch.setattr(T, "fit", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained again")))
+    again, info_again = train_original("mlp", digits_data, split, cfg, progress=False, part="retain")
+    assert info_again["cached"] and info_again["seconds"] == info_r["seconds"]
+    assert all(torch.equal(a, b) for a, b in zip(retr.state_dict().values(), again.state_dict().values()))
+    with pytest.raises(ValueError, match="part must be"):
+        train_original("mlp", digits_data, split, cfg, part="forget")
+
 def test_lone_last_sample_does_not_break_batchnorm(digits_data):
     """torchvision's ResNet-18 shrinks 8x8 digits to 1x1: a batch of one sample cannot be normalised."""
     torch.manual_seed(0)
@@ -99,3 +119,28 @@ def test_lone_last_sample_does_not_break_batchnorm(digits_data):
                TrainConfig(epochs=1, batch_size=64, augment=False), on_batch_end=seen.append, progress=False)
     assert len(seen) == 1 and len(seen[0]) == 64 and np.isfinite(hist.epochs[0]["loss"])
     assert hist.images == 64  # the skipped sample is not counted as trained
+
+
+def test_recalibrate_bn_replaces_skewed_statistics_by_the_data_average():
+    """After training on a shifted batch, recalibration sets every BN layer's running statistics to
+    the exact average over the given data, leaves the weights and momentum alone and ends in eval mode."""
+    from unlearnlib.train import recalibrate_bn
+
+    torch.manual_seed(0)
+    model = create_model("small_cnn", 4, 3, 8)
+    x = torch.randn(96, 3, 8, 8)
+    model.train()
+    with torch.no_grad():
+        model(x + 5.0)  # a skewed batch moves the running statistics
+    bn = model.body[1]
+    weights = [p.clone() for p in model.parameters()]
+    assert recalibrate_bn(model, x, batch_size=32) == 4
+    with torch.no_grad():
+        conv = model.body[0](x)
+    assert torch.allclose(bn.running_mean, conv.mean((0, 2, 3)), atol=1e-5)
+    # the average of three batch variances (unbiased within each batch of 32), as momentum None defines it
+    var = torch.stack([conv[i:i + 32].var((0, 2, 3), unbiased=True) for i in (0, 32, 64)]).mean(0)
+    assert torch.allclose(bn.running_var, var, rtol=1e-4)
+    assert bn.momentum == 0.1 and not model.training
+    assert all(torch.equal(a, b) for a, b in zip(weights, model.parameters()))
+    assert recalibrate_bn(create_model("mlp", 4, 3, 8), x) == 0

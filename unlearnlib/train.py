@@ -261,8 +261,12 @@ def train_original(
     progress: bool = True,
     record_requests: dict[str, np.ndarray] | None = None,
     on_epoch_end=None,
+    part: str = "train",
 ) -> tuple[nn.Module, dict]:
     """Train (or load from the cache) the original model on forget + retain.
+
+    part="retain" trains the same way on the retain set only: the model retrained from scratch,
+    cached like the original (info["seconds"] is the measured training time, also on a cache hit).
 
     The cache key holds everything that determines the model: dataset fingerprint,
     split fingerprint, model name, classes, channels, image size and the TrainConfig.
@@ -271,10 +275,13 @@ def train_original(
     on_epoch_end disables the cache (its side effects would not happen on a cache hit).
     Returns (model on data.device in eval mode, info dict with key, seconds, cached flag).
     """
+    if part not in ("train", "retain"):
+        raise ValueError(f"part must be 'train' (forget + retain) or 'retain', got {part!r}")
     requests = {k: np.sort(np.asarray(v, dtype=np.int64)) for k, v in (record_requests or {}).items()}
+    extra = {"part": part} if part != "train" else {}  # keys of originals made before `part` existed stay valid
     key = cache_key(dataset=data.name, data=data.fingerprint, split=split.fingerprint(), model=model_name,
                     num_classes=data.num_classes, in_channels=data.in_channels, image_size=data.image_size,
-                    cfg=cfg, requests={k: hashlib.sha1(v.tobytes()).hexdigest() for k, v in requests.items()})
+                    cfg=cfg, requests={k: hashlib.sha1(v.tobytes()).hexdigest() for k, v in requests.items()}, **extra)
     model = create_model(model_name, data.num_classes, data.in_channels, data.image_size)
     path = paths.cache_root() / "models" / f"{model_name}-{key}.pt"
     use_cache = cache and on_epoch_end is None
@@ -293,13 +300,15 @@ def train_original(
         return model, info
     torch.manual_seed(cfg.seed)
     model = create_model(model_name, data.num_classes, data.in_channels, data.image_size).to(data.device)
-    x, y = data.train_part(split.train)
+    indices = split.train if part == "train" else split.retain
+    x, y = data.train_part(indices)
     recorder = None
     if requests:
         from .methods.amnesiac import AmnesiacRecorder
 
-        recorder = AmnesiacRecorder(model, split.train, requests)
-    hist = fit(model, x, y, cfg, data=data, progress=progress, desc=f"original {model_name}",
+        recorder = AmnesiacRecorder(model, indices, requests)
+    desc = f"original {model_name}" if part == "train" else f"retrain {model_name}"
+    hist = fit(model, x, y, cfg, data=data, progress=progress, desc=desc,
                on_batch_start=recorder.before if recorder else None,
                on_batch_end=recorder.after if recorder else None, on_epoch_end=on_epoch_end)
     info = {"key": key, "path": str(path), "cached": False, "seconds": hist.seconds, "history": hist.epochs,
@@ -337,6 +346,38 @@ def prune_and_tune(model: nn.Module, data: DeviceData, split: Split, sparsity: f
     pruned.eval()
     return pruned, {"seconds": seconds, "sparsity": sparsity}
 
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int = 512, bf16: bool = True) -> int:
+    """Re-estimate every BatchNorm layer's running statistics on `x` (in place; no weight changes).
+
+    The statistics are reset and replaced by the exact average over `x` (momentum None), in
+    train mode without gradients; the model is left in eval mode. Returns the number of BN layers
+    (0: nothing to do). One forward pass over x: a small cost next to any training.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not bns or len(x) == 0:
+        model.eval()
+        return len(bns)
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    device = model_device(model)
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        if len(xb) < 2:
+            continue  # a lone sample cannot give batch statistics
+        if device.type == "cuda" and xb.dim() == 4:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with _autocast(device, bf16):
+            model(xb)
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
+    model.eval()
+    return len(bns)
 
 def clone(model: nn.Module) -> nn.Module:
     """A deep copy on the same device: methods return new models, never mutate their input."""

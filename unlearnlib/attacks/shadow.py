@@ -8,15 +8,17 @@ Graves et al. report its recall on the forgotten samples (share predicted "membe
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
+from .. import paths
 from ..data import DeviceData
 from ..metrics import attack_scores, softmax
 from ..models import create_model
-from ..train import TrainConfig, fit, predict
+from ..train import TrainConfig, cache_key, fit, predict
 
 
 @dataclass
@@ -29,14 +31,23 @@ class ShadowData:
 
 
 def train_shadow_models(model_name: str, data: DeviceData, pool: np.ndarray, n_shadow: int, cfg: TrainConfig,
-                        seed: int = 0, progress: bool = False, from_test: bool = True) -> ShadowData:
+                        seed: int = 0, progress: bool = False, from_test: bool = True, cache: bool = True) -> ShadowData:
     """Train n_shadow models like the target on random halves of `pool` (indices into the test
-    part when from_test, else the training part) and collect their outputs on in and out halves."""
+    part when from_test, else the training part) and collect their outputs on in and out halves.
+
+    cache: keep the outputs (not the models) in the cache folder under a key of everything that
+    determines them, so a rerun (or a run resumed after a time limit) skips the training."""
     if n_shadow < 1:
         raise ValueError(f"n_shadow must be at least 1, got {n_shadow}")
     pool = np.asarray(pool)
     if len(pool) < 4:
         raise ValueError(f"the shadow pool needs at least 4 samples, got {len(pool)}")
+    key = cache_key(kind="shadow", model=model_name, dataset=data.name, data=data.fingerprint, n_shadow=n_shadow,
+                    cfg=cfg, seed=seed, from_test=from_test, pool=hashlib.sha1(pool.astype(np.int64).tobytes()).hexdigest())
+    path = paths.cache_root() / "shadow" / f"{model_name}-{key}.npz"
+    if cache and path.is_file():
+        with np.load(path) as z:
+            return ShadowData(z["probs"], z["labels"], z["is_in"])
     part = data.test_part if from_test else data.train_part
     rng = np.random.default_rng(seed)
     probs, labels, is_in = [], [], []
@@ -54,7 +65,13 @@ def train_shadow_models(model_name: str, data: DeviceData, pool: np.ndarray, n_s
             probs.append(softmax(predict(shadow, x).numpy()))
             labels.append(y.cpu().numpy())
             is_in.append(np.full(len(idx), flag))
-    return ShadowData(np.concatenate(probs), np.concatenate(labels), np.concatenate(is_in))
+    out = ShadowData(np.concatenate(probs), np.concatenate(labels), np.concatenate(is_in))
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez(tmp, probs=out.probs, labels=out.labels, is_in=out.is_in)
+        tmp.replace(path)
+    return out
 
 
 @dataclass
