@@ -154,3 +154,23 @@ def test_bn_eval_context_leaves_statistics_and_passes_gradients():
     with _bn_eval(m, enabled=False):
         m(torch.randn(16, 3, 8, 8) + 3)
     assert not torch.equal(m.body[1].running_mean, before)
+
+
+def test_dau_trajectory_reports_the_game(digits, digits_data):
+    """on_iteration receives every log_every iterations the attacker's accuracy, the losses and the
+    forget / retain / validation accuracy; in class-wise forgetting the forget accuracy falls."""
+    from unlearnlib.data import make_split
+    from unlearnlib.train import train_original
+
+    split = make_split(digits, "class", 0, val_size=100, seed=0)
+    model, _ = train_original("mlp", digits_data, split, TrainConfig(epochs=5, batch_size=64, lr=0.05, augment=False),
+                              progress=False)
+    log = []
+    unlearn("dau", model, split, digits_data, make_config("dau", iterations=100, pretrain_iters=20, augment=False,
+                                                         log_every=20, on_iteration=log.append))
+    assert [r["iteration"] for r in log] == [20, 40, 60, 80, 100]
+    for r in log:
+        assert {"attacker_acc", "retain_ce", "barlow_twins", "grad_norm", "forget_acc", "retain_acc", "val_acc"} <= set(r)
+        assert all(0 <= r[k] <= 1 for k in ("forget_acc", "retain_acc", "val_acc"))
+    assert log[0]["alpha"] == 1.0 and log[-1]["alpha"] == 0.0  # class-wise: alpha off after 30 iterations
+    assert log[-1]["forget_acc"] < 0.5 < log[-1]["retain_acc"]

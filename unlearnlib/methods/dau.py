@@ -131,6 +131,24 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
             opt_a.step()
         return loss.detach(), (logits.argmax(1) == target).float().mean()
 
+    # the trajectory's forget / retain / validation accuracy: fixed samples (up to 512 each), eval mode, no
+    # gradients, measured only when on_iteration is set (its cost then counts in the run time)
+    watch = {}
+    if cfg.on_iteration is not None:
+        watch_rng = np.random.default_rng(cfg.seed + 1)
+        for name, x, y in (("forget", xf, yf), ("retain", xr, yr), ("val", xv, yv)):
+            i = torch.from_numpy(watch_rng.permutation(len(x))[:512]).to(device)
+            watch[name] = (x[i], y[i])
+
+    @torch.no_grad()
+    def monitor_accuracy() -> dict:
+        was = defender.training
+        defender.eval()
+        with _autocast(device, True):
+            out = {f"{name}_acc": float((defender(x).argmax(1) == y).float().mean()) for name, (x, y) in watch.items()}
+        defender.train(was)
+        return out
+
     att_loss = att_acc = torch.full((), float("nan"))
     for _ in range(cfg.pretrain_iters):
         att_loss, att_acc = attacker_step()
@@ -182,7 +200,8 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
         if log_now:
             cfg.on_iteration({"iteration": it, "attacker_loss": float(att_loss), "attacker_acc": float(att_acc),
                               "retain_ce": float(ce.detach()), "adversarial": float(adv.detach()),
-                              "barlow_twins": float(bt.detach()), "grad_norm": float(grad_norm), "alpha": alpha})
+                              "barlow_twins": float(bt.detach()), "grad_norm": float(grad_norm), "alpha": alpha,
+                              **monitor_accuracy()})
     if cfg.bn_recalibrate:
         recalibrate_bn(defender, xr)
     defender.eval()
