@@ -45,6 +45,41 @@ def squared_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bat
     return acc
 
 
+
+def expected_fisher_diag(model: nn.Module, x: torch.Tensor, batch_size: int = 32,
+                         batched: bool | None = None) -> list[torch.Tensor]:
+    """Golatkar et al.'s (2020) diagonal Hessian estimate, as Unlearn-Sparse's `fisher_new` computes it:
+    the mean over batches of sum_y mean_batch(p_y) * (d CE_batch(f(x), y) / d theta)^2, over every class y
+    (the model's own predictive distribution, not the labels; eval mode).
+
+    batched: the K per-class backward passes of a batch as one vmapped pass (autograd's
+    is_grads_batched; same numbers, K times the gradient memory, far fewer kernel launches on a
+    GPU); None = batched on CUDA, a loop elsewhere (no faster on a CPU).
+    """
+    was_training = model.training
+    model.eval()
+    params = [p for _, p in trainable(model)]
+    acc = [torch.zeros_like(p) for p in params]
+    batched = (params[0].device.type == "cuda") if batched is None else batched
+    batches = 0
+    for i in range(0, len(x), batch_size):
+        out = model(x[i:i + batch_size]).float()
+        k = out.shape[1]
+        w = F.softmax(out, dim=-1).detach().mean(0)  # (K,) mean probability of each class
+        ce = -F.log_softmax(out, dim=-1).mean(0)  # (K,) batch-mean cross-entropy towards each class
+        if batched:
+            grads = torch.autograd.grad(ce, params, grad_outputs=torch.eye(k, device=out.device), is_grads_batched=True)
+            for a, g in zip(acc, grads):
+                a.add_(torch.tensordot(w, g.pow(2), dims=1))
+        else:
+            for c in range(k):
+                grads = torch.autograd.grad(ce[c], params, retain_graph=c < k - 1)
+                for a, g in zip(acc, grads):
+                    a.add_(w[c] * g.pow(2))
+        batches += 1
+    model.train(was_training)
+    return [a / max(batches, 1) for a in acc]
+
 def mean_loss_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
     """Flattened gradient of the mean cross-entropy over (x, y), eval mode."""
     was_training = model.training

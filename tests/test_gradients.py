@@ -1,0 +1,62 @@
+"""Curvature estimates behind Fisher forgetting."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from unlearnlib.gradients import expected_fisher_diag
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_expected_fisher_diag_by_hand(batched):
+    """Linear model, logits W x: d CE(Wx, c) / dW = (softmax(Wx) - e_c) x^T, averaged over the batch;
+    H = mean over batches of sum_c mean_batch(p_c) * that gradient squared."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 4, bias=False)
+    x = torch.randn(10, 3)
+    h = expected_fisher_diag(model, x, batch_size=5, batched=batched)[0]
+    w = model.weight.detach()
+    expect = torch.zeros_like(w)
+    for xb in (x[:5], x[5:]):
+        p = F.softmax(xb @ w.T, dim=1)
+        for c in range(4):
+            g = ((p - F.one_hot(torch.tensor(c), 4).float()).unsqueeze(2) * xb.unsqueeze(1)).mean(0)
+            expect += p[:, c].mean() * g.pow(2)
+    assert torch.allclose(h, expect / 2, rtol=1e-5, atol=1e-8)
+
+
+def test_batched_and_looped_estimates_agree_on_a_cnn():
+    from unlearnlib.models import create_model
+
+    torch.manual_seed(1)
+    model = create_model("small_cnn", 5, 3, 8)
+    x = torch.randn(12, 3, 8, 8)
+    a = expected_fisher_diag(model, x, 6, batched=False)
+    b = expected_fisher_diag(model, x, 6, batched=True)
+    assert all(torch.allclose(u, v, rtol=1e-4, atol=1e-10) for u, v in zip(a, b))
+    assert model.training  # mode restored
+
+
+def test_fisher_forgetting_forms(digits, digits_data):
+    """golatkar: class-wise zeroes the forgotten class's head row (forgets it at any alpha, keeps the rest
+    at a small one) and noise grows with alpha; an unknown form is named in the error."""
+    from unlearnlib.data import make_split
+    from unlearnlib.methods import make_config, unlearn
+    from unlearnlib.train import TrainConfig, accuracy, train_original
+
+    split = make_split(digits, "class", 3, val_size=100, seed=0)
+    model, _ = train_original("mlp", digits_data, split, TrainConfig(epochs=8, batch_size=64, lr=0.05, augment=False),
+                              progress=False)
+    xf, yf = digits_data.train_part(split.forget)
+    xt, yt = digits_data.test_part(split.test)
+    base = accuracy(model, xt, yt)
+    small, _ = unlearn("fisher", model, split, digits_data, make_config("fisher", alpha=1e-9))
+    assert accuracy(model, xf, yf) > 90 and accuracy(small, xf, yf) < 5
+    assert accuracy(small, xt, yt) > base - 2
+    assert float(small.head.weight[3].detach().abs().max()) < 0.2 < float(model.head.weight[3].detach().abs().max())
+    large, _ = unlearn("fisher", model, split, digits_data, make_config("fisher", alpha=1e-3))
+    assert accuracy(large, xt, yt) < base - 20
+    clamped, _ = unlearn("fisher", model, split, digits_data, make_config("fisher", form="clamped", alpha=1e-9))
+    assert accuracy(clamped, xf, yf) > 90  # no head surgery in Unlearn-Sparse's `fisher` form
+    with pytest.raises(ValueError, match="unknown Fisher forgetting form"):
+        unlearn("fisher", model, split, digits_data, make_config("fisher", form="exact"))
