@@ -174,3 +174,22 @@ def test_dau_trajectory_reports_the_game(digits, digits_data):
         assert all(0 <= r[k] <= 1 for k in ("forget_acc", "retain_acc", "val_acc"))
     assert log[0]["alpha"] == 1.0 and log[-1]["alpha"] == 0.0  # class-wise: alpha off after 30 iterations
     assert log[-1]["forget_acc"] < 0.5 < log[-1]["retain_acc"]
+
+
+def test_dau_class_off_switches_the_named_weight(digits, digits_data):
+    """class_off names the weight set to 0 after class_off_after iterations in class-wise forgetting."""
+    from unlearnlib.data import make_split
+    from unlearnlib.train import train_original
+
+    split = make_split(digits, "class", 0, val_size=100, seed=0)
+    model, _ = train_original("mlp", digits_data, split, TrainConfig(epochs=2, batch_size=64, lr=0.05, augment=False),
+                              progress=False)
+    for off, (alpha, lam) in {"alpha": (0.0, 0.01), "lam": (1.0, 0.0), "both": (0.0, 0.0)}.items():
+        log = []
+        unlearn("dau", model, split, digits_data, make_config("dau", iterations=4, pretrain_iters=1, augment=False,
+                                                             class_off=off, class_off_after=2, log_every=1,
+                                                             on_iteration=log.append))
+        assert [(r["alpha"], r["lam"]) for r in log] == [(1.0, 0.01)] * 2 + [(alpha, lam)] * 2
+        assert (log[-1]["barlow_twins"] == 0) == (lam == 0) and (log[-1]["adversarial"] == 0) == (alpha == 0)
+    with pytest.raises(ValueError, match="class_off must be"):
+        unlearn("dau", model, split, digits_data, make_config("dau", class_off="beta"))
