@@ -29,3 +29,25 @@ def test_pruned_unlearning_on_cuda(digits):
     out, _ = unlearn("finetune", model, split, data, epochs=1)
     assert next(out.parameters()).device.type == "cuda" and sparsity(out) >= 0.9 - 1e-6
     assert all(m.device.type == "cuda" for m in masks(out).values())
+
+
+def test_amnesiac_recording_on_cuda_restores_parameters(digits):
+    """On the GPU (CPU batch positions, float64 sums on the device) removing every recorded batch gives back
+    the start exactly, and a request that no batch held records nothing."""
+    import numpy as np
+
+    from unlearnlib.methods.amnesiac import AmnesiacRecorder, subtract_updates
+
+    data = to_device(digits, "cuda")
+    torch.manual_seed(0)
+    model = create_model("small_cnn", 10, 1, 8).cuda()
+    start = {k: v.detach().clone() for k, v in model.named_parameters()}
+    idx = np.arange(96)
+    rec = AmnesiacRecorder(model, idx, {"all": idx, "one": np.array([7])})
+    fit(model, data.x_train[:96], data.y_train[:96], TrainConfig(epochs=2, batch_size=32, optimizer="adam", lr=1e-2,
+                                                                 weight_decay=0.0, schedule="constant", augment=False),
+        on_batch_start=rec.before, on_batch_end=rec.after, progress=False)
+    record = rec.record()
+    assert record.batches_hit == {"all": 6, "one": 2}
+    restored = dict(subtract_updates(model, record, "all").named_parameters())
+    assert all(torch.equal(start[k], restored[k].detach()) for k in start)

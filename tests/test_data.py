@@ -212,6 +212,7 @@ def test_batches_cover_everything_once(digits_data):
     assert sorted(seen.tolist()) == list(range(103))
     for xb, yb, pos in D.batches(x, y, 10, shuffle=True, crop_padding=1, flip=True):
         assert xb.shape == (len(pos), 1, 8, 8) and torch.equal(yb, y[pos])
+        assert pos.device.type == "cpu"  # hooks read positions without a device-to-host copy
 
 
 def test_augment_crop_is_a_shift_and_flip_mirrors():

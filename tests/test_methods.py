@@ -133,7 +133,8 @@ def test_dau_bn_recalibrate_releases_retain_statistics(digits, digits_data):
     xr, _ = digits_data.train_part(split.retain)
     for flag in (False, True):
         out, _ = unlearn("dau", model, split, digits_data,
-                         make_config("dau", iterations=20, pretrain_iters=5, augment=False, bn_recalibrate=flag))
+                         make_config("dau", iterations=6, pretrain_iters=2, sensitivity_draws=2, augment=False,
+                                     bn_recalibrate=flag))
         ref = copy.deepcopy(out)
         recalibrate_bn(ref, xr)
         same = torch.allclose(out.body[1].running_mean, ref.body[1].running_mean, atol=1e-5)

@@ -558,12 +558,18 @@ def batches(
     generator: torch.Generator | None = None,
     drop_last: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Yield (x_batch, y_batch, positions) from on-device tensors; positions index x."""
+    """Yield (x_batch, y_batch, positions) from on-device tensors; positions index x.
+
+    positions are a CPU tensor (the order is drawn on the CPU and indexes x through a device copy),
+    so a hook that reads them (amnesiac recording) needs no device-to-host copy, which would stall
+    the host until the GPU caught up at every batch.
+    """
     n = len(x)
     if shuffle:
-        order = torch.randperm(n, device="cpu", generator=_cpu_generator(generator)).to(x.device)
+        order_cpu = torch.randperm(n, device="cpu", generator=_cpu_generator(generator))
     else:
-        order = torch.arange(n, device=x.device)
+        order_cpu = torch.arange(n)
+    order = order_cpu.to(x.device)
     stop = n - (n % batch_size) if drop_last and n >= batch_size else n
     dev_gen = generator if generator is not None and generator.device == x.device else None
     for start in range(0, stop, batch_size):
@@ -571,7 +577,7 @@ def batches(
         xb = x[pos]
         if crop_padding or flip:
             xb = augment(xb, crop_padding, flip, dev_gen)
-        yield xb, y[pos], pos
+        yield xb, y[pos], order_cpu[start:start + batch_size]
 
 
 def _cpu_generator(g: torch.Generator | None) -> torch.Generator | None:

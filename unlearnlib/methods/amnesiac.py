@@ -58,6 +58,7 @@ class AmnesiacRecorder:
         self._active: list[str] = []
 
     def before(self, positions: torch.Tensor) -> None:
+        # `fit` passes CPU positions, so this reads no device memory and the host never waits for the GPU
         hit = self._member[:, positions.cpu()].any(dim=1)
         self._active = [r for r, h in zip(self.requests, hit.tolist()) if h]
         self._before = [p.detach().clone() for p in self.params] if self._active else None
