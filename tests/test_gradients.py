@@ -1,5 +1,4 @@
 """Curvature estimates behind Fisher forgetting."""
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F

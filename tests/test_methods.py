@@ -142,17 +142,17 @@ def test_dau_bn_recalibrate_releases_retain_statistics(digits, digits_data):
 
 
 def test_bn_eval_context_leaves_statistics_and_passes_gradients():
-    from unlearnlib.methods.dau import _bn_eval
+    from unlearnlib.train import bn_eval
     from unlearnlib.models import create_model
 
     torch.manual_seed(0)
     m = create_model("small_cnn", 3, 3, 8).train()
     before = m.body[1].running_mean.clone()
-    with _bn_eval(m):
+    with bn_eval(m):
         m.features(torch.randn(16, 3, 8, 8) + 3).sum().backward()
     assert torch.equal(m.body[1].running_mean, before) and m.training and m.body[1].training
     assert m.body[0].weight.grad is not None and m.body[0].weight.grad.abs().sum() > 0
-    with _bn_eval(m, enabled=False):
+    with bn_eval(m, enabled=False):
         m(torch.randn(16, 3, 8, 8) + 3)
     assert not torch.equal(m.body[1].running_mean, before)
 

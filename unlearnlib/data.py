@@ -191,12 +191,17 @@ def _read_npz(key: str, path: Path, source: str) -> Dataset:
     return Dataset(key, x_train, y_train, x_test, y_test, classes, source)
 
 
-def _write_npz(path: Path, ds: Dataset) -> None:
+def save_npz_atomic(path: Path, **arrays) -> None:
+    """np.savez to a temporary file renamed over `path`: an interrupted write never leaves a broken cache entry."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test,
-             classes=np.array(ds.classes))
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **arrays)
     tmp.replace(path)
+
+
+def _write_npz(path: Path, ds: Dataset) -> None:
+    save_npz_atomic(path, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test,
+                    classes=np.array(ds.classes))
 
 
 def _as_nhwc(x: np.ndarray, origin) -> np.ndarray:

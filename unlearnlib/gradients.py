@@ -45,7 +45,6 @@ def squared_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bat
     return acc
 
 
-
 def expected_fisher_diag(model: nn.Module, x: torch.Tensor, batch_size: int = 32,
                          batched: bool | None = None) -> list[torch.Tensor]:
     """Golatkar et al.'s (2020) diagonal Hessian estimate, as Unlearn-Sparse's `fisher_new` computes it:
@@ -79,6 +78,7 @@ def expected_fisher_diag(model: nn.Module, x: torch.Tensor, batch_size: int = 32
         batches += 1
     model.train(was_training)
     return [a / max(batches, 1) for a in acc]
+
 
 def mean_loss_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
     """Flattened gradient of the mean cross-entropy over (x, y), eval mode."""

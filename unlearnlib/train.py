@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -348,6 +349,24 @@ def prune_and_tune(model: nn.Module, data: DeviceData, split: Split, sparsity: f
 
 
 
+def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every BatchNorm layer of the model (1-d, 2-d and 3-d)."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@contextmanager
+def bn_eval(model: nn.Module, enabled: bool = True):
+    """BatchNorm layers in eval mode (running statistics used, not updated) inside the block; gradients still flow."""
+    bns = [m for m in batchnorm_layers(model) if m.training] if enabled else []
+    for m in bns:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in bns:
+            m.train()
+
+
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int = 512, bf16: bool = True) -> int:
     """Re-estimate every BatchNorm layer's running statistics on `x` (in place; no weight changes).
@@ -356,7 +375,7 @@ def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int = 512, bf1
     train mode without gradients; the model is left in eval mode. Returns the number of BN layers
     (0: nothing to do). One forward pass over x: a small cost next to any training.
     """
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    bns = [m for m in batchnorm_layers(model) if m.track_running_stats]
     if not bns or len(x) == 0:
         model.eval()
         return len(bns)
@@ -378,6 +397,7 @@ def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int = 512, bf1
         m.momentum = mom
     model.eval()
     return len(bns)
+
 
 def clone(model: nn.Module) -> nn.Module:
     """A deep copy on the same device: methods return new models, never mutate their input."""

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .. import paths
-from ..data import DeviceData
+from ..data import DeviceData, save_npz_atomic
 from ..metrics import attack_scores, softmax
 from ..models import create_model
 from ..train import TrainConfig, cache_key, fit, predict
@@ -67,10 +67,7 @@ def train_shadow_models(model_name: str, data: DeviceData, pool: np.ndarray, n_s
             is_in.append(np.full(len(idx), flag))
     out = ShadowData(np.concatenate(probs), np.concatenate(labels), np.concatenate(is_in))
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, probs=out.probs, labels=out.labels, is_in=out.is_in)
-        tmp.replace(path)
+        save_npz_atomic(path, probs=out.probs, labels=out.labels, is_in=out.is_in)
     return out
 
 

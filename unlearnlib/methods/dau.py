@@ -27,7 +27,6 @@ Both default off until measured at the paper profile.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -39,7 +38,7 @@ import torch.nn.functional as F
 from ..attacks.transformer import TransformerAttacker, attack_tokens
 from ..data import DeviceData, Split, augment
 from ..losses import barlow_twins
-from ..train import _autocast, clone, make_optimizer, recalibrate_bn, TrainConfig
+from ..train import _autocast, bn_eval, clone, make_optimizer, recalibrate_bn, TrainConfig
 from . import register
 
 
@@ -74,19 +73,6 @@ class DAUConfig:
     seed: int = 0
     log_every: int = 10
     on_iteration: Callable | None = field(default=None, compare=False)  # called with a dict every log_every
-
-
-@contextmanager
-def _bn_eval(model: nn.Module, enabled: bool = True):
-    """BatchNorm layers in eval mode (running statistics used, not updated) inside the block; gradients still flow."""
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training] if enabled else []
-    for m in bns:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m in bns:
-            m.train()
 
 
 def _draw(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -194,7 +180,7 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
             defender.train()
         bt = torch.zeros((), device=device)
         if lam > 0:
-            with _autocast(device, True), _bn_eval(defender, cfg.bn_from_retain):
+            with _autocast(device, True), bn_eval(defender, cfg.bn_from_retain):
                 h = defender.features(torch.cat([bxf, bxv])).float()
             hf, hv = h[:len(bxf)], h[len(bxf):]
             n = min(len(hf), len(hv))
