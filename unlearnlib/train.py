@@ -348,7 +348,6 @@ def prune_and_tune(model: nn.Module, data: DeviceData, split: Split, sparsity: f
     return pruned, {"seconds": seconds, "sparsity": sparsity}
 
 
-
 def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     """Every BatchNorm layer of the model (1-d, 2-d and 3-d)."""
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

@@ -83,11 +83,10 @@ def fisher(model: nn.Module, split: Split, data: DeviceData, cfg: FisherConfig) 
             var = (1.0 / (h + cfg.eps)).clamp(max=cfg.head_max_var if is_head else cfg.max_var) * cfg.alpha
             if p.ndim > 1:
                 var = var.mean(dim=1, keepdim=True).expand_as(p).clone()
-            mu = p.detach().clone()
             if is_head and forgotten:
-                mu[forgotten] = 0.0
+                p[forgotten] = 0.0  # the mean of the forgotten class's head row
                 var[forgotten] = 1e-4
             if is_head or p.ndim == 1:
                 var = var * cfg.head_scale
-            p.copy_(mu + var.sqrt() * torch.randn(p.shape, device=p.device, generator=gen))
+            p.add_(var.sqrt() * torch.randn(p.shape, device=p.device, generator=gen))
     return out
