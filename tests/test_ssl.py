@@ -8,6 +8,8 @@ from unlearnlib.attacks import EncoderMIAttack, cosine_features
 from unlearnlib.losses import nt_xent
 from unlearnlib.models import create_model
 from unlearnlib.ssl import (
+    DIGIT_AUGMENT,
+    Augment,
     SSLConfig,
     SSLModel,
     embed,
@@ -17,6 +19,7 @@ from unlearnlib.ssl import (
     ssl_augment,
     ssl_steps,
     train_ssl,
+    default_augment,
 )
 from unlearnlib.train import predict
 
@@ -33,6 +36,35 @@ def test_ssl_augment_gives_finite_different_views_reproducibly():
     c = ssl_augment(x, torch.Generator().manual_seed(2))
     assert a.shape == x.shape and torch.isfinite(a).all()
     assert torch.equal(a, b) and not torch.allclose(a, c) and not torch.allclose(a, x)
+
+
+def test_augment_parameters_defaults_and_errors():
+    x = torch.randn(4, 3, 8, 8)
+    # no crop, flip, jitter or grayscale: every view is the image itself
+    identity = Augment(scale=[1.0, 1.0], flip=False, jitter=0.0, grayscale_p=0.0, ratio=(1, 1))
+    assert identity.scale == (1.0, 1.0) and torch.allclose(identity(x), x, atol=1e-5)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert torch.equal(Augment()(x, g1), ssl_augment(x, g2))  # the defaults are ssl_augment's
+    assert default_augment("digits") == default_augment("MNIST") == DIGIT_AUGMENT and not DIGIT_AUGMENT.flip
+    assert default_augment("cifar10") == Augment()
+    with pytest.raises(ValueError, match="crop scale"):
+        Augment(scale=(0.0, 1.0))
+    with pytest.raises(ValueError, match="aspect ratio"):
+        Augment(ratio=(2, 1))
+
+
+def test_the_model_keeps_its_views_for_training_attack_and_unlearning(digits_data):
+    identity = Augment(scale=(1.0, 1.0), flip=False, jitter=0.0, grayscale_p=0.0, ratio=(1, 1))
+    split_idx = np.arange(64)
+    model, _ = train_ssl(digits_data, split_idx, "mlp", SSLConfig(epochs=1, batch_size=32, bf16=False, augment=identity),
+                         progress=False)
+    assert model.augment == identity
+    x, _ = digits_data.train_part(split_idx[:8])
+    # identical views: every pairwise similarity is 1, unless a different augmentation is passed
+    assert np.allclose(cosine_features(model, x, 4), 1.0, atol=1e-4)
+    assert not np.allclose(cosine_features(model, x, 4, augment=Augment(), generator=torch.Generator().manual_seed(0)), 1.0)
+    stats = sample_stats(model, x, torch.Generator().manual_seed(0))
+    assert np.allclose(stats["cossim"], 1.0, atol=1e-4)
 
 
 def test_nt_xent_per_sample_averages_to_the_mean():

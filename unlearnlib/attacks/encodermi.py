@@ -21,9 +21,12 @@ from ..metrics import attack_scores
 @torch.no_grad()
 def cosine_features(encoder: nn.Module, x: torch.Tensor, views: int = 10, augment=None,
                     generator: torch.Generator | None = None, batch_size: int = 256) -> np.ndarray:
-    """(N, views (views - 1) / 2) pairwise cosine similarities of each image's views, sorted descending."""
+    """(N, views (views - 1) / 2) pairwise cosine similarities of each image's views, sorted descending.
+
+    augment None: the views the encoder was trained on (`SSLModel.augment`), else `ssl.ssl_augment`'s defaults."""
     if augment is None:
-        from ..ssl import ssl_augment as augment
+        from ..ssl import ssl_augment
+        augment = getattr(encoder, "augment", None) or ssl_augment
     if views < 2:
         raise ValueError("EncoderMI needs at least 2 views per image")
     was = encoder.training

@@ -49,8 +49,7 @@ def _is_ssl(model: nn.Module) -> bool:
 def member_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """The model's training loss on (x, y): SSL loss of two views for an encoder, cross-entropy otherwise."""
     if _is_ssl(model):
-        from ..ssl import ssl_augment
-        return model.loss(ssl_augment(x, generator), ssl_augment(x, generator))
+        return model.loss(model.augment(x, generator), model.augment(x, generator))
     return F.cross_entropy(model(x), y)
 
 
