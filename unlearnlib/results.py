@@ -83,9 +83,9 @@ def _markdown(df: pd.DataFrame, floatfmt: str) -> str:
     def fmt(v):
         if isinstance(v, float):
             return format(v, floatfmt)
-        return str(v)
+        return str(v).replace("|", "\\|")  # a pipe in a cell would split it
 
-    rows = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
+    rows = ["| " + " | ".join(str(c).replace("|", "\\|") for c in cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
     rows += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in df.itertuples(index=False)]
     return "\n".join(rows)
 

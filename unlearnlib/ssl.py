@@ -20,7 +20,7 @@ the per-sample statistics and the unlearning's member loss all draw the same kin
 (digits are not mirror-symmetric), crops keeping at least 80 % of the area and half the jitter:
 a crop of a fifth of an 8x8 digit leaves a few pixels, and with those views even 3,000 epochs
 did not fit 300 images (SimCLR loss 3.8, EncoderMI AUC 0.54, against 0.87 after 1,500 epochs
-with the mild views; results/quick/03_contrastive_unlearning/README.md).
+with the mild views; results/quick/03_sweeps/README.md).
 """
 from __future__ import annotations
 

@@ -1,0 +1,22 @@
+"""Result tables: CSV, a Markdown twin headed by what ran, and the metadata JSON."""
+import json
+import re
+
+import pandas as pd
+
+from unlearnlib.results import save_table
+
+
+def test_save_table_writes_csv_markdown_and_meta_and_escapes_pipes(tmp_path):
+    df = pd.DataFrame({"criterion": ["|RA - retrain RA| <= 3", "plain"], "value": [4.8123, 1.0], "met": [False, True]})
+    path = save_table(df, tmp_path / "acceptance", {"dataset": "digits", "seeds": [0]})
+    assert path == tmp_path / "acceptance.csv"
+    assert pd.read_csv(path).criterion.tolist() == df.criterion.tolist()
+    md = (tmp_path / "acceptance.md").read_text()
+    assert "- dataset: digits" in md and "- seeds: [0]" in md
+    rows = [line for line in md.splitlines() if line.startswith("|")]
+    assert len(rows) == 4
+    # every row splits into the same three cells once escaped pipes are set aside
+    assert {len(re.split(r"(?<!\\)\|", r)) - 2 for r in rows} == {3}
+    assert "4.81" in rows[2] and "\\|RA - retrain RA\\|" in rows[2]
+    assert json.loads((tmp_path / "acceptance.meta.json").read_text())["dataset"] == "digits"
