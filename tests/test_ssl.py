@@ -12,6 +12,7 @@ from unlearnlib.ssl import (
     Augment,
     SSLConfig,
     SSLModel,
+    default_augment,
     embed,
     knn_accuracy,
     linear_eval,
@@ -19,7 +20,6 @@ from unlearnlib.ssl import (
     ssl_augment,
     ssl_steps,
     train_ssl,
-    default_augment,
 )
 from unlearnlib.train import predict
 

@@ -19,7 +19,7 @@ the per-sample statistics and the unlearning's member loss all draw the same kin
 `default_augment(dataset)`: SimCLR's CIFAR recipe, or for digit images (digits, MNIST) no flip
 (digits are not mirror-symmetric), crops keeping at least 80 % of the area and half the jitter:
 a crop of a fifth of an 8x8 digit leaves a few pixels, and with those views even 3,000 epochs
-did not fit 300 images (SimCLR loss 3.8, EncoderMI AUC 0.54, against 0.87 after 1,500 epochs
+did not fit 300 images (SimCLR loss 3.8, EncoderMI AUC 0.53, against 0.87 after 1,500 epochs
 with the mild views; results/quick/03_sweeps/README.md).
 """
 from __future__ import annotations
@@ -54,9 +54,9 @@ def ssl_augment(x: torch.Tensor, generator: torch.Generator | None = None, scale
     # random resized crop: area share in `scale`, aspect ratio in `ratio`, as an affine resampling
     area = scale[0] + (scale[1] - scale[0]) * rand(n)
     log_r = np.log(ratio[0]) + (np.log(ratio[1]) - np.log(ratio[0])) * rand(n)
-    ratio = torch.exp(log_r)
-    sw = torch.sqrt(area * ratio).clamp(max=1.0)
-    sh = torch.sqrt(area / ratio).clamp(max=1.0)
+    aspect = torch.exp(log_r)
+    sw = torch.sqrt(area * aspect).clamp(max=1.0)
+    sh = torch.sqrt(area / aspect).clamp(max=1.0)
     tx = (1 - sw) * (2 * rand(n) - 1)
     ty = (1 - sh) * (2 * rand(n) - 1)
     sx = torch.where(rand(n) < 0.5, -sw, sw) if flip else sw

@@ -32,12 +32,13 @@ for views, aug, method, epochs in runs:
                     bf16=False, seed=0, augment=aug)
     enc, info = train_ssl(data, split.train, "mlp", cfg, progress=False)
 
-    def sim(x):
-        return cosine_features(enc, x, 10, generator=torch.Generator().manual_seed(0)).mean(1)
+    def sim(model, x):
+        return cosine_features(model, x, 10, generator=torch.Generator().manual_seed(0)).mean(1)
 
-    fm, non = sim(xm), np.concatenate([sim(xv), sim(xt)])
+    fm, non = sim(enc, xm), np.concatenate([sim(enc, xv), sim(enc, xt)])
     auc = roc_auc_score(np.r_[np.ones(len(fm)), np.zeros(len(non))], np.r_[fm, non])
     print(json.dumps(dict(views=views, method=method, epochs=epochs, final_loss=round(info["history"][-1]["loss"], 3),
-                          auc=round(auc, 3), member_sim=round(float(fm.mean()), 3), nonmember_sim=round(float(non.mean()), 3),
+                          auc=round(auc, 3), member_sim=round(float(fm.mean()), 3),
+                          nonmember_sim=round(float(non.mean()), 3),
                           knn_pct=round(knn_accuracy(embed(enc, xm), ym, embed(enc, xt), yt, data.num_classes), 1),
                           seconds=round(time.perf_counter() - t0, 1))), flush=True)
