@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from unlearnlib import data as D
-from unlearnlib.data import DatasetNotFoundError, Split, load_dataset, make_split
+from unlearnlib.data import Dataset, DatasetNotFoundError, Split, load_dataset, make_split
 
 
 def _fake(name="cifar10", n_train=60, n_test=20, classes=3, size=8, channels=3, seed=0):
@@ -45,6 +45,26 @@ def test_random_fraction_and_class_membership(digits):
     assert set(digits.y_train[c.forget]) == {3}
     assert 3 not in set(digits.y_train[c.retain])
     assert set(digits.y_test[c.test_forget]) == {3} and 3 not in set(digits.y_test[c.test])
+
+
+def test_validation_takes_the_same_share_of_every_class():
+    """Unlearn-Sparse: validation = 10 % of each class of the training set (CIFAR-10: 500 per class)."""
+    y = np.repeat(np.arange(10), 5000)  # CIFAR-10's training labels, 5,000 per class
+    ds = Dataset("toy", np.zeros((len(y), 2, 2, 1), np.uint8), y, np.zeros((20, 2, 2, 1), np.uint8),
+                 np.repeat(np.arange(10), 2), tuple(str(c) for c in range(10)), "memory")
+    s = make_split(ds, "class", 3, val_size=5000, seed=0)
+    assert np.array_equal(np.bincount(y[s.val], minlength=10), np.full(10, 500))
+    assert len(s.forget) == 4500
+    frac = make_split(ds, "random", 0.1, val_size=0.1, seed=1)
+    assert np.array_equal(np.bincount(y[frac.val], minlength=10), np.full(10, 500))
+    # unequal classes: floor of each share, the remainder to the largest fractions, exactly n in all
+    y2 = np.array([0] * 7 + [1] * 2 + [2] * 1)
+    ds2 = Dataset("toy2", np.zeros((10, 2, 2, 1), np.uint8), y2, np.zeros((3, 2, 2, 1), np.uint8), np.arange(3),
+                  ("a", "b", "c"), "memory")
+    s2 = make_split(ds2, "random", 1, val_size=5, seed=0)  # shares 3.5, 1, 0.5: floors 3, 1, 0, one more to class 0
+    assert np.array_equal(np.bincount(y2[s2.val], minlength=3), [4, 1, 0])
+    plain = make_split(ds, "class", 3, val_size=5000, seed=0, stratify_val=False)
+    assert len(plain.val) == 5000 and not np.array_equal(np.bincount(y[plain.val], minlength=10), np.full(10, 500))
 
 
 def test_split_subsets_and_save_load(digits, tmp_path):

@@ -59,3 +59,58 @@ def test_fisher_forgetting_forms(digits, digits_data):
     assert accuracy(clamped, xf, yf) > 90  # no head surgery in Unlearn-Sparse's `fisher` form
     with pytest.raises(ValueError, match="unknown Fisher forgetting form"):
         unlearn("fisher", model, split, digits_data, make_config("fisher", form="exact"))
+
+
+def _linear_ce_grad(w, b, x, y):
+    """By hand: d CE(W x + b, y) / d(W, b) = ((softmax - e_y) x^T, softmax - e_y), flattened as (W, b)."""
+    p = F.softmax(x @ w.T + b, dim=0)
+    d = p - F.one_hot(y, len(b)).float()
+    return torch.cat([torch.outer(d, x).flatten(), d])
+
+
+def test_influence_vector_both_forms_by_hand():
+    """Unlearn-Sparse's Wfisher.py, both versions, on a linear softmax model small enough to follow:
+    current: v = sum_f g / (n_f + n_r) - n_f / ((n_f + n_r) n_r) sum_r g, WoodFisher over per-sample
+    retain gradients with N fixed; legacy: v = mean_f g, WoodFisher over retain batches, N = #batches."""
+    import numpy as np
+
+    from unlearnlib.data import Dataset, make_split, to_device
+    from unlearnlib.methods import make_config
+    from unlearnlib.methods.influence import influence_vector
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (12, 2, 2, 1), dtype=np.uint8)
+    y = np.array([0, 1, 2] * 4)
+    ds = Dataset("toy", x, y, x[:3], y[:3], ("a", "b", "c"), "memory")
+    split = make_split(ds, "random", 3, val_size=0, seed=0)
+    data = to_device(ds, "cpu")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    w, b = model[1].weight.detach(), model[1].bias.detach()
+    xf, yf = data.train_part(split.forget)
+    xr, yr = data.train_part(split.retain)
+    gf = [_linear_ce_grad(w, b, xi.flatten(), yi) for xi, yi in zip(xf, yf)]
+    gr = [_linear_ce_grad(w, b, xi.flatten(), yi) for xi, yi in zip(xr, yr)]
+    n_f, n_r = len(gf), len(gr)
+
+    def wf(grads, v, n):
+        k, o = v.clone(), grads[0].clone()
+        for g in grads[1:]:
+            t = o @ g
+            k = k - (k @ g) / (n + t) * o
+            o = o - t / (n + t) * o
+        return k
+
+    # current form, N = 5: the recursion takes the first N + 2 = 7 of a seeded permutation of the 9 retain samples
+    cfg = make_config("influence", alpha=0.5, form="current", woodfisher_n=5, seed=3)
+    order = np.random.default_rng(3).permutation(n_r)[:7]
+    v = sum(gf) / (n_f + n_r) - sum(gr) * n_f / ((n_f + n_r) * n_r)
+    expect = 0.5 * wf([gr[i] for i in order], v, 5)
+    assert torch.allclose(influence_vector(model, data, split, cfg), expect, rtol=1e-4, atol=1e-7)
+    # legacy form: mean forget gradient, retain batches of 4 (9 samples: batches of 4, 4, 1), N = 3
+    cfg = make_config("influence", alpha=0.5, form="legacy", retain_batch_size=4, forget_batch_size=2)
+    batches = [sum(gr[i:i + 4]) / len(gr[i:i + 4]) for i in range(0, n_r, 4)]
+    expect = 0.5 * wf(batches, sum(gf) / n_f, 3)
+    assert torch.allclose(influence_vector(model, data, split, cfg), expect, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="unknown influence form"):
+        influence_vector(model, data, split, make_config("influence", form="old"))

@@ -20,9 +20,9 @@ FAST = {
     "random_label": lambda rec: dict(epochs=5),
     "naive_retrain": lambda rec: dict(epochs=10, lr=2e-3),
     # GA, FF and IU settings for this toy: their defaults suit ResNet-18 on CIFAR, not a small MLP
-    "grad_ascent": lambda rec: dict(epochs=12, lr=0.002),
+    "grad_ascent": lambda rec: dict(epochs=8, lr=0.002),
     "fisher": lambda rec: dict(alpha=2e-5),  # noise: memorised (relabelled) samples go first
-    "influence": lambda rec: dict(alpha=2.0),
+    "influence": lambda rec: dict(alpha=6.0),
     "dau": lambda rec: dict(iterations=100, pretrain_iters=50, augment=False),
     "gradient_penalty": lambda rec: dict(lr=1e-3),
 }

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch.nn.utils import parametrize
 
 from unlearnlib.models import (count_parameters, create_model, is_pruned, list_models, masks, prune_global,
                                reinitialize, sparsity)
@@ -48,6 +49,29 @@ def test_global_pruning_reaches_sparsity_and_leaves_input_dense():
         prune_global(pruned, 0.5)
     with pytest.raises(ValueError, match="sparsity"):
         prune_global(dense, 1.0)
+
+
+def test_pruning_leaves_linear_weights_dense_by_default_as_unlearn_sparse():
+    """Unlearn-Sparse's one-shot magnitude pruning masks every Conv2d weight and nothing else."""
+    torch.manual_seed(0)
+    dense = create_model("small_cnn", 10, 3)
+    pruned = prune_global(dense, 0.9)
+    convs = [n for n, m in pruned.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    linears = [m for m in pruned.modules() if isinstance(m, torch.nn.Linear)]
+    assert sorted(masks(pruned)) == sorted(convs) and linears
+    assert all(not parametrize.is_parametrized(m) and bool((m.weight != 0).all()) for m in linears)
+    conv_w = torch.cat([m.weight.detach().flatten() for m in pruned.modules() if isinstance(m, torch.nn.Conv2d)])
+    assert float((conv_w == 0).float().mean()) == pytest.approx(0.9, abs=1e-3)
+    both = prune_global(dense, 0.9, layers="conv_linear")
+    assert len(masks(both)) == len(convs) + len(linears)
+    assert sparsity(both, "conv_linear") == pytest.approx(0.9, abs=1e-3)
+    # an MLP has no convolution: "auto" prunes its linear weights, "conv" says why it cannot
+    mlp = create_model("mlp", 10, 1, 8)
+    assert sparsity(prune_global(mlp, 0.5)) == pytest.approx(0.5, abs=1e-3)
+    with pytest.raises(ValueError, match="no convolution"):
+        prune_global(mlp, 0.5, layers="conv")
+    with pytest.raises(ValueError, match="unknown pruning layers"):
+        prune_global(mlp, 0.5, layers="bn")
 
 
 def test_masks_survive_training_and_reinitialisation(digits_data):

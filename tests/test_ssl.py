@@ -96,8 +96,23 @@ def test_momentum_target_and_queue_update():
     with torch.no_grad():
         model.projector[0].weight.add_(1.0)
     model.update_target()
-    expected = 0.99 * before_t + 0.01 * model.projector[0].weight
+    expected = 0.999 * before_t + 0.001 * model.projector[0].weight  # MoCo v2's m
     assert torch.allclose(model.target_projector[0].weight, expected, atol=1e-6)
+
+
+def test_target_momenta_are_the_methods_own():
+    """MoCo v2: m = 0.999; BYOL: base tau = 0.996; an explicit value overrides them."""
+    assert _ssl("moco").momentum == 0.999 and _ssl("byol").momentum == 0.996
+    byol = _ssl("byol")
+    before = byol.target_backbone.body[1].weight.clone()
+    with torch.no_grad():
+        byol.backbone.body[1].weight.add_(1.0)
+    byol.update_target()
+    expected = 0.996 * before + 0.004 * byol.backbone.body[1].weight
+    assert torch.allclose(byol.target_backbone.body[1].weight, expected, atol=1e-6)
+    torch.manual_seed(0)
+    assert SSLModel(create_model("mlp", 10, 1, 8), "moco", 256, proj_dim=32, hidden=64, queue_size=64,
+                    momentum=0.9).momentum == 0.9
 
 
 def test_knn_accuracy_by_hand():
@@ -142,9 +157,16 @@ def test_encodermi_feature_separates_members_of_an_overfit_encoder():
 def test_encodermi_attack_kinds_and_errors():
     rng = np.random.default_rng(0)
     fm, fn = rng.normal(0.9, 0.02, (50, 6)), rng.normal(0.8, 0.02, (50, 6))
-    for kind in ("threshold", "logistic"):
+    for kind in ("threshold", "vector", "logistic"):
         res = EncoderMIAttack.fit(fm, fn, kind).evaluate(fm, fn)
         assert res["accuracy_pct"] > 95 and res["auc"] > 0.95
+    # same mean similarity, different spread across view pairs: only a classifier on the vector sees it
+    base = rng.normal(0.85, 0.01, (200, 1))
+    spread_m, spread_n = np.linspace(0.1, -0.1, 6), np.linspace(0.02, -0.02, 6)
+    vm, vn = base[:100] + spread_m, base[100:] + spread_n
+    t = EncoderMIAttack.fit(vm[:60], vn[:60], "threshold").evaluate(vm[60:], vn[60:])
+    v = EncoderMIAttack.fit(vm[:60], vn[:60], "vector").evaluate(vm[60:], vn[60:])
+    assert t["auc"] < 0.7 and v["auc"] > 0.95, (t, v)
     with pytest.raises(ValueError, match="unknown EncoderMI attack kind"):
         EncoderMIAttack.fit(fm, fn, "svm")
     with pytest.raises(ValueError, match="known members and non-members"):

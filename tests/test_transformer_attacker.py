@@ -3,7 +3,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unlearnlib.attacks.transformer import TransformerAttacker, attack_tokens
+from unlearnlib.attacks.transformer import TransformerAttacker, attack_tokens, attacker_optimizer
 from unlearnlib.data import to_device
 from unlearnlib.models import create_model
 from unlearnlib.train import TrainConfig, fit
@@ -20,12 +20,29 @@ def test_tokens_shape_and_sensitivity_by_hand():
     assert t[0, 0, 2] == 1 and t[0, 1, 2] == 0
 
 
-def test_attacker_architecture():
+def test_attacker_architecture_is_yuan_and_zhangs():
+    """mia_prune's transformer.py: BatchNorm1d(3C) on the inputs, Linear(3, 64) + GELU per token, 3 post-norm
+    GELU encoder layers (4 heads, feed-forward 128, dropout 0.2), Linear(64 C, 64) + ReLU, Linear(64, 2)."""
+    torch.manual_seed(0)
     a = TransformerAttacker(10)
     assert a(torch.rand(5, 10, 3)).shape == (5, 2)
+    assert isinstance(a.norm, torch.nn.BatchNorm1d) and a.norm.num_features == 30
     assert a.embed.in_features == 3 and a.embed.out_features == 64
-    assert len(a.encoder.layers) == 3 and a.encoder.layers[0].self_attn.num_heads == 4
-    assert a.encoder.layers[0].linear1.out_features == 128 and a.fc1.in_features == 640
+    layer = a.encoder.layers[0]
+    assert len(a.encoder.layers) == 3 and layer.self_attn.num_heads == 4 and not layer.norm_first
+    assert layer.activation is F.gelu and layer.dropout.p == 0.2
+    assert layer.linear1.out_features == 128 and a.fc1.in_features == 640 and a.fc2.out_features == 2
+    assert all(float(m.bias.abs().max()) == 0 for m in (a.embed, a.fc1, a.fc2, layer.linear1))
+    # the BatchNorm sees the features in their order: predictions of every class, then sensitivities, then labels
+    t = torch.rand(6, 10, 3)
+    a.train()
+    a.norm.reset_running_stats()
+    a(t)
+    assert torch.allclose(a.norm.running_mean[:10], 0.1 * t[..., 0].mean(0), atol=1e-6)
+    assert torch.allclose(a.norm.running_mean[20:], 0.1 * t[..., 2].mean(0), atol=1e-6)
+    opt = attacker_optimizer(a.parameters())
+    assert isinstance(opt, torch.optim.SGD) and opt.defaults["lr"] == 1e-3
+    assert opt.defaults["momentum"] == 0.9 and opt.defaults["weight_decay"] == 5e-4
 
 
 def test_attacker_separates_members_of_an_overfit_model(digits):

@@ -387,6 +387,7 @@ def make_split(
     seed: int = 0,
     train_size: int | None = None,
     test_size: int | None = None,
+    stratify_val: bool = True,
 ) -> Split:
     """Split the training part into forget / retain / val, and pick the test indices.
 
@@ -395,6 +396,9 @@ def make_split(
     them; every non-val training sample of those classes is forgotten.
     val_size: count, or fraction of the (sub-sampled) training part. train_size /
     test_size: random subsets, for small profiles. Deterministic for a given seed.
+    stratify_val: the validation set takes the same share of every class, as Unlearn-Sparse's
+    loaders do (10 % of each CIFAR class: 500 of each, so class-wise forgetting removes 4,500);
+    False draws it at random from the whole pool.
     """
     n_train_all, n_test_all = len(dataset.y_train), len(dataset.y_test)
     rng = np.random.default_rng(seed)
@@ -409,7 +413,11 @@ def make_split(
     if not 0 <= val_size < len(pool):
         raise ValueError(f"val_size must be between 0 and the {len(pool)} training samples, got {val_size}")
     pool = rng.permutation(pool)
-    val, rest = np.sort(pool[:val_size]), pool[val_size:]
+    if stratify_val:
+        val = _stratified(rng, pool, dataset.y_train[pool], val_size)
+        rest = pool[~np.isin(pool, val)]
+    else:
+        val, rest = np.sort(pool[:val_size]), pool[val_size:]
 
     fraction, classes = None, ()
     if scheme == "random":
@@ -454,6 +462,22 @@ def make_split(
     retain = np.sort(np.setdiff1d(rest, forget_idx))
     return Split(scheme, seed, forget_idx, retain, val, test_idx, test_forget, classes, fraction,
                  n_train_all, n_test_all, dataset.name)
+
+
+def _stratified(rng: np.random.Generator, pool: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """n indices of `pool` (already shuffled) taking each class in proportion to its count.
+
+    Per class floor(n * count_c / len(pool)); the few left over go to the classes with the largest
+    remainders, so exactly n are taken (n = 5,000 of CIFAR-10's 50,000: 500 of each class)."""
+    if n == 0:
+        return np.empty(0, dtype=pool.dtype)
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = n * counts / len(pool)
+    take = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - take), kind="stable")
+    take[order[:n - take.sum()]] += 1
+    chosen = [pool[labels == c][:k] for c, k in zip(classes, take)]  # pool is shuffled: its first k of the class
+    return np.sort(np.concatenate(chosen))
 
 
 def _subset(rng, n: int, size: int | None, what: str, name: str) -> np.ndarray:

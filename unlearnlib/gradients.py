@@ -105,6 +105,31 @@ def batch_loss_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_s
     model.train(was_training)
 
 
+def sample_loss_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 32) -> Iterator[torch.Tensor]:
+    """Flattened cross-entropy gradient of each sample (x_i, y_i) in turn, eval mode (batch size 1,
+    as Unlearn-Sparse's WoodFisher loop); computed `chunk` samples at a time with torch.func's vmap."""
+    from torch.func import functional_call, grad, vmap
+
+    was_training = model.training
+    model.eval()
+    names = [n for n, _ in trainable(model)]
+    params = {n: p.detach() for n, p in trainable(model)}
+    buffers = dict(model.named_buffers())
+
+    def loss(par, xi, yi):
+        out = functional_call(model, (par, buffers), (xi.unsqueeze(0),))
+        return F.cross_entropy(out.float(), yi.reshape(1))
+
+    per_sample = vmap(grad(loss), in_dims=(None, 0, 0))
+    try:
+        for i in range(0, len(x), chunk):
+            g = per_sample(params, x[i:i + chunk], y[i:i + chunk])
+            flat = torch.cat([g[n].reshape(g[n].shape[0], -1) for n in names], dim=1)
+            yield from flat
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def add_flat_(model: nn.Module, v: torch.Tensor) -> None:
     """theta += v, v flattened in trainable-parameter order."""

@@ -205,8 +205,24 @@ class WeightMask(nn.Module):
         return weight
 
 
-def _prunable(model: nn.Module) -> list[nn.Module]:
-    """Conv and linear layers: their weights are pruned (Unlearn-Sparse prunes these, not BN or biases)."""
+PRUNE_LAYERS = ("auto", "conv", "conv_linear")
+
+
+def _prunable(model: nn.Module, layers: str = "conv_linear") -> list[nn.Module]:
+    """The layers whose weights are pruned (never BN or biases).
+
+    layers "conv": convolution weights only, as Unlearn-Sparse's one-shot magnitude pruning
+    (`pruner.pruning_model`: every nn.Conv2d, globally, L1); "conv_linear": convolution and linear
+    weights; "auto": "conv" when the model has convolutions, else its linear weights (our choice
+    for an all-MLP model, which has nothing else to prune).
+    """
+    if layers not in PRUNE_LAYERS:
+        raise ValueError(f"unknown pruning layers {layers!r}; choose one of {PRUNE_LAYERS}")
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if layers == "conv" or (layers == "auto" and convs):
+        if not convs:
+            raise ValueError("the model has no convolution to prune; use layers='auto' or 'conv_linear'")
+        return convs
     return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
@@ -218,10 +234,13 @@ def _mask_of(module: nn.Module) -> torch.Tensor | None:
     return None
 
 
-def prune_global(model: nn.Module, sparsity: float) -> nn.Module:
-    """One-shot global magnitude pruning: a copy whose `sparsity` share of conv/linear weights,
-    the smallest in absolute value across all layers together, is masked to zero.
+def prune_global(model: nn.Module, sparsity: float, layers: str = "auto") -> nn.Module:
+    """One-shot global magnitude pruning (OMP; Ma et al. 2021, as Unlearn-Sparse runs it): a copy
+    whose `sparsity` share of the chosen weights, the smallest in absolute value across all those
+    layers together, is masked to zero.
 
+    layers: "auto" (default) prunes convolution weights only, as the reference does, and the linear
+    weights of a model without convolutions (an MLP); "conv_linear" prunes both. See `_prunable`.
     The input model is not modified. Masks are `WeightMask` parametrisations.
     """
     if not 0.0 <= sparsity < 1.0:
@@ -229,7 +248,7 @@ def prune_global(model: nn.Module, sparsity: float) -> nn.Module:
     if is_pruned(model):
         raise ValueError("model is already pruned; prune the dense model instead")
     pruned = copy.deepcopy(model)
-    layers = _prunable(pruned)
+    layers = _prunable(pruned, layers)
     flat = torch.cat([m.weight.detach().abs().flatten() for m in layers])
     k = int(round(sparsity * flat.numel()))
     keep = torch.ones_like(flat, dtype=torch.bool)
@@ -253,10 +272,10 @@ def masks(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: mask for name, m in model.named_modules() if (mask := _mask_of(m)) is not None}
 
 
-def sparsity(model: nn.Module) -> float:
-    """Share of zero weights over the prunable (conv and linear) weights."""
+def sparsity(model: nn.Module, layers: str = "auto") -> float:
+    """Share of zero weights over the weights `prune_global(..., layers)` prunes."""
     zeros = total = 0
-    for m in _prunable(model):
+    for m in _prunable(model, layers):
         w = m.weight
         zeros += int((w == 0).sum())
         total += w.numel()

@@ -110,11 +110,16 @@ def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Module:
     return nn.Sequential(nn.Linear(d_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, d_out))
 
 
+# EMA rate of the target (momentum) network: MoCo v2's m = 0.999 (Chen et al. 2020, after He et al.'s MoCo),
+# BYOL's base tau = 0.996 (Grill et al. 2020, kept constant here; BYOL raises it to 1 on a cosine schedule).
+TARGET_MOMENTUM = {"moco": 0.999, "byol": 0.996}
+
+
 class SSLModel(nn.Module):
     """An encoder with the heads of one SSL method; `forward(x)` = `encode(x)`, the representation."""
 
     def __init__(self, backbone: nn.Module, method: str, feat_dim: int, proj_dim: int = 128, hidden: int = 512,
-                 temperature: float | None = None, queue_size: int = 4096, momentum: float = 0.99,
+                 temperature: float | None = None, queue_size: int = 4096, momentum: float | None = None,
                  augment: Augment | None = None):
         super().__init__()
         if method not in SSL_METHODS:
@@ -124,7 +129,7 @@ class SSLModel(nn.Module):
         self.backbone = backbone
         self.projector = _mlp(feat_dim, hidden, proj_dim)
         self.temperature = temperature if temperature is not None else (0.2 if method == "moco" else 0.5)
-        self.momentum = momentum
+        self.momentum = momentum if momentum is not None else TARGET_MOMENTUM.get(method, 0.0)
         if method == "byol":
             self.predictor = _mlp(proj_dim, hidden, proj_dim)
         if method in ("moco", "byol"):
@@ -203,7 +208,7 @@ class SSLConfig:
     hidden: int = 512
     temperature: float | None = None  # None: 0.5 (SimCLR), 0.2 (MoCo v2)
     queue_size: int = 4096
-    momentum: float = 0.99
+    momentum: float | None = None  # None: the method's own (TARGET_MOMENTUM: MoCo v2 0.999, BYOL 0.996)
     bf16: bool = True  # autocast on CUDA
     seed: int = 0
     augment: Augment = Augment()  # the views; `default_augment(dataset)` picks them per dataset

@@ -101,9 +101,7 @@ def main(argv=None) -> int:
 
     write()
     for method, grid in zip(args.method, grids):
-        base = with_seed(make_config(method), args.seed)
-        if method in ("finetune", "grad_ascent"):
-            base = replace(base, batch_size=profile.train.batch_size)
+        base = with_seed(make_config(method), args.seed)  # FT and GA at Unlearn-Sparse's batch 256 (their configs)
         for combo in parse_grid(grid):
             model, seconds = unlearn(method, start, split, data, replace(base, **combo))
             rows.append(evaluate(model, data, split, method=method, runtime_s=seconds, **kw))

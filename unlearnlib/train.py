@@ -333,13 +333,14 @@ def train_original(
 
 
 def prune_and_tune(model: nn.Module, data: DeviceData, split: Split, sparsity: float, cfg: TrainConfig,
-                   progress: bool = True) -> tuple[nn.Module, dict]:
+                   progress: bool = True, layers: str = "auto") -> tuple[nn.Module, dict]:
     """The sparse original: one-shot global magnitude pruning of `model`, then `cfg` epochs of
     training on forget + retain with the masks applied (Unlearn-Sparse trains its sparse models;
-    a 95 %-pruned network without it is barely better than chance). cfg.epochs = 0 skips the tuning."""
+    a 95 %-pruned network without it is barely better than chance). cfg.epochs = 0 skips the tuning.
+    layers: which weights are pruned (`models.prune_global`; default: convolutions, as the reference)."""
     from .models import prune_global
 
-    pruned = prune_global(model, sparsity)
+    pruned = prune_global(model, sparsity, layers)
     seconds = 0.0
     if cfg.epochs > 0:
         x, y = data.train_part(split.train)

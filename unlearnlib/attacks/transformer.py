@@ -3,8 +3,13 @@
 
 Per class c, a token [p_c, s_c, onehot_c]: the softmax prediction, its sensitivity to input noise
 s = mean over draws of |softmax(x + sigma u) - softmax(x)| / sigma (u ~ N(0, I), sigma = 1e-3,
-10 draws), and the one-hot label. Linear(3 -> 64), three transformer encoder layers (4 heads,
-feed-forward 128, dropout 0.2), then Linear(64 C -> 64), ReLU, Linear(64 -> 2).
+10 draws), and the one-hot label. The network is their `transformer.py` with its defaults, which DAU
+keeps ("retaining the default configuration from Yuan and Zhang"): BatchNorm1d over the 3C input
+features (predictions, sensitivities, labels), Linear(3 -> 64) per token and GELU, three post-norm
+transformer encoder layers (4 heads, feed-forward 128, GELU, dropout 0.2), then Linear(64 C -> 64),
+ReLU, Linear(64 -> 2); Xavier-normal weights and zero biases for the linear layers (`utils.weight_init`).
+Their attack trains it with SGD (lr 1e-3, momentum 0.9, weight decay 5e-4, batch 128):
+`attacker_optimizer`.
 """
 from __future__ import annotations
 
@@ -37,12 +42,31 @@ class TransformerAttacker(nn.Module):
     def __init__(self, num_classes: int, d_model: int = 64, layers: int = 3, heads: int = 4, ff: int = 128,
                  dropout: float = 0.2):
         super().__init__()
+        self.num_classes = num_classes
+        self.norm = nn.BatchNorm1d(3 * num_classes)  # over the flat [p (C), s (C), onehot (C)] vector, as theirs
         self.embed = nn.Linear(3, d_model)
-        layer = nn.TransformerEncoderLayer(d_model, heads, ff, dropout, batch_first=True)
+        layer = nn.TransformerEncoderLayer(d_model, heads, ff, dropout, activation="gelu", batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.fc1 = nn.Linear(d_model * num_classes, 64)
         self.fc2 = nn.Linear(64, 2)
+        for m in self.modules():
+            # their weight_init touches modules whose class is named exactly "Linear" (not attention's out_proj)
+            if type(m) is nn.Linear:
+                nn.init.xavier_normal_(m.weight)
+                nn.init.zeros_(m.bias)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        h = self.encoder(self.embed(tokens))
+        n, c, _ = tokens.shape
+        flat = self.norm(tokens.transpose(1, 2).reshape(n, 3 * c))  # (N, 3C) in their feature order
+        h = self.encoder(F.gelu(self.embed(flat.view(n, 3, c).transpose(1, 2))))
         return self.fc2(F.relu(self.fc1(h.flatten(1))))
+
+
+def attacker_optimizer(params, kind: str = "sgd", lr: float = 1e-3, weight_decay: float = 5e-4) -> torch.optim.Optimizer:
+    """Yuan & Zhang's attack optimiser: "sgd" = SGD(lr, momentum 0.9, weight decay) as their `get_optimizer`
+    builds it with `MiaAttack`'s defaults (lr 1e-3, weight decay 5e-4); "adam" = Adam(lr, same weight decay)."""
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown attacker optimizer {kind!r}; choose 'sgd' or 'adam'")

@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..attacks.transformer import TransformerAttacker, attack_tokens
+from ..attacks.transformer import TransformerAttacker, attack_tokens, attacker_optimizer
 from ..data import DeviceData, Split, augment
 from ..losses import barlow_twins
 from ..train import _autocast, bn_eval, clone, make_optimizer, recalibrate_bn, TrainConfig
@@ -49,7 +49,9 @@ class DAUConfig:
     lr: float = 0.01  # defender SGD learning rate (the paper's values did not survive extraction)
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    attacker_lr: float = 1e-3  # Adam
+    attacker_optimizer: str = "sgd"  # Yuan & Zhang's default (SGD, momentum 0.9); "adam" is an option
+    attacker_lr: float = 1e-3  # Yuan & Zhang's MiaAttack default
+    attacker_weight_decay: float = 5e-4  # Yuan & Zhang's MiaAttack default
     attacker_steps: int = 1  # attacker updates per iteration
     alpha: float = 1.0  # weight of the attacker's objective in the defender's loss
     lam: float = 0.01  # Barlow Twins weight; chosen on the quick digits setting (the loss grows with the feature
@@ -91,7 +93,7 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     attacker = TransformerAttacker(data.num_classes).to(device)
-    opt_a = torch.optim.Adam(attacker.parameters(), lr=cfg.attacker_lr)
+    opt_a = attacker_optimizer(attacker.parameters(), cfg.attacker_optimizer, cfg.attacker_lr, cfg.attacker_weight_decay)
     opt_d = make_optimizer(defender.parameters(), TrainConfig(optimizer="sgd", lr=cfg.lr, momentum=cfg.momentum,
                                                               weight_decay=cfg.weight_decay))
     xr, yr = data.train_part(split.retain)
