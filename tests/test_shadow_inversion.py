@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from unlearnlib.attacks import InversionConfig, ShadowAttack, ShadowData, invert, train_shadow_models
+from unlearnlib.attacks.inversion import median2x2
+from unlearnlib.attacks.shadow import AttackConfig, shadow_halves
 from unlearnlib.data import to_device
 from unlearnlib.models import create_model
 from unlearnlib.train import TrainConfig, fit, predict
@@ -64,6 +66,71 @@ def test_shadow_outputs_are_cached(digits_data, monkeypatch):
     with pytest.raises(AssertionError, match="trained again"):
         train_shadow_models("mlp", digits_data, pool, 2, cfg, seed=3, from_test=False, cache=False)
 
+def test_shadow_pools_are_random_halves_of_the_training_part(digits, digits_data):
+    """Graves et al.'s protocol: each shadow trains on a random half of the (training) pool and is
+    evaluated on the other half; the halves differ between shadows."""
+    pool = np.arange(10, 211)  # 201 training indices: halves of 100, the odd one left out
+    halves = shadow_halves(pool, 3, seed=0)
+    for ins, outs in halves:
+        assert len(ins) == len(outs) == 100 and len(np.intersect1d(ins, outs)) == 0
+        assert set(ins) | set(outs) <= set(pool)
+    assert not np.array_equal(np.sort(halves[0][0]), np.sort(halves[1][0]))
+    cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05, augment=False)
+    sd = train_shadow_models("mlp", digits_data, pool, 2, cfg, seed=0, cache=False)
+    assert sd.probs.shape == (2 * 200, 10) and sd.is_in.sum() == 2 * 100
+    assert set(sd.index) <= set(pool)
+    assert np.array_equal(sd.labels, digits.y_train[sd.index]), "drawn from the training part by default"
+    for i, (ins, outs) in enumerate(shadow_halves(pool, 2, seed=0)):
+        assert np.array_equal(sd.index[(sd.shadow == i) & sd.is_in], ins)
+        assert np.array_equal(sd.index[(sd.shadow == i) & ~sd.is_in], outs)
+    old = train_shadow_models("mlp", digits_data, np.arange(100), 1, cfg, seed=0, from_test=True, cache=False)
+    assert np.array_equal(old.labels, digits.y_test[old.index]), "from_test keeps the earlier test-part scheme"
+
+
+def test_correct_in_filter_drops_misclassified_in_samples():
+    """Only in-samples the shadow classifies correctly count as members: an in-sample the shadow got
+    wrong looks like a non-member, and the attack learns to call it one (without the filter, not)."""
+    right, wrong = [0.95, 0.05], [0.3, 0.7]  # softmax vectors for true class 0
+    probs = np.array([right] * 40 + [wrong] * 40 + [wrong] * 20 + [[0.05, 0.95]] * 10 + [[0.5, 0.5]] * 10)
+    labels = np.array([0] * 100 + [1] * 20)
+    is_in = np.array([True] * 80 + [False] * 20 + [True] * 10 + [False] * 10)
+    sd = ShadowData(probs, labels, is_in)
+    filtered = ShadowAttack.fit(sd, 2, AttackConfig(epochs=30), seed=0)
+    assert filtered.n_train[0] == (40, 20) and filtered.n_train[1] == (10, 10)
+    unfiltered = ShadowAttack.fit(sd, 2, AttackConfig(epochs=30, correct_in_only=False), seed=0)
+    assert unfiltered.n_train[0] == (80, 20)
+    p = np.array([right, wrong])
+    assert filtered.predict_member(p, np.array([0, 0])).tolist() == [1, 0]
+    assert unfiltered.predict_member(p, np.array([0, 0])).tolist() == [1, 1]  # 40 in vs 20 out at `wrong`
+    capped = ShadowAttack.fit(sd, 2, AttackConfig(epochs=1, max_per_class=30), seed=0)
+    assert sum(capped.n_train[0]) == 30 and sum(capped.n_train[1]) == 20
+
+
+def test_median_matches_scipy():
+    """Graves et al.'s denoising, ndimage.median_filter(size=2), on a single-channel image."""
+    ndimage = pytest.importorskip("scipy.ndimage")
+    x = torch.rand(1, 1, 7, 9, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(median2x2(x), torch.from_numpy(ndimage.median_filter(x.numpy(), size=2)))
+
+
+def test_paper_inversion_runs_fixed_iterations_and_project_variant_stops_early(digits_data):
+    """Default: Graves et al.'s notebook (1000 fixed iterations from small noise, median every 500);
+    the project variant stops on patience."""
+    cfg = InversionConfig()
+    assert (cfg.steps, cfg.denoise_every, cfg.init, cfg.patience, cfg.cost) == (1000, 500, "noise", None, "nll")
+    model = create_model("mlp", 10, 1, 8).eval()
+    calls = []
+    model.register_forward_hook(lambda *a: calls.append(1))
+    img, _ = invert(model, 3, (1, 8, 8), digits_data.mean, digits_data.std, InversionConfig(steps=40, denoise_every=20))
+    assert len(calls) == 40 + 1  # every step and the final probability
+    calls.clear()
+    flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    torch.nn.init.zeros_(flat[1].weight)  # a constant model: the cost never falls
+    flat.register_forward_hook(lambda *a: calls.append(1))
+    invert(flat, 3, (1, 8, 8), digits_data.mean, digits_data.std, InversionConfig.project(steps=500))
+    assert len(calls) == 100 + 1 + 1  # the first step sets the best, then `patience` steps without improvement
+
+
 @pytest.mark.parametrize("name,channels,size", [("mlp", 1, 8), ("small_cnn", 3, 16)])
 def test_inversion_yields_finite_images_of_the_right_shape(name, channels, size):
     torch.manual_seed(0)
@@ -80,8 +147,9 @@ def test_inversion_raises_the_class_probability(digits_data):
     model = create_model("mlp", 10, 1, 8)
     fit(model, digits_data.x_train, digits_data.y_train, TrainConfig(epochs=10, batch_size=64, lr=0.05, augment=False),
         progress=False)
-    img, conf = invert(model, 3, (1, 8, 8), digits_data.mean, digits_data.std, InversionConfig(steps=200, lr=0.1))
     with torch.no_grad():
         blank = float(torch.softmax(model((torch.zeros(1, 1, 8, 8) - digits_data.mean.view(1, -1, 1, 1))
                                           / digits_data.std.view(1, -1, 1, 1)), 1)[0, 3])
-    assert conf > max(0.9, blank)
+    for cfg in (InversionConfig(steps=200), InversionConfig.project(steps=200)):
+        img, conf = invert(model, 3, (1, 8, 8), digits_data.mean, digits_data.std, cfg)
+        assert conf > max(0.9, blank), cfg

@@ -1,10 +1,17 @@
 """Shadow-model membership inference (Shokri et al., S&P 2017), as Amnesiac ML uses it.
 
-N shadow models are trained like the target, each on a random half ("in") of the attacker's
-data and evaluated on the other half ("out"). For every class c an attack MLP (256, 128) learns
-to tell the shadows' softmax vectors of in-samples of class c from those of out-samples. The
-attack is then applied to the target's softmax vector of a sample, using its label's model.
-Graves et al. report its recall on the forgotten samples (share predicted "member").
+The protocol of Graves et al.'s released "Membership Inference Attack" notebook (lmgraves/AmnesiacML,
+CIFAR-100): 20 shadow models, each trained like the target on a random half of the training data
+(`random_split(traindata, [n/2, n/2])`: "in") and evaluated on the other half ("out"). For every
+class c an attack MLP (C -> 256 -> 128 -> 1, ReLU, dropout 0.5, sigmoid; Adam, binary
+cross-entropy, 10 epochs, batch 8) learns to tell the shadows' softmax vectors of in-samples of
+class c from those of out-samples; only the in-samples the shadow classifies correctly count as
+members. The attack is then applied to the target's softmax vector of a sample, using its label's
+model. Graves et al. report its recall on the forgotten samples (share predicted "member").
+
+The shadows' halves come from the target's own training pool, as in the released notebook, so
+shadows and target share samples: the attack's quality must be measured on the target's known
+members (retain) against samples no model here trained on (validation / test).
 """
 from __future__ import annotations
 
@@ -13,6 +20,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 from .. import paths
 from ..data import DeviceData, save_npz_atomic
@@ -23,18 +32,43 @@ from ..train import TrainConfig, cache_key, fit, predict
 
 @dataclass
 class ShadowData:
-    """Softmax outputs of the shadow models: probs (M, K), labels (M,), is_in (M,) bool."""
+    """Softmax outputs of the shadow models: probs (M, K), labels (M,), is_in (M,) bool; index (M,):
+    the sample's index into the part the shadows were drawn from; shadow (M,): which shadow model."""
 
     probs: np.ndarray
     labels: np.ndarray
     is_in: np.ndarray
+    index: np.ndarray | None = None
+    shadow: np.ndarray | None = None
+
+    @property
+    def correct(self) -> np.ndarray:
+        """(M,) bool: the shadow's prediction is the sample's label."""
+        return self.probs.argmax(1) == self.labels
+
+
+def shadow_halves(pool: np.ndarray, n_shadow: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(in, out) index pairs, one per shadow: a random half of `pool` and the rest (the same size;
+    an odd sample out is dropped), as Graves et al.'s `random_split(traindata, [n/2, n/2])`."""
+    pool = np.asarray(pool)
+    rng = np.random.default_rng(seed)
+    halves = []
+    for _ in range(n_shadow):
+        order = rng.permutation(pool)
+        half = len(order) // 2
+        halves.append((order[:half], order[half:2 * half]))
+    return halves
 
 
 def train_shadow_models(model_name: str, data: DeviceData, pool: np.ndarray, n_shadow: int, cfg: TrainConfig,
-                        seed: int = 0, progress: bool = False, from_test: bool = True, cache: bool = True) -> ShadowData:
-    """Train n_shadow models like the target on random halves of `pool` (indices into the test
-    part when from_test, else the training part) and collect their outputs on in and out halves.
+                        seed: int = 0, progress: bool = False, from_test: bool = False, cache: bool = True) -> ShadowData:
+    """Train n_shadow models like the target (cfg) on random halves of `pool` and collect their
+    outputs on their in and out halves.
 
+    pool: indices into the training part (Graves et al.'s notebook: the training data, so each
+    shadow trains on half as many samples as a target trained on all of it); from_test=True
+    takes them from the test part instead (this project's earlier scheme: shadows that never
+    share a sample with the target, but at the test part's size).
     cache: keep the outputs (not the models) in the cache folder under a key of everything that
     determines them, so a rerun (or a run resumed after a time limit) skips the training."""
     if n_shadow < 1:
@@ -42,19 +76,16 @@ def train_shadow_models(model_name: str, data: DeviceData, pool: np.ndarray, n_s
     pool = np.asarray(pool)
     if len(pool) < 4:
         raise ValueError(f"the shadow pool needs at least 4 samples, got {len(pool)}")
-    key = cache_key(kind="shadow", model=model_name, dataset=data.name, data=data.fingerprint, n_shadow=n_shadow,
-                    cfg=cfg, seed=seed, from_test=from_test, pool=hashlib.sha1(pool.astype(np.int64).tobytes()).hexdigest())
+    key = cache_key(kind="shadow", layout=2, model=model_name, dataset=data.name, data=data.fingerprint,
+                    n_shadow=n_shadow, cfg=cfg, seed=seed, from_test=from_test,
+                    pool=hashlib.sha1(pool.astype(np.int64).tobytes()).hexdigest())
     path = paths.cache_root() / "shadow" / f"{model_name}-{key}.npz"
     if cache and path.is_file():
         with np.load(path) as z:
-            return ShadowData(z["probs"], z["labels"], z["is_in"])
+            return ShadowData(z["probs"], z["labels"], z["is_in"], z["index"], z["shadow"])
     part = data.test_part if from_test else data.train_part
-    rng = np.random.default_rng(seed)
-    probs, labels, is_in = [], [], []
-    for i in range(n_shadow):
-        order = rng.permutation(pool)
-        half = len(order) // 2
-        ins, outs = order[:half], order[half:2 * half]
+    probs, labels, is_in, index, which = [], [], [], [], []
+    for i, (ins, outs) in enumerate(shadow_halves(pool, n_shadow, seed)):
         torch.manual_seed(seed * 1000 + i)
         shadow = create_model(model_name, data.num_classes, data.in_channels, data.image_size).to(data.device)
         x_in, y_in = part(ins)
@@ -65,39 +96,89 @@ def train_shadow_models(model_name: str, data: DeviceData, pool: np.ndarray, n_s
             probs.append(softmax(predict(shadow, x).numpy()))
             labels.append(y.cpu().numpy())
             is_in.append(np.full(len(idx), flag))
-    out = ShadowData(np.concatenate(probs), np.concatenate(labels), np.concatenate(is_in))
+            index.append(np.asarray(idx, dtype=np.int64))
+            which.append(np.full(len(idx), i, dtype=np.int64))
+    out = ShadowData(np.concatenate(probs), np.concatenate(labels), np.concatenate(is_in), np.concatenate(index),
+                     np.concatenate(which))
     if cache:
-        save_npz_atomic(path, probs=out.probs, labels=out.labels, is_in=out.is_in)
+        save_npz_atomic(path, probs=out.probs, labels=out.labels, is_in=out.is_in, index=out.index, shadow=out.shadow)
     return out
+
+
+class AttackMLP(nn.Module):
+    """Graves et al.'s AttackModel: Linear(C, 256), ReLU, dropout, Linear(256, 128), ReLU, dropout,
+    Linear(128, 1); returns the logit (their sigmoid is folded into the loss)."""
+
+    def __init__(self, num_inputs: int, hidden: tuple[int, ...] = (256, 128), dropout: float = 0.5):
+        super().__init__()
+        sizes = (num_inputs, *hidden)
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.out = nn.Linear(sizes[-1], 1)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.hidden:
+            x = F.dropout(F.relu(layer(x)), self.dropout, self.training)
+        return self.out(x).squeeze(1)
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    hidden: tuple[int, ...] = (256, 128)  # Graves et al.'s AttackModel (100 -> 256 -> 128 -> 1 on CIFAR-100)
+    dropout: float = 0.5  # F.dropout's default p, as their forward calls it
+    epochs: int = 10  # their attack training loop: `for epoch in range(10)`
+    batch_size: int = 8  # their notebook's batch_size (attack loaders too)
+    lr: float = 1e-3  # optim.Adam(model.parameters()) default
+    correct_in_only: bool = True  # their attack set keeps an in-sample only if the shadow's argmax is its label
+    # None: every shadow output of the class. Their CIFAR-100 sets held about 5,000 + 1,300-3,900 samples per
+    # class (the counts their notebook prints); 20 MNIST shadows give about 110,000 per class, which batches
+    # of 8 take about 15 CPU minutes to fit: a cap draws that many at random per class.
+    max_per_class: int | None = None
 
 
 @dataclass
 class ShadowAttack:
-    """One MLP (256, 128) per class on softmax vectors; predicts 1 = member."""
+    """One attack MLP per class on softmax vectors; predicts 1 = member."""
 
     num_classes: int
-    models: dict[int, object] = field(default_factory=dict)
-    fallback: dict[int, int] = field(default_factory=dict)  # classes seen with one outcome only
+    models: dict[int, nn.Module] = field(default_factory=dict)
+    fallback: dict[int, int] = field(default_factory=dict)  # classes seen with one outcome only (or none)
+    cfg: AttackConfig = field(default_factory=AttackConfig)
+    n_train: dict[int, tuple[int, int]] = field(default_factory=dict)  # class -> (members, non-members) fitted on
 
     @classmethod
-    def fit(cls, shadow: ShadowData, num_classes: int, hidden=(256, 128), max_iter: int = 300,
+    def fit(cls, shadow: ShadowData, num_classes: int, cfg: AttackConfig = AttackConfig(),
             seed: int = 0) -> "ShadowAttack":
-        from sklearn.neural_network import MLPClassifier
-
-        attack = cls(num_classes)
+        """Train the per-class attack models on the CPU (small models; batches of 8 are launch-bound on a GPU)."""
+        attack = cls(num_classes, cfg=cfg)
+        keep = ~shadow.is_in | shadow.correct if cfg.correct_in_only else np.ones(len(shadow.labels), bool)
+        rng = np.random.default_rng(seed)
         for c in range(num_classes):
-            sel = shadow.labels == c
-            t = shadow.is_in[sel].astype(int)
-            if sel.sum() == 0:
+            sel = np.flatnonzero((shadow.labels == c) & keep)
+            if cfg.max_per_class is not None and len(sel) > cfg.max_per_class:
+                sel = np.sort(rng.choice(sel, cfg.max_per_class, replace=False))
+            t = shadow.is_in[sel].astype(np.float32)
+            attack.n_train[c] = (int(t.sum()), int(len(t) - t.sum()))
+            if len(sel) == 0:
                 attack.fallback[c] = 1
                 continue
             if len(np.unique(t)) < 2:
                 attack.fallback[c] = int(t[0])
                 continue
-            clf = MLPClassifier(hidden_layer_sizes=tuple(hidden), max_iter=max_iter, random_state=seed,
-                                early_stopping=False)
-            clf.fit(shadow.probs[sel], t)
-            attack.models[c] = clf
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed * 1000 + c)
+                model = AttackMLP(shadow.probs.shape[1], cfg.hidden, cfg.dropout)
+                opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+                x = torch.as_tensor(shadow.probs[sel], dtype=torch.float32)
+                y = torch.as_tensor(t)
+                model.train()
+                for _ in range(cfg.epochs):
+                    for b in torch.randperm(len(y)).split(cfg.batch_size):
+                        loss = F.binary_cross_entropy_with_logits(model(x[b]), y[b])
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+            attack.models[c] = model.eval()
         return attack
 
     def member_probability(self, probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -107,7 +188,8 @@ class ShadowAttack:
             sel = labels == c
             c = int(c)
             if c in self.models:
-                out[sel] = self.models[c].predict_proba(probs[sel])[:, 1]
+                with torch.no_grad():
+                    out[sel] = torch.sigmoid(self.models[c](torch.as_tensor(probs[sel], dtype=torch.float32))).numpy()
             else:
                 out[sel] = float(self.fallback.get(c, 1))
         return out
