@@ -4,40 +4,100 @@
     python run_all.py                      # every notebook, quick profile
     python run_all.py --profile paper      # the papers' scale (a GPU)
     python run_all.py --only 00 02 -p SEED 1
+    python run_all.py --only 02 -p SCHEMES '["class"]' -p SEEDS '[0, 1, 2]'
     python run_all.py --list
     python run_all.py --profile smoke --prepare-only build/nbval   # parameterised copies for nbval
+
+`-p NAME VALUE` changes the field `name` of a notebook's config (`unlearnlib.profiles`; VALUE a
+Python literal) and reaches the notebook through its OVERRIDES parameter; DEVICE is passed as is.
+Every name and value is checked against the selected notebooks' configs before anything runs: an
+unknown name, a value that does not parse or has the wrong type, or `-p PROFILE` disagreeing with
+--profile stops the run with a message naming the problem.
 
 Each notebook runs in a staging folder; only when it succeeds does it replace
 results/<profile>/<notebook>/ (with the executed notebook, its CSV/PNG and params.json).
 A failing notebook leaves earlier results untouched, is kept in <notebook>.failed/, and
-is reported with its failing cell; the exit status is then non-zero.
+is reported with its failing cell; the exit status is then non-zero. The kernel's own messages
+go to kernel.log in the notebook's results folder.
 """
 from __future__ import annotations
 
 import argparse
-import ast
 import datetime as dt
 import json
+import os
 import shutil
+import socket
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 NOTEBOOKS = ROOT / "notebooks"
 PROFILES = ("smoke", "quick", "paper")
+RUN_PARAMETERS = ("PROFILE", "DEVICE")  # parameters of every notebook that are not config fields
 
 
 def discover() -> list[Path]:
     return sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def parse_value(text: str):
-    """A Python literal if it parses as one (1, 0.5, None, [1, 2], 'x'), else the string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+def resolve_parameters(pairs: list[tuple[str, str]], profile: str, notebooks: list[Path]) -> dict[str, dict]:
+    """-p NAME VALUE pairs -> per notebook {"OVERRIDES": {field: value}, "DEVICE": ...}, every name and
+    value checked against the notebooks' configs. Raises SystemExit with the problem named."""
+    from unlearnlib.config import ConfigError, parse_literal
+    from unlearnlib.profiles import config_class, notebook_config
+
+    run, fields = {}, {}
+    for name, text in pairs:
+        if not name.isupper():
+            raise SystemExit(f"-p {name}: parameters are UPPER_CASE names (e.g. SEEDS)")
+        try:
+            value = parse_literal(name, text)
+        except ConfigError as exc:
+            raise SystemExit(f"-p {name}: {exc}") from None
+        if name == "PROFILE":
+            if value != profile:
+                raise SystemExit(f"-p PROFILE {value!r} disagrees with --profile {profile!r}; use --profile {value}")
+            continue
+        if name == "RESULTS_DIR":
+            raise SystemExit("-p RESULTS_DIR: run_all chooses the results folder; use --results ROOT")
+        (run if name in RUN_PARAMETERS else fields)[name] = value
+    per_notebook, used = {}, set()
+    for nb in notebooks:
+        cls = config_class(nb.stem)
+        known = {f.upper() for f in cls.__dataclass_fields__} if cls else set()
+        mine = {k.lower(): v for k, v in fields.items() if k in known}
+        try:
+            notebook_config(nb.stem, profile, mine) if cls else None
+        except ConfigError as exc:
+            raise SystemExit(f"-p for {nb.stem}: {exc}") from None
+        used |= {k.upper() for k in mine}
+        per_notebook[nb.stem] = {**run, "OVERRIDES": mine}
+    unused = sorted(set(fields) - used)
+    if unused:
+        accepted = {nb.stem: sorted(f.upper() for f in getattr(config_class(nb.stem), "__dataclass_fields__", {}))
+                    for nb in notebooks}
+        raise SystemExit(f"-p {', '.join(unused)}: no selected notebook has such a parameter. Accepted: "
+                         + "; ".join(f"{k}: {', '.join([*RUN_PARAMETERS, *v])}" for k, v in accepted.items()))
+    return per_notebook
+
+
+@contextmanager
+def stderr_to(path: Path):
+    """Send this process's stderr (and the kernel's, which inherits it) to `path` inside the block:
+    the kernel's transport warnings and papermill's cell bar go to a log, not the terminal."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
@@ -51,7 +111,7 @@ def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
     return chosen
 
 
-def _describe() -> dict:
+def describe() -> dict:
     """Commit and device, from the library (imported here so --list stays fast)."""
     from unlearnlib.results import describe_run
     from unlearnlib.train import resolve_device
@@ -60,21 +120,76 @@ def _describe() -> dict:
     return {"git_commit": d["git_commit"], "device": d["device"], "torch": d["torch"]}
 
 
-def run_one(nb: Path, profile: str, overrides: dict, results_root: Path) -> tuple[bool, str]:
+class Busy(RuntimeError):
+    """Another run holds the lock of a results folder."""
+
+
+@contextmanager
+def folder_lock(final: Path):
+    """Hold <results>/<profile>/.locks/<notebook>.lock while this run computes and publishes `final`.
+
+    A second run on the same folder stops at once with a message naming the holder (pid, host, start,
+    command). A lock whose process is gone (same host) is stale and taken over."""
+    lock = final.parent / ".locks" / f"{final.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "start_utc": dt.datetime.now(dt.timezone.utc)
+          .isoformat(timespec="seconds"), "command": " ".join(sys.argv)}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                other = json.loads(lock.read_text() or "{}")
+            except (OSError, ValueError):
+                other = {}
+            if other.get("host") == me["host"] and other.get("pid") and not _alive(other["pid"]):
+                lock.unlink(missing_ok=True)  # stale: its process ended without releasing it
+                continue
+            raise Busy(f"{final} is being computed by another run (pid {other.get('pid', '?')} on "
+                       f"{other.get('host', '?')}, started {other.get('start_utc', '?')}: "
+                       f"{other.get('command', '?')}); wait for it or remove {lock} if that run is gone") from None
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        break
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_one(nb: Path, profile: str, overrides: dict, results_root: Path, description: dict) -> tuple[bool, str]:
+    """Run one notebook into its own staging folder; publish it to results/<profile>/<notebook>/ only if it
+    succeeds, under the folder's lock (Busy if another run holds it)."""
+    final = results_root / profile / nb.stem
+    with folder_lock(final):
+        return _run_locked(nb, profile, overrides, final, description)
+
+
+def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, description: dict) -> tuple[bool, str]:
     import papermill as pm
 
-    final = results_root / profile / nb.stem
-    staging = results_root / profile / ".staging" / nb.stem
-    failed = results_root / profile / f"{nb.stem}.failed"
-    shutil.rmtree(staging, ignore_errors=True)
+    # a staging folder of this run alone: a concurrent run elsewhere never sees or deletes it
+    staging = final.parent / ".staging" / f"{nb.stem}-{os.getpid()}-{time.time_ns()}"
+    failed = final.parent / f"{nb.stem}.failed"
     staging.mkdir(parents=True)
     params = {"PROFILE": profile, **overrides, "RESULTS_DIR": str(staging)}
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     error = ""
     try:
-        pm.execute_notebook(str(nb), str(staging / nb.name), parameters=params, cwd=str(NOTEBOOKS),
-                            progress_bar=True, kernel_name="python3")
+        with stderr_to(staging / "kernel.log"):
+            pm.execute_notebook(str(nb), str(staging / nb.name), parameters=params, cwd=str(NOTEBOOKS),
+                                progress_bar=False, kernel_name="python3")
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
     except Exception as exc:  # noqa: BLE001 - a kernel or papermill failure is reported, not raised
@@ -83,7 +198,7 @@ def run_one(nb: Path, profile: str, overrides: dict, results_root: Path) -> tupl
         "notebook": nb.name,
         "profile": profile,
         "parameters": {k: v for k, v in params.items() if k != "RESULTS_DIR"},
-        **_describe(),
+        **description,
         "start_utc": started.isoformat(timespec="seconds"),
         "end_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - t0, 1),
@@ -104,13 +219,13 @@ def run_one(nb: Path, profile: str, overrides: dict, results_root: Path) -> tupl
     return True, f"{meta['seconds']} s"
 
 
-def prepare(notebooks: list[Path], profile: str, overrides: dict, out: Path) -> None:
+def prepare(notebooks: list[Path], profile: str, overrides: dict[str, dict], out: Path) -> None:
     """Write parameterised, unexecuted copies (for pytest --nbval-lax), results under out/results."""
     import papermill as pm
 
     out.mkdir(parents=True, exist_ok=True)
     for nb in notebooks:
-        params = {"PROFILE": profile, **overrides, "RESULTS_DIR": str((out / "results" / nb.stem).resolve())}
+        params = {"PROFILE": profile, **overrides[nb.stem], "RESULTS_DIR": str((out / "results" / nb.stem).resolve())}
         pm.execute_notebook(str(nb), str(out / nb.name), parameters=params, prepare_only=True,
                             kernel_name="python3", progress_bar=False)
         print(f"prepared {out / nb.name}")
@@ -135,24 +250,29 @@ def main(argv=None) -> int:
     if not notebooks:
         print(f"no notebooks found in {NOTEBOOKS}", file=sys.stderr)
         return 2
-    overrides = {name: parse_value(value) for name, value in args.param}
-    bad = [k for k in overrides if not k.isupper()]
-    if bad:
-        raise SystemExit(f"parameters are UPPER_CASE names (e.g. SEED); got {bad}")
+    params = resolve_parameters(args.param, args.profile, notebooks)
     if args.prepare_only:
-        prepare(notebooks, args.profile, overrides, Path(args.prepare_only))
+        prepare(notebooks, args.profile, params, Path(args.prepare_only))
         return 0
     results_root = Path(args.results).resolve()
+    description = describe()  # the commit at the start: later notebooks rewrite tracked results
+    os.environ.setdefault("UNLEARNLIB_GIT_COMMIT", description["git_commit"])  # the kernels' tables say the same
     failures = []
     for i, nb in enumerate(notebooks, 1):
-        print(f"[{i}/{len(notebooks)}] {nb.stem} (profile {args.profile})", flush=True)
-        ok, detail = run_one(nb, args.profile, overrides, results_root)
+        shown = {k: v for k, v in params[nb.stem].items() if v}
+        print(f"[{i}/{len(notebooks)}] {nb.stem} (profile {args.profile}{', ' + str(shown) if shown else ''})", flush=True)
+        try:
+            ok, detail = run_one(nb, args.profile, params[nb.stem], results_root, description)
+        except Busy as exc:
+            print(f"    STOPPED: {exc}", file=sys.stderr, flush=True)
+            failures.append(nb.stem)
+            continue
         where = results_root / args.profile / (nb.stem if ok else f"{nb.stem}.failed")
         print(f"    {'ok' if ok else 'FAILED'} {detail} -> {where}", flush=True)
         if not ok:
             failures.append(nb.stem)
     if failures:
-        print(f"{len(failures)} notebook(s) failed: {', '.join(failures)}; earlier results were kept",
+        print(f"{len(failures)} notebook(s) failed or stopped: {', '.join(failures)}; earlier results were kept",
               file=sys.stderr)
         return 1
     return 0

@@ -14,7 +14,8 @@ os.environ["UNLEARNLIB_CACHE"] = _CACHE
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 from unlearnlib.data import Dataset, load_dataset, make_split, to_device  # noqa: E402
-from unlearnlib.train import TrainConfig, train_original  # noqa: E402
+from unlearnlib.originals import train_original  # noqa: E402
+from unlearnlib.train import TrainConfig  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from unlearnlib.methods.amnesiac import AmnesiacRecorder, subtract_updates
+from unlearnlib.methods.amnesiac import subtract_updates
+from unlearnlib.recording import AmnesiacRecorder
 from unlearnlib.methods.random_label import random_wrong_labels
 from unlearnlib.models import create_model
 from unlearnlib.train import TrainConfig, fit

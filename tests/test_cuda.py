@@ -36,7 +36,8 @@ def test_amnesiac_recording_on_cuda_restores_parameters(digits):
     the start exactly, and a request that no batch held records nothing."""
     import numpy as np
 
-    from unlearnlib.methods.amnesiac import AmnesiacRecorder, subtract_updates
+    from unlearnlib.methods.amnesiac import subtract_updates
+    from unlearnlib.recording import AmnesiacRecorder
 
     data = to_device(digits, "cuda")
     torch.manual_seed(0)

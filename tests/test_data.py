@@ -99,7 +99,43 @@ def test_npz_root(tmp_path):
              y_test=ds.y_test)
     got = load_dataset("mnist", root=tmp_path, download=False)
     assert got.x_train.shape == (60, 8, 8, 1) and got.x_train.dtype == np.uint8 and got.y_train.dtype == np.int64
-    assert np.array_equal(got.x_train[..., 0], ds.x_train[..., 0]) and got.num_classes == 3
+    assert np.array_equal(got.x_train[..., 0], ds.x_train[..., 0]) and got.num_classes == 10  # MNIST's classes
+
+
+@pytest.mark.parametrize("change,match", [
+    (dict(y_train="1000"), r"labels 0\.\.1000, outside 0\.\.9 \('mnist' has 10 classes\)"),
+    (dict(y_train="-1"), r"labels -1\.\.2, outside 0\.\.9"),
+    (dict(y_train="float"), "labels must be integers, got dtype float64 with fractional values"),
+    (dict(y_test="short"), "x_test has 20 images but y_test 19 labels"),
+    (dict(x_test="empty"), "the test part is empty"),
+])
+def test_offline_npz_is_validated_and_errors_name_the_file(tmp_path, change, match):
+    ds = _fake("mnist", channels=1)
+    arrays = dict(x_train=ds.x_train[..., 0], y_train=ds.y_train, x_test=ds.x_test[..., 0], y_test=ds.y_test)
+    if change.get("y_train") == "1000":
+        arrays["y_train"] = arrays["y_train"].copy(); arrays["y_train"][0] = 1000
+    if change.get("y_train") == "-1":
+        arrays["y_train"] = arrays["y_train"].copy(); arrays["y_train"][0] = -1
+    if change.get("y_train") == "float":
+        arrays["y_train"] = arrays["y_train"] + 0.5
+    if change.get("y_test") == "short":
+        arrays["y_test"] = arrays["y_test"][:-1]
+    if change.get("x_test") == "empty":
+        arrays["x_test"], arrays["y_test"] = arrays["x_test"][:0], arrays["y_test"][:0]
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    with pytest.raises(ValueError, match=match) as err:
+        load_dataset("mnist", root=tmp_path, download=False)
+    assert str(tmp_path / "mnist.npz") in str(err.value)
+
+
+def test_truncated_npz_names_the_file(tmp_path):
+    ds = _fake("mnist", channels=1)
+    np.savez(tmp_path / "mnist.npz", x_train=ds.x_train[..., 0], y_train=ds.y_train, x_test=ds.x_test[..., 0],
+             y_test=ds.y_test)
+    data = (tmp_path / "mnist.npz").read_bytes()
+    (tmp_path / "mnist.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"mnist\.npz cannot be read as an \.npz"):
+        load_dataset("mnist", root=tmp_path, download=False)
 
 
 def _write_tree(base: Path, ds: D.Dataset, fmt: str, train_names_by_index: bool = True):
@@ -137,6 +173,32 @@ def test_tar_gz_archive_decoded_once_then_cached(tmp_path, monkeypatch):
     monkeypatch.setattr(D, "_read_image_archive", boom)
     second = load_dataset("cifar10", root=root, download=False)
     assert np.array_equal(second.x_train, first.x_train) and "decoded cache" in second.source
+    # a damaged decoded cache is reported, moved aside and decoded again
+    monkeypatch.undo()
+    cached = Path(second.source.split("decoded cache ")[1].rstrip(")"))
+    cached.write_bytes(cached.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="damaged dataset cache"):
+        third = load_dataset("cifar10", root=root, download=False)
+    assert np.array_equal(third.x_train, first.x_train) and cached.with_name(cached.name + ".bad").is_file()
+
+
+def test_unreadable_image_and_truncated_archive_name_the_file(tmp_path):
+    ds = _fake("cifar10", n_train=30, n_test=10)
+    tree = tmp_path / "tree"
+    _write_tree(tree, ds, "jpg")
+    bad = next((tree / "cifar10" / "train").glob("*/*.jpg"))
+    bad.write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match=rf"{bad.parent.name}/{bad.name}: not a readable image"):
+        load_dataset("cifar10", root=tree, download=False)
+    bad.unlink()
+    root = tmp_path / "root"
+    root.mkdir()
+    with tarfile.open(root / "cifar10.tar.gz", "w:gz") as tar:
+        tar.add(tree / "cifar10", arcname="cifar10")
+    blob = (root / "cifar10.tar.gz").read_bytes()
+    (root / "cifar10.tar.gz").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match=r"cifar10\.tar\.gz: the archive cannot be read to its end"):
+        load_dataset("cifar10", root=root, download=False)
 
 
 def test_missing_dataset_names_every_place_and_the_fix(tmp_path, monkeypatch):
@@ -246,3 +308,12 @@ def test_augment_crop_is_a_shift_and_flip_mirrors():
     flipped = D.augment(x, 0, True, torch.Generator().manual_seed(1))
     for i in range(2):
         assert torch.equal(flipped[i], x[i]) or torch.equal(flipped[i], x[i].flip(-1))
+
+
+def test_class_ids_must_be_integers(digits):
+    with pytest.raises(ValueError, match=r"class id or a list of them \(integers\), got 3.0; use 3"):
+        make_split(digits, "class", 3.0)
+    with pytest.raises(ValueError, match="class ids"):
+        make_split(digits, "class", [3.0])
+    with pytest.raises(ValueError, match=r"forget fraction must be in \(0, 1\), got 1.0"):
+        make_split(digits, "random", 1.0)

@@ -41,7 +41,8 @@ def test_fisher_forgetting_forms(digits, digits_data):
     at a small one) and noise grows with alpha; an unknown form is named in the error."""
     from unlearnlib.data import make_split
     from unlearnlib.methods import make_config, unlearn
-    from unlearnlib.train import TrainConfig, accuracy, train_original
+    from unlearnlib.originals import train_original
+    from unlearnlib.train import TrainConfig, accuracy
 
     split = make_split(digits, "class", 3, val_size=100, seed=0)
     model, _ = train_original("mlp", digits_data, split, TrainConfig(epochs=8, batch_size=64, lr=0.05, augment=False),

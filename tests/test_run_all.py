@@ -1,6 +1,10 @@
-"""run_all.py: discovery, parameters, and that a failing notebook never destroys earlier results."""
+"""run_all.py: discovery, parameters checked before anything runs, a failing notebook never destroys
+earlier results, and two runs on the same results folder cannot collide."""
 import json
+import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -9,15 +13,40 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import run_all  # noqa: E402
+from unlearnlib import profiles  # noqa: E402
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    fail: bool = False  # fail on purpose
+    sleep_s: float = 0.0  # hold the run this long
+    tag: str = "a"  # written into the result
 
 
 def _notebook(path: Path, body: str):
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('PROFILE = "quick"  # profile\nRESULTS_DIR = ""  # output folder\nFAIL = False  # fail on purpose')
+    params = nbformat.v4.new_code_cell('PROFILE = "quick"  # profile\nOVERRIDES = {}  # config fields\n'
+                                       'DEVICE = "auto"  # device\nRESULTS_DIR = ""  # output folder')
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(body)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
+
+
+DEMO = ("import time\nfrom pathlib import Path\n"
+        "time.sleep(OVERRIDES.get('sleep_s', 0))\n"
+        "assert not OVERRIDES.get('fail'), 'failing on purpose'\n"
+        "Path(RESULTS_DIR, 'table.csv').write_text('tag\\n' + OVERRIDES.get('tag', 'a') + '\\n')")
+
+
+@pytest.fixture
+def demo(tmp_path, monkeypatch):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    _notebook(nbdir / "07_demo.ipynb", DEMO)
+    monkeypatch.setattr(run_all, "NOTEBOOKS", nbdir)
+    monkeypatch.setitem(profiles.NOTEBOOK_CONFIGS, "07_demo", {p: DemoConfig() for p in profiles.PROFILE_NAMES})
+    return tmp_path / "results"
 
 
 def test_discovery_and_list(capsys):
@@ -28,33 +57,68 @@ def test_discovery_and_list(capsys):
         run_all.main(["--only", "99", "--list"])
 
 
-def test_parse_value():
-    assert run_all.parse_value("3") == 3 and run_all.parse_value("0.5") == 0.5
-    assert run_all.parse_value("None") is None and run_all.parse_value("[1, 2]") == [1, 2]
-    assert run_all.parse_value("cifar10") == "cifar10"
+@pytest.mark.parametrize("argv,match", [
+    (["-p", "NO_SUCH_PARAM", "1"], "NO_SUCH_PARAM: no selected notebook has such a parameter. Accepted: 00_quickstart"),
+    (["-p", "SEEDS", "[1,"], "not a Python literal"),
+    (["--profile", "smoke", "-p", "PROFILE", "quick"], "disagrees with --profile 'smoke'"),
+    (["--only", "02", "-p", "SEEDS", "['a']"], r"seeds\[0\] takes an integer"),
+    (["--only", "02", "-p", "FORGET_FRACTION", "'x'"], "forget_fraction takes a number"),
+    (["-p", "seed", "1"], "UPPER_CASE"),
+    (["-p", "RESULTS_DIR", "/tmp/x"], "run_all chooses the results folder"),
+])
+def test_bad_parameters_stop_before_anything_runs(argv, match, tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr(run_all, "run_one", lambda *a, **k: started.append(a))
+    with pytest.raises(SystemExit, match=match):
+        run_all.main(argv + ["--results", str(tmp_path)])
+    assert not started and not any(tmp_path.iterdir())
 
 
-def test_failure_keeps_earlier_results(tmp_path, monkeypatch):
-    nbdir = tmp_path / "notebooks"
-    nbdir.mkdir()
-    _notebook(nbdir / "07_demo.ipynb", "from pathlib import Path\n"
-              "assert not FAIL, 'failing on purpose'\n"
-              "Path(RESULTS_DIR, 'table.csv').write_text('x\\n1\\n')")
-    monkeypatch.setattr(run_all, "NOTEBOOKS", nbdir)
-    results = tmp_path / "results"
+def test_parameters_reach_only_the_notebooks_that_have_them():
+    nbs = [p for p in run_all.discover() if p.stem[:2] in ("00", "02")]
+    per = run_all.resolve_parameters([("SCHEMES", '["class"]'), ("DEVICE", "cpu")], "smoke", nbs)
+    assert per["02_discriminative_adversarial_unlearning"] == {"DEVICE": "cpu", "OVERRIDES": {"schemes": ["class"]}}
+    assert per["00_quickstart"] == {"DEVICE": "cpu", "OVERRIDES": {}}
+
+
+def test_failure_keeps_earlier_results(demo):
+    results = demo
     assert run_all.main(["--profile", "smoke", "--results", str(results)]) == 0
     final = results / "smoke" / "07_demo"
     meta = json.loads((final / "params.json").read_text())
     assert meta["status"] == "ok" and meta["parameters"]["PROFILE"] == "smoke" and "git_commit" in meta
     assert (final / "table.csv").is_file() and (final / "07_demo.ipynb").is_file()
-
     assert run_all.main(["--profile", "smoke", "--results", str(results), "-p", "FAIL", "True"]) == 1
-    assert (final / "table.csv").read_text() == "x\n1\n"  # earlier results intact
+    assert (final / "table.csv").read_text() == "tag\na\n"  # earlier results intact
     failed = results / "smoke" / "07_demo.failed"
     assert "failing on purpose" in json.loads((failed / "params.json").read_text())["status"]
 
-    with pytest.raises(SystemExit, match="UPPER_CASE"):
-        run_all.main(["--results", str(results), "-p", "seed", "1"])
+
+def test_two_runs_on_one_folder_do_not_collide(demo, tmp_path):
+    """The second run stops at once naming the first; the first publishes its own result and parameters."""
+    results = demo
+    script = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+              "import run_all, test_run_all\nfrom pathlib import Path\nfrom unlearnlib import profiles\n"
+              f"run_all.NOTEBOOKS = Path({str(tmp_path / 'notebooks')!r})\n"
+              "profiles.NOTEBOOK_CONFIGS['07_demo'] = {p: test_run_all.DemoConfig() for p in profiles.PROFILE_NAMES}\n"
+              "sys.exit(run_all.main(sys.argv[1:]))\n")
+    cmd = [sys.executable, "-c", script, "--profile", "smoke", "--results", str(results)]
+    first = subprocess.Popen(cmd + ["-p", "TAG", "'first'", "-p", "SLEEP_S", "8"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    lock = results / "smoke" / ".locks" / "07_demo.lock"
+    for _ in range(200):
+        if lock.exists():
+            break
+        time.sleep(0.1)
+    second = subprocess.run(cmd + ["-p", "TAG", "'second'"], capture_output=True, text=True, timeout=120)
+    out1, err1 = first.communicate(timeout=180)
+    assert second.returncode == 1 and "being computed by another run" in second.stderr, second.stderr
+    assert f"pid {first.pid}" in second.stderr
+    assert first.returncode == 0, err1
+    final = results / "smoke" / "07_demo"
+    assert (final / "table.csv").read_text() == "tag\nfirst\n"
+    assert json.loads((final / "params.json").read_text())["parameters"]["OVERRIDES"]["tag"] == "first"
+    assert not lock.exists()
 
 
 def test_prepare_only_injects_parameters(tmp_path):

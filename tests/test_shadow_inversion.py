@@ -1,15 +1,19 @@
-"""Shadow-model membership inference and model inversion."""
+"""Shadow models (unlearnlib.shadows), the shadow-model membership inference and model inversion (attacks)."""
+import ast
+import inspect
+
 import numpy as np
 import pytest
 import torch
 
-from unlearnlib.attacks import InversionConfig, ShadowAttack, ShadowData, invert, train_shadow_models
+import unlearnlib.attacks.shadow as attack_module
+from unlearnlib.attacks import AttackConfig, InversionConfig, ShadowAttack, ShadowData, invert
 from unlearnlib.attacks.inversion import median2x2
-from unlearnlib.attacks.shadow import AttackConfig, shadow_halves
 from unlearnlib.data import to_device
 from unlearnlib.models import create_model
 from unlearnlib.train import TrainConfig, fit, predict
 from unlearnlib.metrics import softmax
+from unlearnlib.shadows import shadow_halves, train_shadow_models
 
 
 def test_shadow_attack_separates_members_of_an_overfit_model(digits, digits_data):
@@ -54,7 +58,7 @@ def test_shadow_outputs_are_cached(digits_data, monkeypatch):
     cfg = TrainConfig(epochs=2, batch_size=64, lr=0.05, augment=False)
     pool = np.arange(100)
     first = train_shadow_models("mlp", digits_data, pool, 2, cfg, seed=3, from_test=False)
-    import unlearnlib.attacks.shadow as S
+    import unlearnlib.shadows as S
 
     def no_training(*a, **k):
         raise AssertionError("shadow models trained again although cached")
@@ -65,6 +69,21 @@ def test_shadow_outputs_are_cached(digits_data, monkeypatch):
         train_shadow_models("mlp", digits_data, pool, 2, cfg, seed=4, from_test=False)
     with pytest.raises(AssertionError, match="trained again"):
         train_shadow_models("mlp", digits_data, pool, 2, cfg, seed=3, from_test=False, cache=False)
+
+
+def test_the_shadow_attack_takes_outputs_and_trains_no_model():
+    """attacks/ take model outputs: attacks.shadow imports nothing that trains or builds models (the shadow
+    models come from unlearnlib.shadows); its per-class attack networks are its own fit."""
+    imported = set()
+    for node in ast.walk(ast.parse(inspect.getsource(attack_module))):
+        if isinstance(node, ast.ImportFrom):
+            imported |= {node.module or ""} | {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+    layers = {m.removeprefix("unlearnlib.").split(".")[0] for m in imported}
+    assert not layers & {"train", "models", "data", "shadows", "paths"}, sorted(imported)
+    assert not hasattr(attack_module, "train_shadow_models") and not hasattr(attack_module, "fit")
+
 
 def test_shadow_pools_are_random_halves_of_the_training_part(digits, digits_data):
     """Graves et al.'s protocol: each shadow trains on a random half of the (training) pool and is

@@ -23,3 +23,13 @@ def test_sweep_writes_one_row_per_setting_with_retrain_as_reference(tmp_path):
     assert rows[1]["avg_disparity"] == 0
     # a 100x larger ascent step forgets more of the class
     assert rows[3]["ua_pct"] > rows[2]["ua_pct"]
+
+
+def test_grid_values_are_checked_against_the_method_config():
+    assert parse_grid(["lr=1e-3,0.01"], "finetune") == [{"lr": 1e-3}, {"lr": 0.01}]
+    with pytest.raises(SystemExit, match="lr takes a number"):
+        parse_grid(["lr=fast"], "finetune")
+    with pytest.raises(SystemExit, match="unknown parameter"):
+        parse_grid(["epochz=3"], "finetune")
+    with pytest.raises(SystemExit, match="not a Python literal"):
+        parse_grid(["lr=[1,"], "finetune")

@@ -1,5 +1,6 @@
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +8,8 @@ import torch
 
 from unlearnlib.data import make_split
 from unlearnlib.models import create_model
-from unlearnlib.train import TrainConfig, accuracy, fit, lr_factor, predict, train_original
+from unlearnlib.originals import train_original
+from unlearnlib.train import TrainConfig, accuracy, fit, lr_factor, predict
 
 
 def test_fit_learns_digits_well_above_chance_in_seconds(digits_data):
@@ -73,11 +75,11 @@ def test_original_model_cache(digits, digits_data, monkeypatch):
     cfg = TrainConfig(epochs=2, batch_size=64, lr=0.05, augment=False)
     m1, info1 = train_original("mlp", digits_data, split, cfg, progress=False)
     assert not info1["cached"]
-    import unlearnlib.train as T
+    import unlearnlib.originals as O
 
     def no_training(*a, **k):
         raise AssertionError("retrained although the model was cached")
-    monkeypatch.setattr(T, "fit", no_training)
+    monkeypatch.setattr(O, "fit", no_training)
     m2, info2 = train_original("mlp", digits_data, split, cfg, progress=False)
     assert info2["cached"] and info2["key"] == info1["key"]
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
@@ -91,24 +93,40 @@ def test_original_model_cache(digits, digits_data, monkeypatch):
 
 
 
-def test_retrain_from_scratch_is_cached_separately(digits, digits_data, monkeypatch):
-    """part='retain' trains on the retain set only, under its own key, and a rerun loads it."""
+def test_retrained_reference_is_cached_with_its_run_time(digits, digits_data, monkeypatch):
+    """experiment.retrain: the registered retrain method, cached; a rerun loads the same weights and time."""
+    import unlearnlib.experiment as E
+    from unlearnlib.methods import make_config
+
     split = make_split(digits, "class", 3, val_size=50, seed=0, train_size=400)
     cfg = TrainConfig(epochs=3, batch_size=64, lr=0.05, augment=False)
-    orig, info_o = train_original("mlp", digits_data, split, cfg, progress=False)
-    retr, info_r = train_original("mlp", digits_data, split, cfg, progress=False, part="retain")
-    assert info_r["key"] != info_o["key"] and not info_r["cached"] and info_r["seconds"] > 0
+    orig, _ = train_original("mlp", digits_data, split, cfg, progress=False)
+    retr, seconds = E.retrain(orig, digits_data, split, make_config("retrain", train=cfg))
     xf, yf = digits_data.train_part(split.forget)
     # the retrained model never saw class 3; the original did
-    assert accuracy(retr, xf, yf) < 5 < 50 < accuracy(orig, xf, yf)
-    import unlearnlib.train as T
-
-    monkeypatch.setattr(T, "fit", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained again")))
-    again, info_again = train_original("mlp", digits_data, split, cfg, progress=False, part="retain")
-    assert info_again["cached"] and info_again["seconds"] == info_r["seconds"]
+    assert seconds > 0 and accuracy(retr, xf, yf) < 5 < 50 < accuracy(orig, xf, yf)
+    monkeypatch.setattr(E, "unlearn", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained again")))
+    again, seconds_again = E.retrain(orig, digits_data, split, make_config("retrain", train=cfg))
+    assert seconds_again == seconds
     assert all(torch.equal(a, b) for a, b in zip(retr.state_dict().values(), again.state_dict().values()))
-    with pytest.raises(ValueError, match="part must be"):
-        train_original("mlp", digits_data, split, cfg, part="forget")
+
+
+def test_a_damaged_cache_entry_is_reported_moved_aside_and_rebuilt(digits, digits_data, tmp_path):
+    from unlearnlib.cache import load_entry
+
+    split = make_split(digits, "random", 0.1, val_size=50, seed=5, train_size=300)
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=0.05, augment=False)
+    model, info = train_original("mlp", digits_data, split, cfg, progress=False)
+    path = Path(info["path"])
+    for damage in (lambda b: b[: len(b) // 2], lambda b: b"", lambda b: b"junk" * 10):
+        path.write_bytes(damage(path.read_bytes()) if path.exists() else b"")
+        with pytest.warns(UserWarning, match="damaged cache entry .*moved to"):
+            assert load_entry(path) is None
+        assert path.with_name(path.name + ".bad").is_file() and not path.exists()
+        again, info2 = train_original("mlp", digits_data, split, cfg, progress=False)
+        assert not info2["cached"] and path.is_file()
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
 
 def test_lone_last_sample_does_not_break_batchnorm(digits_data):
     """torchvision's ResNet-18 shrinks 8x8 digits to 1x1: a batch of one sample cannot be normalised."""
@@ -124,7 +142,7 @@ def test_lone_last_sample_does_not_break_batchnorm(digits_data):
 def test_recalibrate_bn_replaces_skewed_statistics_by_the_data_average():
     """After training on a shifted batch, recalibration sets every BN layer's running statistics to
     the exact average over the given data, leaves the weights and momentum alone and ends in eval mode."""
-    from unlearnlib.train import recalibrate_bn
+    from unlearnlib.models import recalibrate_bn
 
     torch.manual_seed(0)
     model = create_model("small_cnn", 4, 3, 8)

@@ -10,7 +10,6 @@ Prints a table and writes JSON with --out. Benchmarks, not tests: nothing here a
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import time
 from dataclasses import asdict
@@ -20,9 +19,11 @@ import torch.nn.functional as F
 
 from .data import load_dataset, make_split, to_device
 from .models import count_parameters, create_model, list_models
-from .profiles import get_profile
+from .config import ConfigError, apply_overrides, parse_assignments
+from .profiles import setting
 from .results import describe_run
-from .train import TrainConfig, _autocast, accuracy, prepare_model, resolve_device, train_original
+from .originals import train_original
+from .train import TrainConfig, accuracy, autocast, prepare_model, resolve_device
 
 
 def throughput(name: str, device: torch.device, batch_size: int = 512, steps: int = 30, warmup: int = 5,
@@ -40,7 +41,7 @@ def throughput(name: str, device: torch.device, batch_size: int = 512, steps: in
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-        with _autocast(device, bf16):
+        with autocast(device, bf16):
             loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -52,7 +53,7 @@ def throughput(name: str, device: torch.device, batch_size: int = 512, steps: in
 
 def profile_run(profile: str, device: torch.device, train: dict | None = None, seed: int = 0) -> dict:
     """Train the profile's original model from scratch (no cache) and report time and accuracy."""
-    p = get_profile(profile, train={**(train or {}), "seed": seed})
+    p = setting(profile, train={**(train or {}), "seed": seed})
     ds = load_dataset(p.dataset)
     split = make_split(ds, "random", 0.1, p.val_size, seed, p.train_size, p.test_size)
     data = to_device(ds, device)
@@ -75,7 +76,7 @@ def full_train_run(profile: str, device: torch.device, train: dict | None = None
     """The profile's recipe from scratch on the whole training part, scored on the whole test part."""
     from .train import fit
 
-    p = get_profile(profile, train={**(train or {}), "seed": seed})
+    p = setting(profile, train={**(train or {}), "seed": seed})
     ds = load_dataset(p.dataset)
     data = to_device(ds, device)
     torch.manual_seed(seed)
@@ -93,7 +94,7 @@ def recording_overhead(model_name: str, dataset: str, device: torch.device, n_re
     amnesiac updates for one class plus n_requests - 1 random 10-sample requests."""
     import numpy as np
 
-    from .methods.amnesiac import AmnesiacRecorder
+    from .recording import AmnesiacRecorder
     from .train import fit
 
     ds = load_dataset(dataset)
@@ -134,12 +135,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        if key not in TrainConfig.__dataclass_fields__:
-            raise SystemExit(f"--set {item}: TrainConfig has no field {key!r}")
-        overrides[key] = ast.literal_eval(value)
+    try:  # the one override parser: unknown fields, unparsable values and wrong types stop here
+        overrides = parse_assignments(args.set, "--set")
+        apply_overrides(TrainConfig(), overrides)
+    except ConfigError as exc:
+        raise SystemExit(f"--set: {exc}") from None
     report = {"run": describe_run(device), "throughput": [], "profiles": [], "full_train": []}
     print(f"device: {report['run']['device']}")
     models = args.models if args.models is not None else list_models()

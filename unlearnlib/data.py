@@ -16,6 +16,9 @@ import hashlib
 import io
 import json
 import tarfile
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -37,15 +40,16 @@ class DatasetInfo:
     torchvision_name: str | None  # class in torchvision.datasets, None if not downloadable
     crop_padding: int  # random-crop padding used for augmentation (0 = none)
     flip: bool  # whether horizontal flips preserve the label
+    num_classes: int  # labels must lie in 0 .. num_classes - 1
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "digits": DatasetInfo(None, 1, False),
-    "mnist": DatasetInfo("MNIST", 2, False),
-    "fashion_mnist": DatasetInfo("FashionMNIST", 2, True),
-    "cifar10": DatasetInfo("CIFAR10", 4, True),
-    "cifar100": DatasetInfo("CIFAR100", 4, True),
-    "svhn": DatasetInfo("SVHN", 4, False),
+    "digits": DatasetInfo(None, 1, False, 10),
+    "mnist": DatasetInfo("MNIST", 2, False, 10),
+    "fashion_mnist": DatasetInfo("FashionMNIST", 2, True, 10),
+    "cifar10": DatasetInfo("CIFAR10", 4, True, 10),
+    "cifar100": DatasetInfo("CIFAR100", 4, True, 100),
+    "svhn": DatasetInfo("SVHN", 4, False, 10),
 }
 
 
@@ -82,7 +86,7 @@ class Dataset:
 
     @property
     def info(self) -> DatasetInfo:
-        return DATASETS.get(self.name, DatasetInfo(None, 0, False))
+        return DATASETS.get(self.name, DatasetInfo(None, 0, False, self.num_classes))
 
     def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel mean and std of the training images in [0, 1]."""
@@ -127,8 +131,9 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
     info = DATASETS[key]
     cache_dir = paths.cache_root() / "torchvision"
     cached = cache_dir / f"{key}.npz"
-    if cached.is_file():
-        return _read_npz(key, cached, source=f"torchvision cache {cached}")
+    found = _read_cache_entry(key, cached, source=f"torchvision cache {cached}")
+    if found is not None:
+        return found
     looked.append(f"decoded torchvision cache {cached}")
     if download:
         try:
@@ -170,25 +175,77 @@ def _cached_decode(key: str, src: Path, decode) -> Dataset:
     st = src.stat()
     tag = hashlib.sha1(f"{_CACHE_VERSION}|{src.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
     cached = paths.cache_root() / "decoded" / f"{key}-{tag.hexdigest()[:12]}.npz"
-    if cached.is_file():
-        return _read_npz(key, cached, source=f"{src} (decoded cache {cached})")
+    found = _read_cache_entry(key, cached, source=f"{src} (decoded cache {cached})")
+    if found is not None:
+        return found
     ds = decode()
     _write_npz(cached, ds)
     return ds
 
 
+def _read_cache_entry(key: str, path: Path, source: str) -> Dataset | None:
+    """A decoded dataset from the cache, or None: missing, or damaged (then reported by path, moved aside to
+    `<name>.bad` and decoded again by the caller)."""
+    if not path.is_file():
+        return None
+    try:
+        return _read_npz(key, path, source)
+    except (OSError, ValueError, EOFError, KeyError) as exc:
+        bad = path.with_name(path.name + ".bad")
+        path.replace(bad)
+        warnings.warn(f"damaged dataset cache {path} ({exc}); moved to {bad.name}, decoding again", stacklevel=2)
+        return None
+
+
 def _read_npz(key: str, path: Path, source: str) -> Dataset:
-    with np.load(path, allow_pickle=False) as z:
-        missing = {"x_train", "y_train", "x_test", "y_test"} - set(z.files)
-        if missing:
-            raise ValueError(f"{path} lacks arrays {sorted(missing)}; it needs x_train y_train x_test y_test")
-        arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-        classes = tuple(str(c) for c in z["classes"]) if "classes" in z.files else None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = {"x_train", "y_train", "x_test", "y_test"} - set(z.files)
+            if missing:
+                raise ValueError(f"{path} lacks arrays {sorted(missing)}; it needs x_train y_train x_test y_test")
+            arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+            classes = tuple(str(c) for c in z["classes"]) if "classes" in z.files else None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path} cannot be read as an .npz ({type(exc).__name__}: {exc}); replace the file") from None
     x_train, x_test = (_as_nhwc(arrays[k], path) for k in ("x_train", "x_test"))
-    y_train, y_test = (arrays[k].astype(np.int64).reshape(-1) for k in ("y_train", "y_test"))
+    y_train, y_test = (_labels(arrays[k], f"{path}: {k}") for k in ("y_train", "y_test"))
+    n = DATASETS[key].num_classes if key in DATASETS else int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
     if classes is None:
-        classes = _default_classes(key, int(max(y_train.max(), y_test.max())) + 1)
-    return Dataset(key, x_train, y_train, x_test, y_test, classes, source)
+        classes = _default_classes(key, n)
+    return validated(Dataset(key, x_train, y_train, x_test, y_test, classes, source), str(path))
+
+
+def _labels(y: np.ndarray, where: str) -> np.ndarray:
+    """Labels as int64 (N,): integer dtypes, or floats that are whole numbers; anything else is an error."""
+    y = np.asarray(y).reshape(-1)
+    if np.issubdtype(y.dtype, np.integer):
+        return y.astype(np.int64)
+    if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all():
+        return y.astype(np.int64)
+    raise ValueError(f"{where}: labels must be integers, got dtype {y.dtype}"
+                     + (" with fractional values" if np.issubdtype(y.dtype, np.floating) else ""))
+
+
+def validated(ds: Dataset, origin: str) -> Dataset:
+    """`ds` after checking what the library relies on: uint8 (N, H, W, C) images of one shape in both parts,
+    one label per image, non-empty parts, labels in 0 .. num_classes - 1 (the dataset's known count)."""
+    problems = []
+    for part in ("train", "test"):
+        x, y = getattr(ds, f"x_{part}"), getattr(ds, f"y_{part}")
+        if len(x) == 0:
+            problems.append(f"the {part} part is empty")
+        if x.dtype != np.uint8 or x.ndim != 4:
+            problems.append(f"x_{part} must be uint8 (N, H, W, C), got {x.dtype} {x.shape}")
+        if len(x) != len(y):
+            problems.append(f"x_{part} has {len(x)} images but y_{part} {len(y)} labels")
+        if len(y) and (y.min() < 0 or y.max() >= ds.num_classes):
+            problems.append(f"y_{part} holds labels {int(y.min())}..{int(y.max())}, outside 0..{ds.num_classes - 1} "
+                            f"({ds.name!r} has {ds.num_classes} classes)")
+    if not problems and ds.x_train.shape[1:] != ds.x_test.shape[1:]:
+        problems.append(f"train images are {ds.x_train.shape[1:]} but test images {ds.x_test.shape[1:]}")
+    if problems:
+        raise ValueError(f"{origin}: " + "; ".join(problems))
+    return ds
 
 
 def save_npz_atomic(path: Path, **arrays) -> None:
@@ -220,16 +277,19 @@ def _default_classes(key: str, n: int) -> tuple[str, ...]:
     return tuple(str(i) for i in range(n))
 
 
-def _decode_image(data: bytes) -> np.ndarray:
-    from PIL import Image
+def _decode_image(data: bytes, name: str = "") -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(io.BytesIO(data)) as im:
-        arr = np.asarray(im)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            arr = np.asarray(im)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ValueError(f"{name}: not a readable image ({type(exc).__name__}: {exc}); replace or remove it") from None
     return arr
 
 
 def _assemble(key: str, parts: dict[str, list[tuple[str, str, bytes]]], origin: str) -> Dataset:
-    """parts[split] = [(class_name, file_stem, image bytes)] -> Dataset.
+    """parts[split] = [(class_name, file_stem, image bytes, file name)] -> Dataset.
 
     Classes are sorted names (torchvision's order). Numeric stems restore the original
     order (the offline CIFAR-10 train files are named by their original index).
@@ -237,21 +297,19 @@ def _assemble(key: str, parts: dict[str, list[tuple[str, str, bytes]]], origin: 
     for split in ("train", "test"):
         if not parts.get(split):
             raise ValueError(f"{origin}: no images under {key}/{split}/<class>/")
-    classes = tuple(sorted({c for items in parts.values() for c, _, _ in items}))
+    classes = tuple(sorted({c for items in parts.values() for c, _, _, _ in items}))
     index = {c: i for i, c in enumerate(classes)}
     out = {}
     for split, items in parts.items():
-        def order(item):
-            c, stem, _ = item
-            return (0, int(stem), "") if stem.isdigit() and split == "train" else (1, index[c], stem)
-        items = sorted(items, key=order)
-        imgs = [_decode_image(b) for _, _, b in items]
+        items = sorted(items, key=lambda it: (0, int(it[1]), "") if it[1].isdigit() and split == "train"
+                       else (1, index[it[0]], it[1]))
+        imgs = [_decode_image(b, f"{origin}: {name}") for _, _, b, name in items]
         shapes = {im.shape for im in imgs}
         if len(shapes) != 1:
             raise ValueError(f"{origin}: images of {split} differ in shape: {sorted(shapes)[:3]}")
         out[f"x_{split}"] = _as_nhwc(np.stack(imgs), origin)
-        out[f"y_{split}"] = np.array([index[c] for c, _, _ in items], dtype=np.int64)
-    return Dataset(key, out["x_train"], out["y_train"], out["x_test"], out["y_test"], classes, origin)
+        out[f"y_{split}"] = np.array([index[c] for c, _, _, _ in items], dtype=np.int64)
+    return validated(Dataset(key, out["x_train"], out["y_train"], out["x_test"], out["y_test"], classes, origin), origin)
 
 
 def _read_image_tree(key: str, folder: Path) -> Dataset:
@@ -259,20 +317,24 @@ def _read_image_tree(key: str, folder: Path) -> Dataset:
     for split in parts:
         for f in sorted((folder / split).glob("*/*")):
             if f.suffix.lower() in _IMAGE_SUFFIXES:
-                parts[split].append((f.parent.name, f.stem, f.read_bytes()))
+                parts[split].append((f.parent.name, f.stem, f.read_bytes(), str(f.relative_to(folder))))
     return _assemble(key, parts, str(folder))
 
 
 def _read_image_archive(key: str, archive: Path) -> Dataset:
     parts: dict[str, list] = {"train": [], "test": []}
-    with tarfile.open(archive, "r:gz") as tar:
-        for member in tar:
-            p = Path(member.name)
-            if not member.isfile() or p.suffix.lower() not in _IMAGE_SUFFIXES or len(p.parts) < 4:
-                continue
-            root, split, cls = p.parts[-4], p.parts[-3], p.parts[-2]
-            if root == key and split in parts:
-                parts[split].append((cls, p.stem, tar.extractfile(member).read()))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                p = Path(member.name)
+                if not member.isfile() or p.suffix.lower() not in _IMAGE_SUFFIXES or len(p.parts) < 4:
+                    continue
+                root, split, cls = p.parts[-4], p.parts[-3], p.parts[-2]
+                if root == key and split in parts:
+                    parts[split].append((cls, p.stem, tar.extractfile(member).read(), member.name))
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise ValueError(f"{archive}: the archive cannot be read to its end ({type(exc).__name__}: {exc}); "
+                         "it is truncated or damaged: copy it again") from None
     return _assemble(key, parts, str(archive))
 
 
@@ -308,8 +370,8 @@ def _download_torchvision(key: str, tv_name: str, cache_dir: Path) -> Dataset:
         y_tr, y_te = (np.asarray(d.targets) for d in (tr, te))
         classes = tuple(tr.classes)
     src = f"torchvision.datasets.{tv_name} ({root})"
-    return Dataset(key, _as_nhwc(np.asarray(x_tr, dtype=np.uint8), src), y_tr.astype(np.int64),
-                   _as_nhwc(np.asarray(x_te, dtype=np.uint8), src), y_te.astype(np.int64), classes, src)
+    return validated(Dataset(key, _as_nhwc(np.asarray(x_tr, dtype=np.uint8), src), y_tr.astype(np.int64),
+                             _as_nhwc(np.asarray(x_te, dtype=np.uint8), src), y_te.astype(np.int64), classes, src), src)
 
 
 # --------------------------------------------------------------------------- splits
@@ -441,9 +503,12 @@ def make_split(
         test_forget = np.empty(0, dtype=np.int64)
         test_idx = np.sort(tests)
     else:
+        if isinstance(forget, (float, np.floating, bool, str)) or forget is None:
+            raise ValueError(f"class-wise forgetting takes a class id or a list of them (integers), got {forget!r}"
+                             + (f"; use {int(forget)}" if isinstance(forget, float) and float(forget).is_integer() else ""))
         ids = [forget] if isinstance(forget, (int, np.integer)) else list(forget)
-        if not ids or any(isinstance(c, (float, bool)) for c in ids):
-            raise ValueError(f"class-wise forgetting takes class ids (ints), got {forget!r}")
+        if not ids or any(isinstance(c, (float, bool, np.floating)) for c in ids):
+            raise ValueError(f"class-wise forgetting takes class ids (integers), got {forget!r}")
         bad = [int(c) for c in ids if not 0 <= int(c) < dataset.num_classes]
         if bad:
             raise ValueError(f"class id(s) {bad} out of range for {dataset.name!r}, which has classes "

@@ -1,4 +1,5 @@
-"""One call evaluates a model on a Split and returns a table row (a dict)."""
+"""One call evaluates a model on a Split and returns a table row (a dict); `assess_encoder` does the same
+for an SSL encoder (Wang & Chen's columns)."""
 from __future__ import annotations
 
 from concurrent.futures import Executor, Future
@@ -6,11 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 import torch.nn as nn
 
+from .attacks.encodermi import EncoderMIAttack, cosine_features
 from .attacks.mia import svc_mia
 from .data import DeviceData, Split
 from .metrics import accuracy_pct, avg_disparity, softmax, unlearning_accuracy
+from .ssl import embed, knn_accuracy, linear_eval, sample_stats
 from .train import predict
 
 
@@ -102,3 +106,91 @@ def results_table(rows: list[dict], reference: str | None = "retrain") -> pd.Dat
         ref = df[df["method"] == reference].iloc[0].to_dict()
         df["avg_disparity"] = [avg_disparity(r, ref) for r in df.to_dict("records")]
     return df
+
+
+# --------------------------------------------------------------------------- encoders (Wang & Chen's tables)
+
+
+@dataclass
+class EncoderProbe:
+    """The fixed samples an encoder is assessed on (notebook 03): retain and validation (the EncoderMI
+    attack's known members and non-members), forget and test (the attack's target: forgotten members vs
+    never-seen images), and all members with their labels (the kNN bank). Views are drawn from a
+    generator seeded with `seed` before every call, so every model sees the same views."""
+
+    xr: torch.Tensor
+    xv: torch.Tensor
+    xf: torch.Tensor
+    xt: torch.Tensor
+    yt: torch.Tensor
+    xm: torch.Tensor
+    ym: torch.Tensor
+    num_classes: int
+    views: int = 10
+    seed: int = 0
+    linear_epochs: int = 30
+
+    @classmethod
+    def from_split(cls, data: DeviceData, split: Split, views: int = 10, seed: int = 0,
+                   linear_epochs: int = 30) -> "EncoderProbe":
+        xr, _ = data.train_part(split.retain)
+        xv, _ = data.train_part(split.val)
+        xf, _ = data.train_part(split.forget)
+        xt, yt = data.test_part(split.test)
+        xm, ym = data.train_part(split.train)
+        return cls(xr, xv, xf, xt, yt, xm, ym, data.num_classes, views, seed, linear_epochs)
+
+    def generator(self) -> torch.Generator:
+        return torch.Generator(device=self.xf.device).manual_seed(self.seed)
+
+    def similarities(self, model: nn.Module, x: torch.Tensor) -> np.ndarray:
+        """EncoderMI's features: the sorted pairwise cosine similarities of `views` views of each image."""
+        return cosine_features(model, x, self.views, generator=self.generator())
+
+    def stats(self, model: nn.Module, x: torch.Tensor) -> dict[str, np.ndarray]:
+        """Per-sample TOP1 / LOSS / COSSIM (`ssl.sample_stats`) with this probe's views."""
+        return sample_stats(model, x, self.generator())
+
+
+def fit_encoder_attack(model: nn.Module, probe: EncoderProbe, kind: str = "threshold") -> EncoderMIAttack:
+    """An EncoderMI attack fitted on `model`'s retain (members) vs validation (non-members) similarities."""
+    n = min(len(probe.xr), len(probe.xv))
+    return EncoderMIAttack.fit(probe.similarities(model, probe.xr[:n]), probe.similarities(model, probe.xv[:n]), kind)
+
+
+def assess_encoder(model: nn.Module, probe: EncoderProbe, attack: EncoderMIAttack | None = None, linear: bool = False,
+                   label: str = "") -> dict:
+    """One row of Wang & Chen's tables: ACC (weighted kNN; linear evaluation when `linear`), MIA accuracy,
+    precision, recall and AUC on forget vs test (an equal number of each) of `attack` (EncoderMI-T; None:
+    fitted on this model), EncoderMI-V fitted on this model, and the forget set's mean TOP1 / LOSS / COSSIM."""
+    n = min(len(probe.xr), len(probe.xv))
+    fr, fv = probe.similarities(model, probe.xr[:n]), probe.similarities(model, probe.xv[:n])
+    attack = attack or EncoderMIAttack.fit(fr, fv, "threshold")
+    n = min(len(probe.xf), len(probe.xt))
+    ff, ft = probe.similarities(model, probe.xf[:n]), probe.similarities(model, probe.xt[:n])
+    mia = attack.evaluate(ff, ft)
+    mia_v = EncoderMIAttack.fit(fr, fv, "vector").evaluate(ff, ft)
+    bank, queries = embed(model, probe.xm), embed(model, probe.xt)
+    row = {"model": label, "knn_acc_pct": knn_accuracy(bank, probe.ym, queries, probe.yt, probe.num_classes),
+           "mia_acc_pct": mia["accuracy_pct"], "mia_precision_pct": mia["precision_pct"],
+           "mia_recall_pct": mia["recall_pct"], "mia_auc": mia["auc"],
+           "mia_vector_acc_pct": mia_v["accuracy_pct"], "mia_vector_auc": mia_v["auc"]}
+    if linear:
+        row["linear_acc_pct"] = linear_eval(bank, probe.ym, queries, probe.yt, probe.num_classes,
+                                            epochs=probe.linear_epochs, seed=probe.seed)
+    row.update({f"forget_{k}": float(v.mean()) for k, v in probe.stats(model, probe.xf).items()})
+    return row
+
+
+def member_stats_frame(models: dict[str, nn.Module], probe: EncoderProbe) -> pd.DataFrame:
+    """Per-sample TOP1 / LOSS / COSSIM of forget (members) and as many test images (non-members), per model."""
+    frames = []
+    for label, model in models.items():
+        for part, x in (("member (forget)", probe.xf), ("non-member (test)", probe.xt[:len(probe.xf)])):
+            frames.append(pd.DataFrame({**probe.stats(model, x), "data": part, "model": label}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def top1_confidence(model: nn.Module, x: torch.Tensor) -> float:
+    """Mean top-1 softmax confidence of `model` on x (Table VII's MTop1 / NMTop1)."""
+    return float(torch.softmax(predict(model, x).float(), 1).max(1).values.mean())

@@ -7,6 +7,7 @@ Barlow Twins regulariser, kNN monitors and attacks) and `head` (the last linear 
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 import math
 from typing import Callable
 
@@ -303,3 +304,61 @@ def reinitialize(model: nn.Module, seed: int | None = None) -> nn.Module:
         elif hasattr(m, "reset_parameters"):
             m.reset_parameters()
     return fresh
+
+
+# --------------------------------------------------------------------------- BatchNorm and copies
+
+
+def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every BatchNorm layer of the model (1-d, 2-d and 3-d)."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@contextmanager
+def bn_eval(model: nn.Module, enabled: bool = True):
+    """BatchNorm layers in eval mode (running statistics used, not updated) inside the block; gradients still flow."""
+    bns = [m for m in batchnorm_layers(model) if m.training] if enabled else []
+    for m in bns:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in bns:
+            m.train()
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int = 512, bf16: bool = True) -> int:
+    """Re-estimate every BatchNorm layer's running statistics on `x` (in place; no weight changes).
+
+    The statistics are reset and replaced by the exact average over `x` (momentum None), in
+    train mode without gradients; the model is left in eval mode. Returns the number of BN layers
+    (0: nothing to do). One forward pass over x: a small cost next to any training.
+    """
+    bns = [m for m in batchnorm_layers(model) if m.track_running_stats]
+    if not bns or len(x) == 0:
+        model.eval()
+        return len(bns)
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    device = next(model.parameters()).device
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        if len(xb) < 2:
+            continue  # a lone sample cannot give batch statistics
+        if device.type == "cuda" and xb.dim() == 4:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda"):
+            model(xb)
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
+    model.eval()
+    return len(bns)
+
+
+def clone(model: nn.Module) -> nn.Module:
+    """A deep copy on the same device: methods return new models, never mutate their input."""
+    return copy.deepcopy(model)

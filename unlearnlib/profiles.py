@@ -1,54 +1,210 @@
-"""Run profiles: smoke (CI, seconds), quick (laptop CPU, minutes), paper (the papers' scale, a GPU).
+"""Run profiles: one frozen, typed config per notebook, with a named instance per profile.
 
-A notebook's parameters cell names PROFILE; its setup cell takes sizes and schedules from
-here unless a parameter overrides them (parameters left at None mean "the profile's value").
+    smoke   CI and nbval: every code path in seconds on 2 CPU cores; numbers are not meaningful
+    quick   `python run_all.py`: the embedded digits, meaningful numbers in minutes on a CPU
+    paper   the papers' datasets, models and schedules, for a GPU
+
+A notebook's parameters cell names PROFILE and a dict OVERRIDES of fields to change;
+`notebook_config(notebook, profile, overrides)` returns the instance with the overrides checked
+(unknown names, unparsable values and wrong types are errors that name the field). run_all's
+`-p NAME VALUE` fills OVERRIDES (NAME is the field's name in capitals) after the same check.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
+from .config import ConfigError, apply_overrides
+from .ssl import Augment
 from .train import TrainConfig
+
+PROFILE_NAMES = ("smoke", "quick", "paper")
 
 
 @dataclass(frozen=True)
-class Profile:
-    name: str
-    dataset: str  # default dataset
-    model: str  # default architecture
-    train_size: int | None  # training samples used (None = all)
-    test_size: int | None  # test samples used (None = all)
-    val_size: int | float  # held-out validation samples (count or fraction)
-    train: TrainConfig = field(default_factory=TrainConfig)  # the original model's schedule
+class Setting:
+    """Data, model and the original model's schedule: what every notebook's config starts from."""
+
+    dataset: str = "digits"  # digits, mnist, fashion_mnist, cifar10, cifar100, svhn
+    model: str = "mlp"  # a `models.create_model` name
+    train: TrainConfig = field(default_factory=TrainConfig)  # the original model's schedule (and retrain's)
+    train_size: int | None = None  # training samples used (None = all)
+    test_size: int | None = None  # test samples used (None = all)
+    val_size: int | float = 0.1  # held-out validation samples: a count, or a fraction of the training part
     mia_max_per_side: int | None = None  # SVC attack sample cap per side (None = as many as test)
-    seeds: tuple[int, ...] = (0,)
 
 
-PROFILES: dict[str, Profile] = {
-    # CI / nbval: every code path, seconds on 2 CPU cores; numbers are not meaningful.
-    "smoke": Profile("smoke", "digits", "mlp", 600, 200, 60,
-                     TrainConfig(epochs=3, batch_size=64, optimizer="sgd", lr=0.05, schedule="onecycle",
-                                 weight_decay=5e-4, augment=False), mia_max_per_side=200),
-    # python run_all.py: the embedded digits, a 0.4M-parameter CNN, meaningful numbers in minutes.
-    "quick": Profile("quick", "digits", "small_cnn", None, None, 0.1,
-                     TrainConfig(epochs=15, batch_size=64, optimizer="sgd", lr=0.05, schedule="onecycle",
-                                 weight_decay=5e-4, nesterov=True, label_smoothing=0.0, augment=True)),
-    # GPU: CIFAR ResNet-18 on 45k/5k (Unlearn-Sparse's split). Schedule: a one-cycle recipe
-    # (batch 512, bf16) instead of Unlearn-Sparse's 182-epoch multistep run, about 40 s on one
-    # H100 (`python -m unlearnlib.bench --profiles paper`). Plain cross-entropy, no label
-    # smoothing: smoothing caps confidences and would blunt the membership attacks.
-    "paper": Profile("paper", "cifar10", "resnet18", None, None, 5000,
-                     TrainConfig(epochs=40, batch_size=512, optimizer="sgd", lr=0.4, momentum=0.9, nesterov=True,
-                                 weight_decay=5e-4, schedule="onecycle", warmup=0.2, label_smoothing=0.0,
-                                 augment=True)),
+# The shared settings per profile (the original model of notebooks 00 and 02, the sweep, the benchmark).
+SETTINGS: dict[str, Setting] = {
+    "smoke": Setting("digits", "mlp", TrainConfig(epochs=3, batch_size=64, optimizer="sgd", lr=0.05, schedule="onecycle",
+                                                  weight_decay=5e-4, augment=False), 600, 200, 60, 200),
+    "quick": Setting("digits", "small_cnn", TrainConfig(epochs=15, batch_size=64, optimizer="sgd", lr=0.05,
+                                                        schedule="onecycle", weight_decay=5e-4, nesterov=True,
+                                                        label_smoothing=0.0, augment=True), None, None, 0.1),
+    # CIFAR ResNet-18 on 45k/5k (Unlearn-Sparse's split). Schedule: a one-cycle recipe (batch 512, bf16) instead
+    # of Unlearn-Sparse's 182-epoch multistep run (`python -m unlearnlib.bench --profiles paper`). Plain
+    # cross-entropy: label smoothing caps confidences and would blunt the membership attacks.
+    "paper": Setting("cifar10", "resnet18", TrainConfig(epochs=40, batch_size=512, optimizer="sgd", lr=0.4, momentum=0.9,
+                                                        nesterov=True, weight_decay=5e-4, schedule="onecycle", warmup=0.2,
+                                                        label_smoothing=0.0, augment=True), None, None, 5000),
 }
 
 
-def get_profile(name: str, **overrides) -> Profile:
-    """The named profile with non-None keyword overrides applied (train= a dict of TrainConfig fields)."""
-    if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
-    p = PROFILES[name]
-    train_over = overrides.pop("train", None) or {}
-    p = replace(p, **{k: v for k, v in overrides.items() if v is not None})
-    train_over = {k: v for k, v in train_over.items() if v is not None}
-    return replace(p, train=replace(p.train, **train_over)) if train_over else p
+def setting(profile: str, **overrides) -> Setting:
+    """The shared setting of `profile`, with overrides checked (`train` takes a dict of TrainConfig fields)."""
+    if profile not in SETTINGS:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {list(SETTINGS)}")
+    return apply_overrides(SETTINGS[profile], overrides)
+
+
+@dataclass(frozen=True)
+class QuickstartConfig(Setting):
+    """Notebook 00: forget a random share, retrain and fine-tune, evaluate."""
+
+    forget_fraction: float = 0.1  # share of the training set forgotten, chosen at random
+    ft_epochs: int = 10  # fine-tuning epochs (Unlearn-Sparse's FT default)
+    ft_lr: float = 0.01  # fine-tuning learning rate (Unlearn-Sparse's FT default)
+    seed: int = 0  # split, training and attack seed
+
+
+# Graves et al.'s training schedule (lmgraves/AmnesiacML notebooks): Adam at its lr 1e-3, batch 64, no weight decay,
+# no schedule, no augmentation, 10 epochs; the run's seed is applied at run time from the config's `seed`.
+AMNESIAC_TRAIN = TrainConfig(epochs=10, batch_size=64, optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="constant",
+                             augment=False)
+
+
+@dataclass(frozen=True)
+class AmnesiacMLConfig(Setting):
+    """Notebook 01 (Graves, Nagisetty & Ganesh, AAAI 2021): naive retraining, random-label and amnesiac
+    unlearning of a class and of individual samples, followed epoch by epoch; shadow-model MIA (Table 1),
+    model inversion, test accuracy against the share of batches removed."""
+
+    train: TrainConfig = AMNESIAC_TRAIN  # the original's schedule (also the shadows' and retrain's)
+    target_class: int | None = None  # class forgotten; None: the paper's, CIFAR-100 class 81, else 3 (their MNIST digit)
+    n_forget_samples: int = 16  # individual training samples forgotten (the sample scheme; this project's sizes)
+    unlearn_epochs: int = 5  # epochs after the removal step (Table 1: epochs 1-5)
+    n_shadow: int = 10  # shadow models (their MIA notebook's num_shadow_models = 20; fewer below paper for time)
+    shadow_data: str = "train"  # train: halves of the target's training pool (their notebook) | test: halves of the test part
+    attack_max_per_class: int | None = None  # cap on each class's attack training set; None: all shadow outputs (theirs)
+    request_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)  # forget-request sizes of the batches-removed curve
+    repeats: int = 3  # random requests per size (mean and spread)
+    inversion: str = "paper"  # paper: their inversion notebook | project: this project's earlier variant
+    inversion_steps: int = 1000  # model-inversion iterations (their inversion notebook's num_iters = 1000)
+    seed: int = 0  # split, training, shadow and attack seed
+
+    def __post_init__(self):
+        for name, allowed in (("shadow_data", ("train", "test")), ("inversion", ("paper", "project"))):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} takes one of {list(allowed)}, got {getattr(self, name)!r}")
+
+    @property
+    def forget_class(self) -> int:
+        """The class forgotten: target_class, or the paper's (CIFAR-100 class 81; digit 3 elsewhere)."""
+        if self.target_class is not None:
+            return self.target_class
+        return 81 if self.dataset == "cifar100" else 3
+
+
+@dataclass(frozen=True)
+class DAUConfig(Setting):
+    """Notebook 02: Table 1 (every method x scheme x sparsity), Table 2, Figure 2, the game's trajectory."""
+
+    schemes: tuple[str, ...] = ("random", "class")  # forgetting schemes
+    sparsities: tuple[float, ...] = (0.0, 0.95)  # dense and one-shot magnitude pruned
+    forget_fraction: float = 0.1  # random forgetting: share of the training set
+    forget_class: int = 0  # class-wise forgetting: the class forgotten
+    seeds: tuple[int, ...] = (0,)  # split, training and method seeds
+    methods: tuple[str, ...] = ("retrain", "finetune", "grad_ascent", "fisher", "influence", "dau")
+    prune_tune_epochs: int | None = None  # epochs tuning the sparse original; None: a quarter of the original's
+    dau_iterations: int = 200  # game iterations
+    dau_pretrain: int = 50  # attacker pre-training iterations
+    dau_alpha: float = 1.0  # weight of the attacker objective
+    dau_lambda: float = 0.01  # weight of the Barlow Twins term
+    dau_lr: float = 0.01  # defender learning rate
+    dau_max_grad_norm: float | None = None  # defender gradient clipping (None: off)
+    dau_class_off: str = "alpha"  # class-wise: the weight set to 0 after 30 iterations (alpha, lam or both)
+    dau_bn_from_retain: bool = False  # the Barlow Twins forward leaves BatchNorm statistics alone
+    dau_bn_recalibrate: bool = False  # re-estimate BatchNorm statistics on the retain set after the game
+    fisher_alpha: float = 1e-7  # Fisher forgetting noise scale (Golatkar form)
+    fisher_samples: int | None = None  # retain samples of the Fisher estimate (None: all)
+    influence_alpha: float = 0.3  # IU step (results/*/02_sweeps: the best of a sweep per profile)
+    influence_form: str = "current"  # current or legacy Unlearn-Sparse Wfisher.py
+    ga_lr: float = 1e-4  # gradient ascent learning rate (Unlearn-Sparse's GA default)
+
+
+@dataclass(frozen=True)
+class ContrastiveConfig(Setting):
+    """Notebook 03: gradient-penalty unlearning of SSL encoders and a supervised model (Tables II-VII)."""
+
+    ssl_methods: tuple[str, ...] = ("moco", "simclr", "byol")  # the first is the base model of the other tables
+    n_members: int = 700  # training samples (members; paper 10,000)
+    n_nonmembers: int = 360  # test samples (non-members; paper 10,000)
+    n_val: int = 200  # held-out training samples: the attacker's known non-members
+    n_forget: int | None = None  # samples forgotten; None: a fifth of the members (paper 2,000 of 10,000)
+    ssl_epochs: int = 500  # SSL training epochs (paper 1,600)
+    ssl_lr: float = 1e-3  # Adam learning rate (paper 0.01)
+    ssl_batch: int = 128
+    linear_epochs: int = 30  # linear evaluation epochs
+    amounts: tuple[int, ...] = (70, 140, 350, 700)  # Table VI forget sizes
+    sup_epochs: int = 30  # supervised model (Table VII) epochs
+    unlearn_epochs: int = 10  # paper: 10
+    unlearn_lr: float = 1e-3  # Adam learning rate of the unlearning
+    gp_alpha: float = 1.0  # member training loss weight
+    gp_beta: float = 1.0  # gradient-penalty weight
+    gp_gamma: float = 0.1  # output-norm weight
+    gp_form: str = "wgan"  # wgan | squared_norm | norm_minus_one
+    views: int = 10  # EncoderMI augmented views per image
+    augment: Augment | None = None  # SSL views; None: ssl.default_augment(dataset) (mild for digits and MNIST)
+    seed: int = 0
+
+
+def _from(profile: str, cls, **fields_):
+    base = SETTINGS[profile]
+    return cls(**{**{f.name: getattr(base, f.name) for f in fields(Setting)}, **fields_})
+
+
+NOTEBOOK_CONFIGS: dict[str, dict[str, Any]] = {
+    "00_quickstart": {p: _from(p, QuickstartConfig) for p in PROFILE_NAMES},
+    "01_amnesiac_unlearning": {
+        # validation: 10 % of the training set on digits (smoke and quick), 5,000 samples at paper (the shared setting's)
+        "smoke": AmnesiacMLConfig("digits", "mlp", replace(AMNESIAC_TRAIN, epochs=2), 600, 200, 0.1, 200,
+                                  n_forget_samples=8, n_shadow=1, request_sizes=(1, 4), inversion_steps=10),
+        "quick": AmnesiacMLConfig("digits", "small_cnn", AMNESIAC_TRAIN, None, None, 0.1),
+        # MNIST offline (the paper's CIFAR-100 needs a download: OVERRIDES {"dataset": "cifar100"}); the
+        # torchvision ResNet-18 with the ImageNet stem, as their notebooks
+        "paper": AmnesiacMLConfig("mnist", "resnet18_imagenet", AMNESIAC_TRAIN, None, None, 5000, n_forget_samples=64,
+                                  n_shadow=20, request_sizes=(1, 3, 10, 30, 100, 300)),
+    },
+    "02_discriminative_adversarial_unlearning": {
+        # an MLP at smoke and quick (DAU is costly on a CPU); clipping off there (it slowed class forgetting on
+        # the MLP) and 5 at paper (the dense ResNet-18 collapsed without it: results/paper/02_sweeps)
+        "smoke": _from("smoke", DAUConfig, dau_iterations=10, dau_pretrain=5, fisher_samples=100),
+        "quick": _from("quick", DAUConfig, model="mlp"),
+        # influence_alpha 3: the best of 0.3 / 1 / 3 on random forgetting (results/paper/02_sweeps/
+        # influence_current_random.json; the class-wise sweep was cut by its time limit)
+        "paper": _from("paper", DAUConfig, dau_iterations=400, dau_pretrain=200, dau_max_grad_norm=5.0,
+                       influence_alpha=3.0),
+    },
+    "03_contrastive_unlearning": {
+        "smoke": _from("smoke", ContrastiveConfig, n_members=300, n_nonmembers=200, n_val=100, ssl_epochs=5,
+                       linear_epochs=5, amounts=(30, 60), sup_epochs=3),
+        "quick": _from("quick", ContrastiveConfig, model="mlp"),
+        "paper": _from("paper", ContrastiveConfig, n_members=10000, n_nonmembers=10000, n_val=2000, ssl_epochs=400,
+                       ssl_batch=512, linear_epochs=100, amounts=(1000, 2000, 4000, 6000, 8000, 10000), sup_epochs=100),
+    },
+}
+
+
+def config_class(notebook: str):
+    """The config dataclass of a notebook (by stem), or None for a notebook without one."""
+    instances = NOTEBOOK_CONFIGS.get(notebook)
+    return type(next(iter(instances.values()))) if instances else None
+
+
+def notebook_config(notebook: str, profile: str, overrides: dict[str, Any] | None = None):
+    """The notebook's config at `profile`, with `overrides` (field -> value) checked and applied."""
+    if notebook not in NOTEBOOK_CONFIGS:
+        raise ConfigError(f"no config for notebook {notebook!r}; known: {sorted(NOTEBOOK_CONFIGS)}")
+    if profile not in NOTEBOOK_CONFIGS[notebook]:
+        raise ConfigError(f"unknown profile {profile!r} for {notebook}; choose one of {list(NOTEBOOK_CONFIGS[notebook])}")
+    return apply_overrides(NOTEBOOK_CONFIGS[notebook][profile], dict(overrides or {}))

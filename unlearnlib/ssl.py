@@ -18,9 +18,8 @@ parameters; it belongs to the SSL model (`SSLModel.augment`), so training, the E
 the per-sample statistics and the unlearning's member loss all draw the same kind of view.
 `default_augment(dataset)`: SimCLR's CIFAR recipe, or for digit images (digits, MNIST) no flip
 (digits are not mirror-symmetric), crops keeping at least 80 % of the area and half the jitter:
-a crop of a fifth of an 8x8 digit leaves a few pixels, and with those views even 3,000 epochs
-did not fit 300 images (SimCLR loss 3.8, EncoderMI AUC 0.53, against 0.87 after 1,500 epochs
-with the mild views; results/quick/03_sweeps/README.md).
+a crop of a fifth of an 8x8 digit leaves a few pixels, too few for the encoder to memorise its members
+(measurements: results/quick/03_sweeps/README.md).
 """
 from __future__ import annotations
 
@@ -37,7 +36,7 @@ from tqdm.auto import tqdm
 from .data import DeviceData
 from .losses import nt_xent
 from .models import create_model
-from .train import _autocast
+from .train import autocast
 
 SSL_METHODS = ("simclr", "moco", "byol")
 
@@ -225,7 +224,7 @@ def ssl_steps(model: SSLModel, x: torch.Tensor, cfg: SSLConfig, opt: torch.optim
         xb = x[order[start:start + cfg.batch_size].to(x.device)]
         if len(xb) < 2:
             continue
-        with _autocast(x.device, cfg.bf16):
+        with autocast(x.device, cfg.bf16):
             loss = model.loss(model.augment(xb, gen), model.augment(xb, gen))
         opt.zero_grad(set_to_none=True)
         loss.backward()

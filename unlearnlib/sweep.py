@@ -21,35 +21,37 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from .data import load_dataset, make_split, to_device
-from .evaluation import collect, evaluate, results_table
-from .methods import make_config, unlearn, with_seed
-from .profiles import get_profile
+from .config import ConfigError, apply_overrides, parse_literal
+from .data import load_dataset, to_device
+from .evaluation import collect, results_table
+from .experiment import forget_request, run_setting, setting_split
+from .methods import get_method, make_config
+from .profiles import setting
 from .results import describe_run
-from .train import prune_and_tune, resolve_device, train_original
+from .originals import train_original
+from .train import resolve_device
 
 
-def parse_value(text: str):
-    """'None' -> None, 'True'/'False' -> bool, numbers -> int/float, else the string."""
-    if text in ("None", "True", "False"):
-        return {"None": None, "True": True, "False": False}[text]
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_grid(items: list[str]) -> list[dict]:
-    """['a=1,2', 'b=x'] -> [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'x'}]."""
+def parse_grid(items: list[str], method: str | None = None) -> list[dict]:
+    """['a=1,2', 'b=x'] -> [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'x'}], each value through the one override
+    parser (`config.parse_literal`) and, given `method`, checked against its config's field types."""
     axes = {}
     for item in items:
         if "=" not in item:
             raise SystemExit(f"--grid {item!r}: expected FIELD=V1,V2,...")
         key, values = item.split("=", 1)
-        axes[key] = [parse_value(v) for v in values.split(",")]
-    return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())] or [{}]
+        try:
+            axes[key] = [parse_literal(key, v) for v in values.split(",")]
+        except ConfigError as exc:
+            raise SystemExit(f"--grid {item!r}: {exc}") from None
+    combos = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())] or [{}]
+    if method is not None:
+        base = make_config(method)
+        try:
+            combos = [{k: getattr(apply_overrides(base, c), k) for k in c} for c in combos]
+        except ConfigError as exc:
+            raise SystemExit(f"--method {method} --grid: {exc}") from None
+    return combos
 
 
 def main(argv=None) -> int:
@@ -70,27 +72,32 @@ def main(argv=None) -> int:
     if len(grids) not in (0, len(args.method)):
         raise SystemExit("give one --grid per --method (or none)")
     grids = grids or [[] for _ in args.method]
+    for m in args.method:
+        try:
+            get_method(m)
+        except ValueError as exc:
+            raise SystemExit(f"--method: {exc}") from None
+    plans = [(m, parse_grid(g, m)) for m, g in zip(args.method, grids)]
 
-    profile = get_profile(args.profile, dataset=args.dataset, model=args.model)
+    try:
+        s = setting(args.profile, **{k: v for k, v in (("dataset", args.dataset), ("model", args.model)) if v})
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
     device = resolve_device(args.device)
-    dataset = load_dataset(profile.dataset)
+    dataset = load_dataset(s.dataset)
     data = to_device(dataset, device)
     forget = args.forget if args.forget is not None else (0.1 if args.scheme == "random" else 0)
-    forget = int(forget) if args.scheme == "class" else forget
-    split = make_split(dataset, args.scheme, forget, profile.val_size, args.seed, profile.train_size, profile.test_size)
-    train_cfg = replace(profile.train, seed=args.seed)
-    start, _ = train_original(profile.model, data, split, train_cfg)
-    if args.sparsity > 0:
-        tune = replace(profile.train, epochs=max(1, profile.train.epochs // 4))
-        start, _ = prune_and_tune(start, data, split, args.sparsity, tune)
-    meta = describe_run(device, dataset=profile.dataset, profile=args.profile, model=profile.model, seeds=[args.seed],
+    forget = forget_request(args.scheme, forget, int(forget))
+    split = setting_split(dataset, s, args.scheme, forget, args.seed)
+    original, _ = train_original(s.model, data, split, replace(s.train, seed=args.seed))
+    meta = describe_run(device, dataset=s.dataset, profile=args.profile, model=s.model, seeds=[args.seed],
                         scheme=args.scheme, sparsity=args.sparsity, note="hyper-parameters chosen on test-split numbers")
     pool = ThreadPoolExecutor(max_workers=4)
-    kw = dict(mia_max_per_side=profile.mia_max_per_side, seed=args.seed, executor=pool)
-    retrained, t = unlearn("retrain", start, split, data, with_seed(make_config("retrain", train=profile.train), args.seed))
-    rows = [evaluate(start, data, split, method="original", **kw),
-            evaluate(retrained, data, split, method="retrain", runtime_s=t, **kw)]
-    params = [{}, {}]
+    tune = replace(s.train, epochs=max(1, s.train.epochs // 4))
+    # the reference: original and retrain, through the pipeline (retrain cached)
+    ref = run_setting(original, data, split, args.sparsity, [("retrain", make_config("retrain", train=s.train))],
+                      tune_cfg=tune, seed=args.seed, mia_max_per_side=s.mia_max_per_side, executor=pool, log=None)
+    rows, params = list(ref.rows), [{}, {}]
 
     def write():
         table = results_table(collect(rows))
@@ -100,16 +107,16 @@ def main(argv=None) -> int:
         return table
 
     write()
-    for method, grid in zip(args.method, grids):
-        base = with_seed(make_config(method), args.seed)  # FT and GA at Unlearn-Sparse's batch 256 (their configs)
-        for combo in parse_grid(grid):
-            model, seconds = unlearn(method, start, split, data, replace(base, **combo))
-            rows.append(evaluate(model, data, split, method=method, runtime_s=seconds, **kw))
+    for method, combos in plans:
+        for combo in combos:  # FT and GA at Unlearn-Sparse's batch 256 (their configs' defaults)
+            run = run_setting(ref.start, data, split, 0.0, [(method, make_config(method, **combo))], tune_cfg=tune,
+                              seed=args.seed, mia_max_per_side=s.mia_max_per_side, executor=pool, log=None)
+            rows.append(run.rows[1])
             params.append(combo)
             table = write()
             r = table.iloc[-1]
             print(f"{method} {combo}: UA {r.ua_pct:.2f} MIA {r.mia_efficacy_pct:.2f} RA {r.ra_pct:.2f} "
-                  f"TA {r.ta_pct:.2f} disparity {r.avg_disparity:.2f} ({seconds:.1f} s)", flush=True)
+                  f"TA {r.ta_pct:.2f} disparity {r.avg_disparity:.2f} ({run.seconds[method]:.1f} s)", flush=True)
     print(write()[["method", "params", "ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct", "avg_disparity",
                    "runtime_s"]].round(2).to_string())
     return 0

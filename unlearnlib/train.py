@@ -1,4 +1,4 @@
-"""The one training loop (`fit`), prediction, and the on-disk cache of original models.
+"""The one training loop (`fit`) and prediction.
 
 fit trains on on-device tensors with SGD (momentum, Nesterov, weight decay) or Adam, a
 multistep, one-cycle, cosine or constant schedule, bf16 autocast and channels_last on CUDA,
@@ -7,24 +7,17 @@ custom per-batch loss (gradient ascent, penalties...), and explicit seeds.
 """
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
 import math
 import time
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import paths
-from .data import DeviceData, Split, batches
-from .models import create_model, count_parameters
+from .data import DeviceData, batches
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -123,7 +116,8 @@ def default_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, label_smoot
     return F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
 
 
-def _autocast(device: torch.device, enabled: bool):
+def autocast(device: torch.device, enabled: bool = True):
+    """bf16 autocast on CUDA (a no-op context elsewhere): the one switch every training loop uses."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
 
 
@@ -189,7 +183,7 @@ def fit(
                 xb = xb.contiguous(memory_format=torch.channels_last)
             if on_batch_start is not None:
                 on_batch_start(pos)
-            with _autocast(device, cfg.bf16):
+            with autocast(device, cfg.bf16):
                 loss = loss_fn(model, xb, yb, pos)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -224,7 +218,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, bf16: boo
         xb = x[i:i + batch_size].to(device)
         if device.type == "cuda" and xb.dim() == 4:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, bf16):
+        with autocast(device, bf16):
             out.append(model(xb).float().cpu())
     model.train(was_training)
     if not out:
@@ -237,168 +231,3 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     if len(x) == 0:
         return float("nan")
     return 100.0 * float((predict(model, x).argmax(1) == y.cpu()).float().mean())
-
-
-# --------------------------------------------------------------------------- original-model cache
-
-
-def cache_key(**parts) -> str:
-    """Stable hash of JSON-serialisable parts (dataclasses become dicts)."""
-    def norm(v):
-        if hasattr(v, "__dataclass_fields__"):
-            return asdict(v)
-        return v
-    blob = json.dumps({k: norm(v) for k, v in parts.items()}, sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:20]
-
-
-def train_original(
-    model_name: str,
-    data: DeviceData,
-    split: Split,
-    cfg: TrainConfig,
-    *,
-    cache: bool = True,
-    progress: bool = True,
-    record_requests: dict[str, np.ndarray] | None = None,
-    on_epoch_end=None,
-    part: str = "train",
-) -> tuple[nn.Module, dict]:
-    """Train (or load from the cache) the original model on forget + retain.
-
-    part="retain" trains the same way on the retain set only: the model retrained from scratch,
-    cached like the original (info["seconds"] is the measured training time, also on a cache hit).
-
-    The cache key holds everything that determines the model: dataset fingerprint,
-    split fingerprint, model name, classes, channels, image size and the TrainConfig.
-    record_requests: name -> dataset indices; records amnesiac updates for each (Graves et al.
-    2021) while training, returned as info["amnesiac"] (an AmnesiacRecord) and cached with the model.
-    on_epoch_end disables the cache (its side effects would not happen on a cache hit).
-    Returns (model on data.device in eval mode, info dict with key, seconds, cached flag).
-    """
-    if part not in ("train", "retain"):
-        raise ValueError(f"part must be 'train' (forget + retain) or 'retain', got {part!r}")
-    requests = {k: np.sort(np.asarray(v, dtype=np.int64)) for k, v in (record_requests or {}).items()}
-    extra = {"part": part} if part != "train" else {}  # keys of originals made before `part` existed stay valid
-    key = cache_key(dataset=data.name, data=data.fingerprint, split=split.fingerprint(), model=model_name,
-                    num_classes=data.num_classes, in_channels=data.in_channels, image_size=data.image_size,
-                    cfg=cfg, requests={k: hashlib.sha1(v.tobytes()).hexdigest() for k, v in requests.items()}, **extra)
-    model = create_model(model_name, data.num_classes, data.in_channels, data.image_size)
-    path = paths.cache_root() / "models" / f"{model_name}-{key}.pt"
-    use_cache = cache and on_epoch_end is None
-    if use_cache and path.is_file():
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(blob["state"])
-        model.to(data.device).eval()
-        meta = json.loads(path.with_suffix(".json").read_text())
-        info = {"key": key, "path": str(path), "cached": True, "seconds": meta["seconds"], "history": meta["history"]}
-        if requests:
-            from .methods.amnesiac import AmnesiacRecord
-
-            info["amnesiac"] = AmnesiacRecord(tuple(meta["amnesiac_names"]),
-                                              {r: [t.to(data.device) for t in ts] for r, ts in blob["amnesiac"].items()},
-                                              meta["amnesiac_hits"], meta["amnesiac_batches"])
-        return model, info
-    torch.manual_seed(cfg.seed)
-    model = create_model(model_name, data.num_classes, data.in_channels, data.image_size).to(data.device)
-    indices = split.train if part == "train" else split.retain
-    x, y = data.train_part(indices)
-    recorder = None
-    if requests:
-        from .methods.amnesiac import AmnesiacRecorder
-
-        recorder = AmnesiacRecorder(model, indices, requests)
-    desc = f"original {model_name}" if part == "train" else f"retrain {model_name}"
-    hist = fit(model, x, y, cfg, data=data, progress=progress, desc=desc,
-               on_batch_start=recorder.before if recorder else None,
-               on_batch_end=recorder.after if recorder else None, on_epoch_end=on_epoch_end)
-    info = {"key": key, "path": str(path), "cached": False, "seconds": hist.seconds, "history": hist.epochs,
-            "parameters": count_parameters(model)}
-    blob = {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    meta = {"cfg": asdict(cfg), "model": model_name, "dataset": data.name, **info}
-    if recorder is not None:
-        record = info["amnesiac"] = recorder.record()
-        blob["amnesiac"] = {r: [t.cpu() for t in ts] for r, ts in record.sums.items()}
-        meta.update(amnesiac_names=list(record.names), amnesiac_hits=record.batches_hit,
-                    amnesiac_batches=record.batches_total)
-    if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(blob, tmp)
-        tmp.replace(path)
-        path.with_suffix(".json").write_text(json.dumps({k: v for k, v in meta.items() if k != "amnesiac"},
-                                                        default=str))
-    model.eval()
-    return model, info
-
-
-def prune_and_tune(model: nn.Module, data: DeviceData, split: Split, sparsity: float, cfg: TrainConfig,
-                   progress: bool = True, layers: str = "auto") -> tuple[nn.Module, dict]:
-    """The sparse original: one-shot global magnitude pruning of `model`, then `cfg` epochs of
-    training on forget + retain with the masks applied (Unlearn-Sparse trains its sparse models;
-    a 95 %-pruned network without it is barely better than chance). cfg.epochs = 0 skips the tuning.
-    layers: which weights are pruned (`models.prune_global`; default: convolutions, as the reference)."""
-    from .models import prune_global
-
-    pruned = prune_global(model, sparsity, layers)
-    seconds = 0.0
-    if cfg.epochs > 0:
-        x, y = data.train_part(split.train)
-        seconds = fit(pruned, x, y, cfg, data=data, progress=progress, desc=f"tune {sparsity:.0%} sparse").seconds
-    pruned.eval()
-    return pruned, {"seconds": seconds, "sparsity": sparsity}
-
-
-def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    """Every BatchNorm layer of the model (1-d, 2-d and 3-d)."""
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-
-@contextmanager
-def bn_eval(model: nn.Module, enabled: bool = True):
-    """BatchNorm layers in eval mode (running statistics used, not updated) inside the block; gradients still flow."""
-    bns = [m for m in batchnorm_layers(model) if m.training] if enabled else []
-    for m in bns:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m in bns:
-            m.train()
-
-
-@torch.no_grad()
-def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int = 512, bf16: bool = True) -> int:
-    """Re-estimate every BatchNorm layer's running statistics on `x` (in place; no weight changes).
-
-    The statistics are reset and replaced by the exact average over `x` (momentum None), in
-    train mode without gradients; the model is left in eval mode. Returns the number of BN layers
-    (0: nothing to do). One forward pass over x: a small cost next to any training.
-    """
-    bns = [m for m in batchnorm_layers(model) if m.track_running_stats]
-    if not bns or len(x) == 0:
-        model.eval()
-        return len(bns)
-    momenta = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    device = model_device(model)
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
-        if len(xb) < 2:
-            continue  # a lone sample cannot give batch statistics
-        if device.type == "cuda" and xb.dim() == 4:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, bf16):
-            model(xb)
-    for m, mom in zip(bns, momenta):
-        m.momentum = mom
-    model.eval()
-    return len(bns)
-
-
-def clone(model: nn.Module) -> nn.Module:
-    """A deep copy on the same device: methods return new models, never mutate their input."""
-    return copy.deepcopy(model)

@@ -1,8 +1,9 @@
-"""Membership-inference and inversion attacks. They take models' outputs, not training loops."""
+"""Membership-inference and inversion attacks. They take models' outputs, not training loops
+(shadow models are trained by the pipeline: `unlearnlib.shadows`)."""
 from .encodermi import EncoderMIAttack, cosine_features
 from .inversion import InversionConfig, invert
 from .mia import SVCAttack, mia_efficacy, svc_mia, threshold_attack
-from .shadow import ShadowAttack, ShadowData, train_shadow_models
+from .shadow import AttackConfig, ShadowAttack, ShadowData
 
-__all__ = ["EncoderMIAttack", "InversionConfig", "SVCAttack", "ShadowAttack", "ShadowData", "cosine_features", "invert", "mia_efficacy", "svc_mia",
-           "threshold_attack", "train_shadow_models"]
+__all__ = ["AttackConfig", "EncoderMIAttack", "InversionConfig", "SVCAttack", "ShadowAttack", "ShadowData", "cosine_features", "invert",
+           "mia_efficacy", "svc_mia", "threshold_attack"]

@@ -7,7 +7,9 @@ no globals. `unlearn(name, ...)` runs one and measures its run time.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import math
 import pkgutil
 import time
 from dataclasses import dataclass, fields, replace
@@ -72,6 +74,37 @@ def make_config(name: str, cfg: Any = None, **overrides):
     return replace(cfg, **overrides)
 
 
+WEIGHTS = ("alpha", "beta", "gamma", "lam")  # loss weights and step sizes: 0 switches a term off
+
+
+def check_config(name: str, cfg: Any, prefix: str = "") -> None:
+    """Reject hyper-parameters that would run but give a wrong or empty result: batch sizes, epochs and
+    iterations below 1 (a config may lower the epochs floor with a class attribute MIN_EPOCHS, as amnesiac's
+    repair epochs, where 0 means none), learning rates that are not finite and positive, loss weights that
+    are not finite and non-negative. Nested configs (retrain's TrainConfig) are checked too."""
+    problems = []
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        key = prefix + f.name
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            try:
+                check_config(name, v, prefix=f"{key}.")
+            except ValueError as exc:
+                problems.append(str(exc).split(": ", 1)[1])
+            continue
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        floor = getattr(cfg, "MIN_EPOCHS", 1) if f.name == "epochs" else 1
+        if (f.name.endswith("batch_size") or f.name in ("epochs", "iterations", "woodfisher_n")) and v < floor:
+            problems.append(f"{key} must be an integer >= {floor}, got {v}")
+        elif (f.name == "lr" or f.name.endswith("_lr")) and not (math.isfinite(v) and v > 0):
+            problems.append(f"{key} must be a finite positive learning rate, got {v}")
+        elif f.name in WEIGHTS and not (math.isfinite(v) and v >= 0):
+            problems.append(f"{key} must be finite and >= 0 (0 switches it off), got {v}")
+    if problems:
+        raise ValueError(f"method {name!r}: " + "; ".join(problems))
+
+
 def with_seed(cfg: Any, seed: int):
     """cfg with its `seed` field (or its TrainConfig's, for retrain) set; unchanged if it has none."""
     names = {f.name for f in fields(cfg)}
@@ -87,6 +120,7 @@ def unlearn(name: str, model: nn.Module, split: Split, data: DeviceData, cfg: An
     """Run method `name`; return (unlearned model, run time in seconds)."""
     spec = get_method(name)
     cfg = make_config(name, cfg, **overrides)
+    check_config(name, cfg)
     if len(split.forget) == 0:
         raise ValueError("the forget set is empty: nothing to unlearn")
     device = model_device(model)
@@ -101,8 +135,14 @@ def unlearn(name: str, model: nn.Module, split: Split, data: DeviceData, cfg: An
     seconds = time.perf_counter() - start
     if out is model:
         raise RuntimeError(f"method {name!r} returned its input model; methods must return a new one")
+    bad = [n for n, p in out.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad:
+        knobs = [f.name for f in fields(cfg) if f.name == "lr" or f.name.endswith("_lr") or f.name in WEIGHTS]
+        raise FloatingPointError(f"method {name!r} produced non-finite weights ({len(bad)} tensors, e.g. {bad[0]}); "
+                                 f"lower its step: {', '.join(f'{k}={getattr(cfg, k)}' for k in knobs) or 'its config'}")
     out.eval()
     return out, seconds
 
 
-__all__ = ["register", "list_methods", "get_method", "make_config", "unlearn", "with_seed", "MethodSpec"]
+__all__ = ["register", "list_methods", "get_method", "make_config", "check_config", "unlearn", "with_seed",
+           "MethodSpec"]

@@ -10,20 +10,15 @@ samples (non-members). After `pretrain_iters` attacker-only iterations, each ite
 For class-wise forgetting the paper sets a weight to 0 after the first 30 iterations ("unlearning
 the class is notably easier than retaining general performance"); its symbol did not survive in
 the text we have. class_off chooses it: alpha (our first reading, the default), lam, or both.
-On the quick digits MLP (400 iterations, clip 5, three seeds) "alpha" forgot the class in all three
-(UA 72-99, disparity 0.7-9.1), "lam" in one (UA 100, disparity 0.7; UA 1-2 in the other two: the
-attacker alone does not push the class's predictions wrong, as validation holds that class too),
-"both" in none.
+Measurements of the three choices: results/quick/02_sweeps/README.md.
 The paper's numeric hyper-parameters were lost in the text we have; the defaults below are ours.
 
 BatchNorm (the paper is silent): the defender trains in train mode, so every forward pass in train
 mode moves the running statistics the released model normalises with, including the Barlow Twins
 forward of a forget batch (one class, in class-wise forgetting). Two options address this:
 bn_from_retain (that forward in eval mode) and bn_recalibrate (re-estimate the statistics on the
-retain set after the game). On a CPU proxy (digits, small_cnn, class 0, 400 iterations) the
-recalibration raised TA from 97.5 to 98.8 (plain) and from 94.4 to 98.2 (bn_from_retain), and
-on CIFAR-10 (small_cnn, 20k subset) from 73.8 to 75.3; bn_from_retain alone lowered TA there.
-Both default off until measured at the paper profile.
+retain set after the game). Both default off (not in the paper); measurements in
+results/quick/02_sweeps/README.md.
 """
 from __future__ import annotations
 
@@ -38,7 +33,8 @@ import torch.nn.functional as F
 from ..attacks.transformer import TransformerAttacker, attack_tokens, attacker_optimizer
 from ..data import DeviceData, Split, augment
 from ..losses import barlow_twins
-from ..train import _autocast, bn_eval, clone, make_optimizer, recalibrate_bn, TrainConfig
+from ..models import bn_eval, clone, recalibrate_bn
+from ..train import TrainConfig, autocast, make_optimizer
 from . import register
 
 
@@ -81,6 +77,119 @@ def _draw(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(n, size=min(k, n), replace=False)
 
 
+class Game:
+    """The two players and their data: `attacker_step` and `defender_step` are Algorithm 1's two updates.
+
+    Random draws come from one numpy generator (batches) and one torch generator (sensitivity noise),
+    both seeded by cfg.seed, in the order the loop in `dau` calls the steps."""
+
+    def __init__(self, model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig):
+        self.cfg, self.num_classes, self.device = cfg, data.num_classes, data.device
+        self.defender = clone(model)
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.attacker = TransformerAttacker(data.num_classes).to(self.device)
+        self.opt_a = attacker_optimizer(self.attacker.parameters(), cfg.attacker_optimizer, cfg.attacker_lr,
+                                        cfg.attacker_weight_decay)
+        self.opt_d = make_optimizer(self.defender.parameters(), TrainConfig(optimizer="sgd", lr=cfg.lr,
+                                                                            momentum=cfg.momentum,
+                                                                            weight_decay=cfg.weight_decay))
+        self.xr, self.yr = data.train_part(split.retain)
+        self.xf, self.yf = data.train_part(split.forget)
+        self.xv, self.yv = data.train_part(split.val)
+        self.crop, self.flip = (data.crop_padding, data.flip) if cfg.augment else (0, False)
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
+
+    def pair(self):
+        """A forget batch and a validation batch (members and non-members)."""
+        i = _draw(len(self.xf), self.cfg.pair_batch_size, self.rng)
+        j = _draw(len(self.xv), self.cfg.pair_batch_size, self.rng)
+        return self.xf[i], self.yf[i], self.xv[j], self.yv[j]
+
+    def pair_tokens(self, bxf, byf, bxv, byv):
+        """Tokens of a forget batch then a validation batch, in one forward pass, and their membership labels."""
+        t = attack_tokens(self.defender, torch.cat([bxf, bxv]), torch.cat([byf, byv]), self.num_classes,
+                          self.cfg.sensitivity_draws, self.cfg.sensitivity_sigma, self.gen)
+        return t, torch.cat([torch.ones(len(byf)), torch.zeros(len(byv))]).long().to(self.device)
+
+    def attacker_step(self, update: bool = True):
+        """Algorithm 1, attacker: one update on a fresh forget / validation pair (update=False: only its loss
+        and accuracy, for the trajectory). Returns tensors (no host sync)."""
+        self.defender.eval()
+        with torch.no_grad():
+            t, target = self.pair_tokens(*self.pair())
+        self.attacker.train(update)
+        with torch.set_grad_enabled(update):
+            logits = self.attacker(t)
+            loss = F.cross_entropy(logits, target)
+        if update:
+            self.opt_a.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_a.step()
+        return loss.detach(), (logits.argmax(1) == target).float().mean()
+
+    def defender_step(self, alpha: float, lam: float) -> dict:
+        """Algorithm 1, defender: CE on a retain batch - alpha * the attacker's log-likelihood on a fresh pair
+        + lam * Barlow Twins between the pair's mean-centred features; one SGD step (gradient norm clipped
+        at cfg.max_grad_norm). Returns the terms (tensors) and the gradient norm before clipping."""
+        cfg, defender, device = self.cfg, self.defender, self.device
+        i = _draw(len(self.xr), cfg.batch_size, self.rng)
+        bxr, byr = self.xr[i], self.yr[i]
+        if self.crop or self.flip:
+            bxr = augment(bxr, self.crop, self.flip)
+        bxf, byf, bxv, byv = self.pair()
+        self.attacker.eval()
+        defender.train()
+        with autocast(device, True):
+            ce = F.cross_entropy(defender(bxr), byr)
+        loss = ce
+        adv = torch.zeros((), device=device)
+        if alpha > 0:
+            # tokens in eval mode: the attacker queries a deployed model; gradients still reach the weights
+            defender.eval()
+            t, member = self.pair_tokens(bxf, byf, bxv, byv)
+            logits = self.attacker(t)
+            adv = F.cross_entropy(logits, 1 - member) if cfg.non_saturating else -F.cross_entropy(logits, member)
+            loss = loss + alpha * adv
+            defender.train()
+        bt = torch.zeros((), device=device)
+        if lam > 0:
+            with autocast(device, True), bn_eval(defender, cfg.bn_from_retain):
+                h = defender.features(torch.cat([bxf, bxv])).float()
+            hf, hv = h[:len(bxf)], h[len(bxf):]
+            n = min(len(hf), len(hv))
+            bt = barlow_twins(hf[:n] - hf[:n].mean(0), hv[:n] - hv[:n].mean(0), cfg.barlow_offdiag)
+            loss = loss + lam * bt
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        # the norm before clipping is logged: the sensitivity tokens divide by sigma, so the attacker's
+        # term can send gradients far larger than the retain loss's
+        grad_norm = torch.nn.utils.clip_grad_norm_(defender.parameters(), cfg.max_grad_norm or float("inf"))
+        self.opt_d.step()
+        return {"retain_ce": ce.detach(), "adversarial": adv.detach(), "barlow_twins": bt.detach(), "grad_norm": grad_norm}
+
+
+class _Watch:
+    """Forget / retain / validation accuracy on fixed samples (up to 512 each), eval mode, no gradients."""
+
+    def __init__(self, game: Game, seed: int):
+        rng = np.random.default_rng(seed)
+        self.game, self.sets = game, {}
+        for name, x, y in (("forget", game.xf, game.yf), ("retain", game.xr, game.yr), ("val", game.xv, game.yv)):
+            i = torch.from_numpy(rng.permutation(len(x))[:512]).to(game.device)
+            self.sets[name] = (x[i], y[i])
+
+    @torch.no_grad()
+    def accuracies(self) -> dict:
+        model = self.game.defender
+        was = model.training
+        model.eval()
+        with autocast(self.game.device, True):
+            out = {f"{name}_acc": float((model(x).argmax(1) == y).float().mean()) for name, (x, y) in self.sets.items()}
+        model.train(was)
+        return out
+
+
 @register("dau", DAUConfig)
 def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.Module:
     """Min-max game of the model against a transformer MIA attacker, plus Barlow Twins on forget vs val features."""
@@ -88,118 +197,31 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
         raise ValueError(f"class_off must be 'alpha', 'lam' or 'both', got {cfg.class_off!r}")
     if len(split.val) == 0:
         raise ValueError("DAU needs validation samples (non-members for the attacker); make the split with val_size > 0")
-    defender = clone(model)
-    device = data.device
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    attacker = TransformerAttacker(data.num_classes).to(device)
-    opt_a = attacker_optimizer(attacker.parameters(), cfg.attacker_optimizer, cfg.attacker_lr, cfg.attacker_weight_decay)
-    opt_d = make_optimizer(defender.parameters(), TrainConfig(optimizer="sgd", lr=cfg.lr, momentum=cfg.momentum,
-                                                              weight_decay=cfg.weight_decay))
-    xr, yr = data.train_part(split.retain)
-    xf, yf = data.train_part(split.forget)
-    xv, yv = data.train_part(split.val)
-    crop, flip = (data.crop_padding, data.flip) if cfg.augment else (0, False)
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
-
-    def pair():
-        i, j = _draw(len(xf), cfg.pair_batch_size, rng), _draw(len(xv), cfg.pair_batch_size, rng)
-        return xf[i], yf[i], xv[j], yv[j]
-
-    def pair_tokens(bxf, byf, bxv, byv):
-        """Tokens of a forget batch then a validation batch, in one forward pass, and their membership labels."""
-        t = attack_tokens(defender, torch.cat([bxf, bxv]), torch.cat([byf, byv]), data.num_classes,
-                          cfg.sensitivity_draws, cfg.sensitivity_sigma, gen)
-        return t, torch.cat([torch.ones(len(byf)), torch.zeros(len(byv))]).long().to(device)
-
-    def attacker_step(update: bool = True):
-        """One attacker update (or, update=False, only its loss and accuracy); returns tensors (no host sync)."""
-        defender.eval()
-        with torch.no_grad():
-            t, target = pair_tokens(*pair())
-        attacker.train(update)
-        with torch.set_grad_enabled(update):
-            logits = attacker(t)
-            loss = F.cross_entropy(logits, target)
-        if update:
-            opt_a.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_a.step()
-        return loss.detach(), (logits.argmax(1) == target).float().mean()
-
-    # the trajectory's forget / retain / validation accuracy: fixed samples (up to 512 each), eval mode, no
-    # gradients, measured only when on_iteration is set (its cost then counts in the run time)
-    watch = {}
-    if cfg.on_iteration is not None:
-        watch_rng = np.random.default_rng(cfg.seed + 1)
-        for name, x, y in (("forget", xf, yf), ("retain", xr, yr), ("val", xv, yv)):
-            i = torch.from_numpy(watch_rng.permutation(len(x))[:512]).to(device)
-            watch[name] = (x[i], y[i])
-
-    @torch.no_grad()
-    def monitor_accuracy() -> dict:
-        was = defender.training
-        defender.eval()
-        with _autocast(device, True):
-            out = {f"{name}_acc": float((defender(x).argmax(1) == y).float().mean()) for name, (x, y) in watch.items()}
-        defender.train(was)
-        return out
-
+    game = Game(model, split, data, cfg)
+    # the trajectory's accuracies are measured only when on_iteration is set (their cost then counts in the run time)
+    watch = _Watch(game, cfg.seed + 1) if cfg.on_iteration is not None else None
     att_loss = att_acc = torch.full((), float("nan"))
     for _ in range(cfg.pretrain_iters):
-        att_loss, att_acc = attacker_step()
+        att_loss, att_acc = game.attacker_step()
     for it in range(1, cfg.iterations + 1):
         alpha, lam = cfg.alpha, cfg.lam
         if split.scheme == "class" and cfg.class_off_after is not None and it > cfg.class_off_after:
             alpha = 0.0 if cfg.class_off in ("alpha", "both") else alpha
             lam = 0.0 if cfg.class_off in ("lam", "both") else lam
-        log_now = cfg.on_iteration is not None and (it % cfg.log_every == 0 or it == cfg.iterations)
+        log_now = watch is not None and (it % cfg.log_every == 0 or it == cfg.iterations)
         if alpha > 0:
             for _ in range(cfg.attacker_steps):
-                att_loss, att_acc = attacker_step()
+                att_loss, att_acc = game.attacker_step()
         elif log_now:
             # alpha is 0 (class-wise, after the first iterations): the attacker no longer shapes the
             # defender, so it is not trained further; it is only measured for the trajectory
-            att_loss, att_acc = attacker_step(update=False)
-        i = _draw(len(xr), cfg.batch_size, rng)
-        bxr, byr = xr[i], yr[i]
-        if crop or flip:
-            bxr = augment(bxr, crop, flip)
-        bxf, byf, bxv, byv = pair()
-        attacker.eval()
-        defender.train()
-        with _autocast(device, True):
-            ce = F.cross_entropy(defender(bxr), byr)
-        loss = ce
-        adv = torch.zeros((), device=device)
-        if alpha > 0:
-            # tokens in eval mode: the attacker queries a deployed model; gradients still reach the weights
-            defender.eval()
-            t, member = pair_tokens(bxf, byf, bxv, byv)
-            logits = attacker(t)
-            adv = F.cross_entropy(logits, 1 - member) if cfg.non_saturating else -F.cross_entropy(logits, member)
-            loss = loss + alpha * adv
-            defender.train()
-        bt = torch.zeros((), device=device)
-        if lam > 0:
-            with _autocast(device, True), bn_eval(defender, cfg.bn_from_retain):
-                h = defender.features(torch.cat([bxf, bxv])).float()
-            hf, hv = h[:len(bxf)], h[len(bxf):]
-            n = min(len(hf), len(hv))
-            bt = barlow_twins(hf[:n] - hf[:n].mean(0), hv[:n] - hv[:n].mean(0), cfg.barlow_offdiag)
-            loss = loss + lam * bt
-        opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        # the norm before clipping is logged: the sensitivity tokens divide by sigma, so the attacker's
-        # term can send gradients far larger than the retain loss's
-        grad_norm = torch.nn.utils.clip_grad_norm_(defender.parameters(), cfg.max_grad_norm or float("inf"))
-        opt_d.step()
+            att_loss, att_acc = game.attacker_step(update=False)
+        terms = game.defender_step(alpha, lam)
         if log_now:
             cfg.on_iteration({"iteration": it, "attacker_loss": float(att_loss), "attacker_acc": float(att_acc),
-                              "retain_ce": float(ce.detach()), "adversarial": float(adv.detach()),
-                              "barlow_twins": float(bt.detach()), "grad_norm": float(grad_norm), "alpha": alpha, "lam": lam,
-                              **monitor_accuracy()})
+                              **{k: float(v) for k, v in terms.items()}, "alpha": alpha, "lam": lam,
+                              **watch.accuracies()})
     if cfg.bn_recalibrate:
-        recalibrate_bn(defender, xr)
-    defender.eval()
-    return defender
+        recalibrate_bn(game.defender, game.xr)
+    game.defender.eval()
+    return game.defender

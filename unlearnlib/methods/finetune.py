@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import torch.nn as nn
 
 from ..data import DeviceData, Split
-from ..train import clone, fit, train_config_from
+from ..models import clone
+from ..train import fit, train_config_from
 from . import register
 from .schedules import SparseSchedule
 

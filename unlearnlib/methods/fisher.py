@@ -28,7 +28,7 @@ import torch.nn as nn
 
 from ..data import DeviceData, Split
 from ..gradients import expected_fisher_diag, squared_sample_grads, trainable
-from ..train import clone
+from ..models import clone
 from . import register
 
 FORMS = ("golatkar", "clamped")

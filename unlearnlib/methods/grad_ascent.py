@@ -7,7 +7,8 @@ import torch.nn as nn
 
 from ..data import DeviceData, Split
 from ..losses import negative_cross_entropy
-from ..train import clone, fit, train_config_from
+from ..models import clone
+from ..train import fit, train_config_from
 from . import register
 from .schedules import SparseSchedule
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..data import DeviceData, Split
 from ..losses import GP_FORMS, gradient_penalty, interpolate
-from ..train import clone
+from ..models import clone
 from . import register
 
 VARIANTS = ("full", "simplified")

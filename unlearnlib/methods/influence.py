@@ -31,7 +31,7 @@ import torch.nn as nn
 
 from ..data import DeviceData, Split
 from ..gradients import add_flat_, batch_loss_grads, mean_loss_grad, sample_loss_grads
-from ..train import clone
+from ..models import clone
 from . import register
 
 FORMS = ("current", "legacy")

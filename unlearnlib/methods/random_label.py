@@ -12,7 +12,8 @@ import torch
 import torch.nn as nn
 
 from ..data import DeviceData, Split
-from ..train import clone, fit, train_config_from
+from ..models import clone
+from ..train import fit, train_config_from
 from . import register
 from .schedules import GravesSchedule
 

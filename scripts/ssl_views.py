@@ -1,6 +1,6 @@
 """EncoderMI signal of a digits MLP encoder against the SSL views it was trained with (results in README.md).
 
-python views.py  (2 CPU threads; about 3 minutes). 300 members, 300 validation and 300 test images of the
+python scripts/ssl_views.py > results/quick/03_sweeps/views.jsonl  (2 CPU threads; about 3 minutes). 300 members, 300 validation and 300 test images of the
 embedded digits; SSL training with Adam, batch 128, no weight decay; AUC of the mean pairwise cosine
 similarity of 10 views, members against validation + test images.
 """
@@ -12,7 +12,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from unlearnlib import load_dataset, make_split, to_device
-from unlearnlib.attacks import cosine_features
+from unlearnlib.evaluation import EncoderProbe
 from unlearnlib.ssl import DIGIT_AUGMENT, Augment, SSLConfig, embed, knn_accuracy, train_ssl
 
 torch.set_num_threads(2)
@@ -32,10 +32,9 @@ for views, aug, method, epochs in runs:
                     bf16=False, seed=0, augment=aug)
     enc, info = train_ssl(data, split.train, "mlp", cfg, progress=False)
 
-    def sim(model, x):
-        return cosine_features(model, x, 10, generator=torch.Generator().manual_seed(0)).mean(1)
-
-    fm, non = sim(enc, xm), np.concatenate([sim(enc, xv), sim(enc, xt)])
+    probe = EncoderProbe.from_split(data, split, views=10, seed=0)
+    fm = probe.similarities(enc, xm).mean(1)
+    non = np.concatenate([probe.similarities(enc, xv).mean(1), probe.similarities(enc, xt).mean(1)])
     auc = roc_auc_score(np.r_[np.ones(len(fm)), np.zeros(len(non))], np.r_[fm, non])
     print(json.dumps(dict(views=views, method=method, epochs=epochs, final_loss=round(info["history"][-1]["loss"], 3),
                           auc=round(auc, 3), member_sim=round(float(fm.mean()), 3),

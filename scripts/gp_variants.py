@@ -1,5 +1,6 @@
 """Gradient-penalty unlearning variants on a digits MLP MoCo encoder against a fixed and a refitted EncoderMI
-attacker (results in README.md). python gp_variants.py (2 CPU threads, about 2 minutes). The split and encoder
+attacker (results in results/quick/03_sweeps/README.md).
+python scripts/gp_variants.py > results/quick/03_sweeps/gp_variants.jsonl (2 CPU threads, about 2 minutes). The split and encoder
 are notebook 03's at the quick profile (700 members, 500 MoCo epochs, digit views); each row: MIA accuracy (%)
 of the attacker fitted on the original ("fixed") and of one refitted on the unlearned encoder, both fitted on
 retain vs validation and evaluated on forget vs test, the refitted attacker's AUC, and kNN accuracy (%).
@@ -10,9 +11,9 @@ from dataclasses import replace
 import torch
 
 from unlearnlib import load_dataset, make_split, to_device, unlearn
-from unlearnlib.attacks import EncoderMIAttack, cosine_features
+from unlearnlib.evaluation import EncoderProbe, assess_encoder, fit_encoder_attack
 from unlearnlib.methods import make_config
-from unlearnlib.ssl import SSLConfig, default_augment, embed, knn_accuracy, train_ssl
+from unlearnlib.ssl import SSLConfig, default_augment, train_ssl
 
 torch.set_num_threads(2)
 ds = load_dataset("digits")
@@ -21,32 +22,17 @@ split = make_split(ds, "random", 140, 200, 0, 900, 360)  # notebook 03, quick: 7
 cfg = SSLConfig(method="moco", epochs=500, lr=1e-3, batch_size=128, queue_size=512, bf16=False,
                 augment=default_augment("digits"))
 enc, _ = train_ssl(data, split.train, "mlp", cfg, progress=False)
-xr, _ = data.train_part(split.retain)
-xv, _ = data.train_part(split.val)
-xf, _ = data.train_part(split.forget)
-xt, yt = data.test_part(split.test)
-xm, ym = data.train_part(split.train)
-
-
-def cos_feats(model, x):
-    return cosine_features(model, x, 10, generator=torch.Generator().manual_seed(0))
-
-
-def fit(model):
-    n = min(len(xr), len(xv))
-    return EncoderMIAttack.fit(cos_feats(model, xr[:n]), cos_feats(model, xv[:n]))
+probe = EncoderProbe.from_split(data, split, views=10, seed=0)  # notebook 03's assessment
 
 
 def assess(model, fixed):
-    k = min(len(xf), len(xt))
-    ff, ft = cos_feats(model, xf[:k]), cos_feats(model, xt[:k])
-    refit = fit(model).evaluate(ff, ft)
-    return {"fixed": fixed.evaluate(ff, ft)["accuracy_pct"], "refit": refit["accuracy_pct"],
-            "auc": round(refit["auc"], 3),
-            "knn": knn_accuracy(embed(model, xm), ym, embed(model, xt), yt, data.num_classes)}
+    """MIA accuracy of the fixed and of a refitted EncoderMI-T attacker, the refitted one's AUC, kNN accuracy."""
+    with_fixed, refit = assess_encoder(model, probe, fixed), assess_encoder(model, probe, None)
+    return {"fixed": with_fixed["mia_acc_pct"], "refit": refit["mia_acc_pct"], "auc": round(refit["mia_auc"], 3),
+            "knn": refit["knn_acc_pct"]}
 
 
-fixed = fit(enc)
+fixed = fit_encoder_attack(enc, probe)
 print(json.dumps({"variant": "before", **assess(enc, fixed)}), flush=True)
 base = make_config("gradient_penalty", epochs=10, lr=1e-3, batch_size=35)  # the notebook's
 variants = [{}, {"epochs": 30}, {"beta": 10.0}, {"lr": 1e-2}, {"epochs": 30, "beta": 10.0}, {"variant": "simplified"},

@@ -1,0 +1,75 @@
+"""The notebooks read as prose and library calls: a parameters cell of literals, no function or class
+definitions, no published figure typed into a cell (they live in unlearnlib/published)."""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from unlearnlib.profiles import NOTEBOOK_CONFIGS
+from unlearnlib.published import PAPERS, published
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def code_cells(path: Path) -> list[tuple[list[str], str]]:
+    cells = json.loads(path.read_text())["cells"]
+    return [(c.get("metadata", {}).get("tags", []), "".join(c["source"])) for c in cells if c["cell_type"] == "code"]
+
+
+def test_there_are_notebooks_and_each_has_a_config():
+    assert len(NOTEBOOKS) >= 4
+    assert {nb.stem for nb in NOTEBOOKS} == set(NOTEBOOK_CONFIGS)
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_is_profile_overrides_device_results_dir(nb):
+    cells = code_cells(nb)
+    params = [src for tags, src in cells if "parameters" in tags]
+    assert len(params) == 1
+    tree = ast.parse(params[0])
+    names = []
+    for node in tree.body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.dump(node)
+        names.append(node.targets[0].id)
+        ast.literal_eval(node.value)  # literals only
+    assert names == ["PROFILE", "OVERRIDES", "DEVICE", "RESULTS_DIR"]
+    # papermill infers each parameter's type from its line; an '=' inside a comment breaks that
+    assert all(line.count("=") == 1 for line in params[0].splitlines() if line.strip())
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_function_or_class_definitions_in_code_cells(nb):
+    for _, src in code_cells(nb):
+        tree = ast.parse(src)
+        defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                                              ast.ClassDef))]
+        assert not defs, f"{nb.name} defines {[getattr(d, 'name', 'lambda') for d in defs]}: move it to unlearnlib"
+
+
+def _published_literals() -> set[float]:
+    values = set()
+    for paper in PAPERS:
+        for v in published(paper)["value"]:
+            if float(v) != int(v):  # a fractional published figure (whole percentages are too common to flag)
+                values.add(round(float(v), 6))
+    return values
+
+
+def test_the_published_literal_finder_sees_a_typed_figure(tmp_path):
+    figures = _published_literals()
+    assert 0.975 in figures and 4.96 in figures
+    tree = ast.parse('published = {"naive": [0.975, 0.092]}')
+    found = {round(n.value, 6) for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, float)}
+    assert found & figures == {0.975, 0.092}
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_published_figure_is_typed_into_a_notebook(nb):
+    figures = _published_literals()
+    for _, src in code_cells(nb):
+        consts = {round(n.value, 6) for n in ast.walk(ast.parse(src))
+                  if isinstance(n, ast.Constant) and isinstance(n.value, float)}
+        assert not consts & figures, f"{nb.name}: published figure(s) {sorted(consts & figures)} typed into a cell"

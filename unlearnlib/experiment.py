@@ -1,0 +1,180 @@
+"""The unlearning pipeline, written once: original model (cached) -> optional pruning -> the retrained
+reference -> every method -> evaluation -> table. Notebooks 00 and 02 and the sweep call it.
+
+    table = run_table(dataset, data, setting, schemes=["random"], sparsities=[0.0], seeds=[0],
+                      methods=[("retrain", cfg_r), ("finetune", cfg_ft)], on_setting=save)
+
+`run_setting` does one (scheme, sparsity, seed); `run_table` loops over them and hands the rows
+gathered so far to `on_setting` after each one, so an interrupted run keeps what it finished.
+Retraining has one path: the registered `retrain` method (a fresh model of the same architecture and
+pruning masks, trained on the retain set with the original's schedule), its result cached on disk
+under a key of everything that determines it, so a resumed run skips it.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch.nn as nn
+
+from .cache import cache_key, entry_path, load_entry, save_entry
+from .data import Dataset, DeviceData, Split, make_split
+from .evaluation import collect, evaluate, results_table
+from .methods import unlearn, with_seed
+from .models import masks, prune_global
+from .profiles import Setting
+from .results import save_table
+from .originals import train_original
+from .train import TrainConfig, fit
+
+
+def forget_request(scheme: str, forget_fraction: float, forget_class: int):
+    """What make_split forgets in a scheme: a fraction of the training set, or a class id."""
+    if scheme == "random":
+        return forget_fraction
+    if scheme == "class":
+        return forget_class
+    raise ValueError(f"unknown forgetting scheme {scheme!r}; use 'random' or 'class'")
+
+
+def setting_split(dataset: Dataset, setting: Setting, scheme: str, forget, seed: int) -> Split:
+    """The split of one setting: the profile's sizes, the scheme's forget set, the seed."""
+    return make_split(dataset, scheme, forget, setting.val_size, seed, setting.train_size, setting.test_size)
+
+
+def prune_and_tune(model: nn.Module, data: DeviceData, split: Split, sparsity: float, cfg: TrainConfig,
+                   progress: bool = True, layers: str = "auto") -> tuple[nn.Module, dict]:
+    """The sparse original: one-shot global magnitude pruning of `model` (`models.prune_global`; default:
+    convolution weights, as Unlearn-Sparse), then `cfg` epochs of training on forget + retain with the
+    masks applied (Unlearn-Sparse trains its sparse models; a 95 %-pruned network without it is barely
+    better than chance). cfg.epochs = 0 skips the tuning."""
+    pruned = prune_global(model, sparsity, layers)
+    seconds = 0.0
+    if cfg.epochs > 0:
+        x, y = data.train_part(split.train)
+        seconds = fit(pruned, x, y, cfg, data=data, progress=progress, desc=f"tune {sparsity:.0%} sparse").seconds
+    pruned.eval()
+    return pruned, {"seconds": seconds, "sparsity": sparsity}
+
+
+def _fingerprint(model: nn.Module) -> str:
+    """The architecture and pruning masks of `model` (what a retrained copy inherits)."""
+    h = hashlib.sha1(type(model).__name__.encode())
+    for name, p in model.state_dict().items():
+        h.update(f"{name}:{tuple(p.shape)};".encode())
+    for name, m in sorted(masks(model).items()):
+        h.update(name.encode())
+        h.update(m.detach().cpu().numpy().astype(np.uint8).tobytes())
+    return h.hexdigest()
+
+
+def retrain(start: nn.Module, data: DeviceData, split: Split, cfg, *, cache: bool = True) -> tuple[nn.Module, float]:
+    """The retrained reference: `unlearn("retrain", start, ...)`, cached on disk with its measured run time.
+
+    The key holds the dataset, the split, the architecture and masks of `start` and the RetrainConfig."""
+    key = cache_key(kind="retrain", dataset=data.name, data=data.fingerprint, split=split.fingerprint(),
+                    model=_fingerprint(start), cfg=cfg.train)
+    path = entry_path("retrained", key)
+    entry = load_entry(path) if cache else None
+    if entry is not None:
+        tensors, meta = entry
+        model = copy.deepcopy(start)  # the architecture and masks; the weights come from the cache
+        model.load_state_dict(tensors["state"])
+        return model.to(data.device).eval(), float(meta["seconds"])
+    model, seconds = unlearn("retrain", start, split, data, cfg)
+    if cache:
+        save_entry(path, {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, {"seconds": seconds})
+    return model, seconds
+
+
+@dataclass
+class SettingRun:
+    """One setting's outcome: its split, original, starting model (pruned or not), table rows (dicts, or
+    PendingRows while their SVC attacks still run), each method's run time and, when kept, its model."""
+
+    split: Split
+    original: nn.Module
+    start: nn.Module
+    rows: list
+    seconds: dict[str, float]
+    models: dict[str, nn.Module]
+
+
+def run_setting(original: nn.Module, data: DeviceData, split: Split, sparsity: float,
+                methods: Sequence[tuple[str, Any]], *, tune_cfg: TrainConfig | None = None, seed: int = 0,
+                mia_max_per_side: int | None = None, mia_kinds: Sequence[str] = (), executor=None,
+                tag: dict | None = None, trajectories: list | None = None, cache: bool = True,
+                keep_models: bool = False, log: Callable[[str], None] | None = print) -> SettingRun:
+    """original -> (sparsity > 0: prune and tune) -> every method of `methods` ((registry name, config)
+    pairs, each config given the seed) -> evaluate. The first row is the starting model ("original").
+
+    retrain runs through `retrain` (cached). trajectories: a list that methods reporting per-iteration
+    progress (an `on_iteration` config field, as DAU's) append to, each entry tagged with `tag`.
+    keep_models: return the unlearned models too (by method name; otherwise they are dropped as soon as
+    they are evaluated)."""
+    tag = dict(tag or {})
+    if sparsity > 0:
+        if tune_cfg is None:
+            raise ValueError("a sparse setting needs tune_cfg, the schedule that tunes the pruned original")
+        start, _ = prune_and_tune(original, data, split, sparsity, tune_cfg)
+    else:
+        start = original
+    kw = dict(mia_max_per_side=mia_max_per_side, seed=seed, mia_kinds=tuple(mia_kinds), executor=executor)
+    rows = [evaluate(start, data, split, method="original", **kw)]
+    seconds, models = {}, {}
+    for name, cfg in methods:
+        cfg = with_seed(cfg, seed)
+        n_before = len(trajectories) if trajectories is not None else 0
+        if trajectories is not None and "on_iteration" in {f.name for f in fields(cfg)}:
+            cfg = replace(cfg, on_iteration=trajectories.append)
+        if name == "retrain":
+            model, sec = retrain(start, data, split, cfg, cache=cache)
+        else:
+            model, sec = unlearn(name, start, split, data, cfg)
+        if trajectories is not None:
+            for t in trajectories[n_before:]:
+                t.update(tag)
+        rows.append(evaluate(model, data, split, method=name, runtime_s=sec, **kw))
+        seconds[name] = sec
+        if keep_models:
+            models[name] = model
+        if log is not None:
+            log(" ".join(f"{k} {v}" for k, v in tag.items()) + f": {name} {sec:.1f} s")
+    return SettingRun(split, original, start, rows, seconds, models)
+
+
+def run_table(dataset: Dataset, data: DeviceData, setting: Setting, *, schemes: Sequence[str],
+              sparsities: Sequence[float], seeds: Sequence[int], methods: Sequence[tuple[str, Any]],
+              forget_fraction: float = 0.1, forget_class: int = 0, tune_cfg: TrainConfig | None = None,
+              mia_kinds: Sequence[str] = (), executor=None, trajectories: list | None = None,
+              out: Path | None = None, table_name: str = "table1_seeds", meta: dict | None = None,
+              log: Callable[[str], None] | None = print) -> pd.DataFrame:
+    """Every (seed, scheme, sparsity) of one dataset: the original (cached) per seed and scheme, then
+    `run_setting`; rows carry seed, scheme and sparsity and Avg. Disparity against that setting's retrain.
+
+    out: a results folder that receives each split (split_<scheme>_seed<seed>.json) and, after every
+    setting, the table so far (`table_name`, with `meta`), so an interrupted run keeps what it finished."""
+    tune_cfg = tune_cfg or replace(setting.train, epochs=max(1, setting.train.epochs // 4))
+    done = []
+    table = pd.DataFrame()
+    for seed in seeds:
+        for scheme in schemes:
+            split = setting_split(dataset, setting, scheme, forget_request(scheme, forget_fraction, forget_class), seed)
+            if out is not None:
+                split.save(Path(out) / f"split_{scheme}_seed{seed}.json")
+            original, _ = train_original(setting.model, data, split, replace(setting.train, seed=seed))
+            for sparsity in sparsities:
+                tag = dict(seed=seed, scheme=scheme, sparsity=sparsity)
+                run = run_setting(original, data, split, sparsity, methods, tune_cfg=tune_cfg, seed=seed,
+                                  mia_max_per_side=setting.mia_max_per_side, mia_kinds=mia_kinds, executor=executor,
+                                  tag=tag, trajectories=trajectories, log=log)
+                done.append((tag, run.rows))
+                table = pd.concat([results_table(collect(rows)).assign(**t) for t, rows in done], ignore_index=True)
+                if out is not None:
+                    save_table(table, Path(out) / table_name, meta)
+    return table
