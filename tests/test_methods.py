@@ -231,3 +231,28 @@ def test_a_diverging_method_names_itself_and_its_step(toy_overfit):
     model, split, data, _ = toy_overfit
     with pytest.raises(FloatingPointError, match=r"method 'grad_ascent' produced non-finite weights.*lr=1000000.0"):
         unlearn("grad_ascent", model, split, data, lr=1e6, epochs=3, augment=False)
+
+
+def test_dau_game_steps_update_one_player_each(toy_overfit):
+    """Algorithm 1's two updates: the attacker's step moves only the attacker, the defender's only the defender."""
+    from unlearnlib.methods.dau import Game
+
+    model, split, data, _ = toy_overfit
+    before = params_of(model)
+    game = Game(model, split, data, make_config("dau", augment=False))
+
+    def snapshot(m):
+        return [p.detach().clone() for p in m.parameters()]
+
+    a0, d0 = snapshot(game.attacker), snapshot(game.defender)
+    loss, acc = game.attacker_step()
+    assert torch.isfinite(loss) and 0 <= float(acc) <= 1
+    assert any(not torch.equal(a, b) for a, b in zip(a0, game.attacker.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(d0, game.defender.parameters()))
+    a1 = snapshot(game.attacker)
+    terms = game.defender_step(alpha=1.0, lam=0.01)
+    assert set(terms) == {"retain_ce", "adversarial", "barlow_twins", "grad_norm"}
+    assert float(terms["adversarial"]) < 0  # minus the attacker's log-likelihood
+    assert all(torch.equal(a, b) for a, b in zip(a1, game.attacker.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, game.defender.parameters()))
+    assert all(np.array_equal(before[k], v) for k, v in params_of(model).items())  # the input model is untouched

@@ -131,6 +131,17 @@ class DAUConfig(Setting):
     influence_form: str = "current"  # current or legacy Unlearn-Sparse Wfisher.py
     ga_lr: float = 1e-4  # gradient ascent learning rate (Unlearn-Sparse's GA default)
 
+    def __post_init__(self):
+        from .methods import list_methods
+        from .methods.influence import FORMS
+
+        _choices("schemes", self.schemes, ("random", "class"))
+        _choices("methods", self.methods, list_methods())
+        _choices("dau_class_off", (self.dau_class_off,), ("alpha", "lam", "both"))
+        _choices("influence_form", (self.influence_form,), FORMS)
+        if any(not 0 <= s < 1 for s in self.sparsities):
+            raise ConfigError(f"sparsities must lie in [0, 1), got {list(self.sparsities)}")
+
 
 @dataclass(frozen=True)
 class ContrastiveConfig(Setting):
@@ -156,6 +167,20 @@ class ContrastiveConfig(Setting):
     views: int = 10  # EncoderMI augmented views per image
     augment: Augment | None = None  # SSL views; None: ssl.default_augment(dataset) (mild for digits and MNIST)
     seed: int = 0
+
+    def __post_init__(self):
+        from .losses import GP_FORMS
+        from .ssl import SSL_METHODS
+
+        _choices("ssl_methods", self.ssl_methods, SSL_METHODS)
+        _choices("gp_form", (self.gp_form,), GP_FORMS)
+
+
+def _choices(name: str, values, allowed) -> None:
+    bad = [v for v in values if v not in allowed]
+    if bad or not values:
+        raise ConfigError(f"{name} takes {'values' if len(values) != 1 else 'a value'} from {list(allowed)}, "
+                          f"got {list(values) if len(values) != 1 else values[0]!r}")
 
 
 def _from(profile: str, cls, **fields_):

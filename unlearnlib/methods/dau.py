@@ -50,12 +50,11 @@ class DAUConfig:
     attacker_weight_decay: float = 5e-4  # Yuan & Zhang's MiaAttack default
     attacker_steps: int = 1  # attacker updates per iteration
     alpha: float = 1.0  # weight of the attacker's objective in the defender's loss
-    lam: float = 0.01  # Barlow Twins weight; chosen on the quick digits setting (the loss grows with the feature
-    # width: 0.1 collapsed the class-wise model there, 0.001 forgot little; see the issue notes)
+    lam: float = 0.01  # Barlow Twins weight; chosen on the quick digits setting (results/quick/02_sweeps)
     barlow_offdiag: float = 5e-3  # Zbontar et al.'s off-diagonal weight, as the paper sets it
     non_saturating: bool = False  # GAN-style non-saturating defender objective
-    max_grad_norm: float | None = 5.0  # clip the defender's gradient norm (None: no clipping). Without it the
-    # dense CIFAR-10 ResNet-18 collapsed to ~25 % accuracy in both objective forms (H100 sweep, results/paper/02_sweeps)
+    max_grad_norm: float | None = 5.0  # clip the defender's gradient norm (None: no clipping); why: the H100
+    # sweep in results/paper/02_sweeps
     class_off_after: int | None = 30  # class-wise: a weight -> 0 after this many iterations (None: never)
     class_off: str = "alpha"  # which weight: "alpha", "lam" or "both" (the paper's symbol is lost; see the docstring)
     batch_size: int = 128  # retain batch
