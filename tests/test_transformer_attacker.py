@@ -32,7 +32,7 @@ def test_attacker_architecture_is_yuan_and_zhangs():
     assert len(a.encoder.layers) == 3 and layer.self_attn.num_heads == 4 and not layer.norm_first
     assert layer.activation is F.gelu and layer.dropout.p == 0.2
     assert layer.linear1.out_features == 128 and a.fc1.in_features == 640 and a.fc2.out_features == 2
-    assert all(float(m.bias.abs().max()) == 0 for m in (a.embed, a.fc1, a.fc2, layer.linear1))
+    assert all(float(m.bias.detach().abs().max()) == 0 for m in (a.embed, a.fc1, a.fc2, layer.linear1))
     # the BatchNorm sees the features in their order: predictions of every class, then sensitivities, then labels
     t = torch.rand(6, 10, 3)
     a.train()
