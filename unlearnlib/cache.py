@@ -59,11 +59,7 @@ def load_entry(path: Path) -> tuple[dict, dict] | None:
             raise ValueError("not a cache entry (expected tensors and meta)")
         return blob["tensors"], json.loads(blob["meta"])
     except Exception as exc:  # noqa: BLE001 - any failure to read means the entry is unusable
-        bad = path.with_name(path.name + ".bad")
-        path.replace(bad)
-        warnings.warn(f"damaged cache entry {path} ({type(exc).__name__}: {exc}); moved to {bad.name}, rebuilding",
-                      stacklevel=2)
-        return None
+        return _set_aside(path, exc)
 
 
 def read_npz_entry(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
@@ -76,8 +72,12 @@ def read_npz_entry(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] |
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in keys}
     except Exception as exc:  # noqa: BLE001 - any failure to read means the entry is unusable
-        bad = path.with_name(path.name + ".bad")
-        path.replace(bad)
-        warnings.warn(f"damaged cache entry {path} ({type(exc).__name__}: {exc}); moved to {bad.name}, rebuilding",
-                      stacklevel=2)
-        return None
+        return _set_aside(path, exc)
+
+
+def _set_aside(path: Path, exc: Exception) -> None:
+    """Report a damaged entry by path and move it to `<name>.bad`, so the caller rebuilds it."""
+    bad = path.with_name(path.name + ".bad")
+    path.replace(bad)
+    warnings.warn(f"damaged cache entry {path} ({type(exc).__name__}: {exc}); moved to {bad.name}, rebuilding",
+                  stacklevel=3)

@@ -17,31 +17,38 @@ def _zeros(model: nn.Module) -> list[torch.Tensor]:
     return [torch.zeros_like(p) for _, p in trainable(model)]
 
 
-def squared_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64) -> list[torch.Tensor]:
-    """Sum over samples of (d log p_y(x_i) / d theta)^2, per trainable parameter (eval mode).
-
-    The diagonal empirical Fisher is this divided by N. Per-sample gradients come from
-    torch.func's vmap, so no loop over samples is needed.
-    """
+def _per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int) -> Iterator[dict[str, torch.Tensor]]:
+    """The cross-entropy gradient of every sample alone, `chunk` samples at a time: yields {parameter name:
+    (B, *shape)} over the trainable parameters, in eval mode (torch.func's vmap; no loop over samples)."""
     from torch.func import functional_call, grad, vmap
 
     was_training = model.training
     model.eval()
-    names = [n for n, _ in trainable(model)]
     params = {n: p.detach() for n, p in trainable(model)}
     buffers = dict(model.named_buffers())
 
-    def log_p(par, xi, yi):
+    def loss(par, xi, yi):
         out = functional_call(model, (par, buffers), (xi.unsqueeze(0),))
-        return F.log_softmax(out.float(), dim=-1)[0].gather(0, yi.reshape(1)).sum()
+        return F.cross_entropy(out.float(), yi.reshape(1))
 
-    per_sample = vmap(grad(log_p), in_dims=(None, 0, 0))
+    per_sample = vmap(grad(loss), in_dims=(None, 0, 0))
+    try:
+        for i in range(0, len(x), chunk):
+            yield per_sample(params, x[i:i + chunk], y[i:i + chunk])
+    finally:
+        model.train(was_training)
+
+
+def squared_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64) -> list[torch.Tensor]:
+    """Sum over samples of (d log p_y(x_i) / d theta)^2, per trainable parameter (eval mode).
+
+    The diagonal empirical Fisher is this divided by N. d log p_y = -d CE, so the squares are the
+    per-sample cross-entropy gradients' (`_per_sample_grads`)."""
+    names = [n for n, _ in trainable(model)]
     acc = _zeros(model)
-    for i in range(0, len(x), batch_size):
-        g = per_sample(params, x[i:i + batch_size], y[i:i + batch_size])
+    for g in _per_sample_grads(model, x, y, batch_size):
         for a, n in zip(acc, names):
             a += g[n].pow(2).sum(0)
-    model.train(was_training)
     return acc
 
 
@@ -107,27 +114,10 @@ def batch_loss_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_s
 
 def sample_loss_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 32) -> Iterator[torch.Tensor]:
     """Flattened cross-entropy gradient of each sample (x_i, y_i) in turn, eval mode (batch size 1,
-    as Unlearn-Sparse's WoodFisher loop); computed `chunk` samples at a time with torch.func's vmap."""
-    from torch.func import functional_call, grad, vmap
-
-    was_training = model.training
-    model.eval()
+    as Unlearn-Sparse's WoodFisher loop); computed `chunk` samples at a time (`_per_sample_grads`)."""
     names = [n for n, _ in trainable(model)]
-    params = {n: p.detach() for n, p in trainable(model)}
-    buffers = dict(model.named_buffers())
-
-    def loss(par, xi, yi):
-        out = functional_call(model, (par, buffers), (xi.unsqueeze(0),))
-        return F.cross_entropy(out.float(), yi.reshape(1))
-
-    per_sample = vmap(grad(loss), in_dims=(None, 0, 0))
-    try:
-        for i in range(0, len(x), chunk):
-            g = per_sample(params, x[i:i + chunk], y[i:i + chunk])
-            flat = torch.cat([g[n].reshape(g[n].shape[0], -1) for n in names], dim=1)
-            yield from flat
-    finally:
-        model.train(was_training)
+    for g in _per_sample_grads(model, x, y, chunk):
+        yield from torch.cat([g[n].reshape(g[n].shape[0], -1) for n in names], dim=1)
 
 
 @torch.no_grad()
