@@ -69,10 +69,11 @@ def resolve_parameters(pairs: list[tuple[str, str]], profile: str, notebooks: li
         cls = config_class(nb.stem)
         known = {f.upper() for f in cls.__dataclass_fields__} if cls else set()
         mine = {k.lower(): v for k, v in fields.items() if k in known}
-        try:
-            notebook_config(nb.stem, profile, mine) if cls else None
-        except ConfigError as exc:
-            raise SystemExit(f"-p for {nb.stem}: {exc}") from None
+        if cls is not None:
+            try:
+                notebook_config(nb.stem, profile, mine)  # builds the config: every check runs now, not mid-run
+            except ConfigError as exc:
+                raise SystemExit(f"-p for {nb.stem}: {exc}") from None
         used |= {k.upper() for k in mine}
         per_notebook[nb.stem] = {**run, "OVERRIDES": mine}
     unused = sorted(set(fields) - used)
