@@ -162,3 +162,21 @@ def test_recalibrate_bn_replaces_skewed_statistics_by_the_data_average():
     assert bn.momentum == 0.1 and not model.training
     assert all(torch.equal(a, b) for a, b in zip(weights, model.parameters()))
     assert recalibrate_bn(create_model("mlp", 4, 3, 8), x) == 0
+
+
+def test_cpu_bf16_is_opt_in_and_predictions_stay_fp32(digits_data):
+    """TrainConfig.cpu_bf16: bf16 autocast and channels_last on a CPU, for training only; off by default."""
+    from unlearnlib.train import autocast
+
+    seen = []
+    torch.manual_seed(0)
+    model = create_model("small_cnn", 10, 1, 8)
+    model.head.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    x, y = digits_data.x_train[:256], digits_data.y_train[:256]
+    hist = fit(model, x, y, TrainConfig(epochs=3, batch_size=64, lr=0.05, augment=False, cpu_bf16=True), progress=False)
+    assert seen and all(d == torch.bfloat16 for d in seen) and hist.epochs[-1]["loss"] < hist.epochs[0]["loss"]
+    assert next(model.body.parameters()).is_contiguous(memory_format=torch.channels_last)
+    seen.clear()
+    assert predict(model, x[:32]).dtype == torch.float32 and seen == [torch.float32]  # what attacks read: fp32
+    with autocast(torch.device("cpu"), True):
+        assert not torch.is_autocast_enabled("cpu")  # the default stays fp32 on a CPU

@@ -60,6 +60,8 @@ class TrainConfig:
     label_smoothing: float = 0.0
     augment: bool = True  # the dataset's random crop / flip
     bf16: bool = True  # autocast to bfloat16 on CUDA
+    cpu_bf16: bool = False  # on a CPU: bf16 autocast and channels_last (fast where the CPU has native bf16,
+    # e.g. avx512_bf16 / AMX); off by default, so CPU results stay fp32. Predictions fed to attacks stay fp32.
     seed: int = 0
 
 
@@ -116,14 +118,22 @@ def default_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, label_smoot
     return F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
 
 
-def autocast(device: torch.device, enabled: bool = True):
-    """bf16 autocast on CUDA (a no-op context elsewhere): the one switch every training loop uses."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+def autocast(device: torch.device, enabled: bool = True, cpu: bool = False):
+    """bf16 autocast on CUDA, and on a CPU only when `cpu` (a no-op context elsewhere): the one switch every
+    training loop uses."""
+    on = enabled and (device.type == "cuda" or (cpu and device.type == "cpu"))
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=on)
 
 
-def prepare_model(model: nn.Module) -> nn.Module:
-    """channels_last on CUDA for convolutional models (faster tensor-core convolutions)."""
-    if model_device(model).type == "cuda":
+def channels_last_on(device: torch.device, cpu: bool = False) -> bool:
+    """Whether 4-d batches go channels_last: always on CUDA, on a CPU with `cpu` (TrainConfig.cpu_bf16)."""
+    return device.type == "cuda" or (cpu and device.type == "cpu")
+
+
+def prepare_model(model: nn.Module, cpu: bool = False) -> nn.Module:
+    """channels_last for convolutional models on CUDA (faster tensor-core convolutions), and on a CPU with
+    `cpu` (oneDNN's bf16 convolutions prefer it)."""
+    if channels_last_on(model_device(model), cpu):
         model.to(memory_format=torch.channels_last)
     return model
 
@@ -160,7 +170,7 @@ def fit(
     gen = torch.Generator().manual_seed(cfg.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
-    prepare_model(model)
+    prepare_model(model, cfg.cpu_bf16)
     opt = make_optimizer(model.parameters(), cfg)
     steps_per_epoch = len(x) // cfg.batch_size + (len(x) % cfg.batch_size > 1 or len(x) == 1)
     total = steps_per_epoch * cfg.epochs
@@ -179,11 +189,11 @@ def fit(
                 continue
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * lr_factor(cfg, step, total)
-            if device.type == "cuda":
+            if xb.dim() == 4 and channels_last_on(device, cfg.cpu_bf16):
                 xb = xb.contiguous(memory_format=torch.channels_last)
             if on_batch_start is not None:
                 on_batch_start(pos)
-            with autocast(device, cfg.bf16):
+            with autocast(device, cfg.bf16, cpu=cfg.cpu_bf16):
                 loss = loss_fn(model, xb, yb, pos)
             opt.zero_grad(set_to_none=True)
             loss.backward()
