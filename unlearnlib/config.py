@@ -47,14 +47,13 @@ def coerce(name: str, value: Any, tp) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
         for a in args:
             if a is type(None):
                 continue
             try:
                 return coerce(name, value, a)
-            except ConfigError as exc:
-                errors.append(str(exc))
+            except ConfigError:
+                pass  # try the union's next type; the error below names them all
         raise ConfigError(f"{name} takes {' or '.join(_type_name(a) for a in args)}, got {value!r}")
     if origin is typing.Literal:
         if value in args:

@@ -2,10 +2,10 @@
 reference -> every method -> evaluation -> table. Notebooks 00 and 02 and the sweep call it.
 
     table = run_table(dataset, data, setting, schemes=["random"], sparsities=[0.0], seeds=[0],
-                      methods=[("retrain", cfg_r), ("finetune", cfg_ft)], on_setting=save)
+                      methods=[("retrain", cfg_r), ("finetune", cfg_ft)], out=results_folder)
 
-`run_setting` does one (scheme, sparsity, seed); `run_table` loops over them and hands the rows
-gathered so far to `on_setting` after each one, so an interrupted run keeps what it finished.
+`run_setting` does one (scheme, sparsity, seed); `run_table` loops over them and, given `out`, saves
+the table gathered so far after each one, so an interrupted run keeps what it finished.
 Retraining has one path: the registered `retrain` method (a fresh model of the same architecture and
 pruning masks, trained on the retain set with the original's schedule), its result cached on disk
 under a key of everything that determines it, so a resumed run skips it.
@@ -27,9 +27,9 @@ from .data import Dataset, DeviceData, Split, make_split
 from .evaluation import collect, evaluate, results_table
 from .methods import unlearn, with_seed
 from .models import masks, prune_global
+from .originals import train_original
 from .profiles import Setting
 from .results import save_table
-from .originals import train_original
 from .train import TrainConfig, fit
 
 
