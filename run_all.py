@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 NOTEBOOKS = ROOT / "notebooks"
-PROFILES = ("smoke", "quick", "paper")
+PROFILES = ("smoke", "quick", "cpu", "paper")
 RUN_PARAMETERS = ("PROFILE", "DEVICE")  # parameters of every notebook that are not config fields
 
 
@@ -183,6 +183,8 @@ def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, descriptio
     staging = final.parent / ".staging" / f"{nb.stem}-{os.getpid()}-{time.time_ns()}"
     failed = final.parent / f"{nb.stem}.failed"
     staging.mkdir(parents=True)
+    if (final / "seeds").is_dir():  # earlier invocations' per-seed rows: this run's tables merge them (unlearnlib.seeds)
+        shutil.copytree(final / "seeds", staging / "seeds")
     params = {"PROFILE": profile, **overrides, "RESULTS_DIR": str(staging)}
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()

@@ -148,6 +148,21 @@ def run_setting(original: nn.Module, data: DeviceData, split: Split, sparsity: f
     return SettingRun(split, original, start, rows, seconds, models)
 
 
+def fit_columns(table: pd.DataFrame, split: Split) -> pd.DataFrame:
+    """Add the setting's starting model's ("original" row) accuracy on its whole training set (forget +
+    retain), on the whole test set and their difference: orig_train_pct, orig_test_pct, orig_gap_pts. The
+    gap is the membership signal every attack feeds on."""
+    o = table[table.method == "original"]
+    if o.empty:
+        return table
+    o = o.iloc[0]
+    sizes = split.sizes()
+    train = (sizes["forget"] * o.forget_acc_pct + sizes["retain"] * o.ra_pct) / (sizes["forget"] + sizes["retain"])
+    n_t, n_tf = sizes["test"], sizes["test_forget"]
+    test = o.ta_pct if not n_tf else (n_t * o.ta_pct + n_tf * o.test_forget_acc_pct) / (n_t + n_tf)
+    return table.assign(orig_train_pct=train, orig_test_pct=test, orig_gap_pts=train - test)
+
+
 def run_table(dataset: Dataset, data: DeviceData, setting: Setting, *, schemes: Sequence[str],
               sparsities: Sequence[float], seeds: Sequence[int], methods: Sequence[tuple[str, Any]],
               forget_fraction: float = 0.1, forget_class: int = 0, tune_cfg: TrainConfig | None = None,
@@ -155,7 +170,8 @@ def run_table(dataset: Dataset, data: DeviceData, setting: Setting, *, schemes: 
               out: Path | None = None, table_name: str = "table1_seeds", meta: dict | None = None,
               log: Callable[[str], None] | None = print) -> pd.DataFrame:
     """Every (seed, scheme, sparsity) of one dataset: the original (cached) per seed and scheme, then
-    `run_setting`; rows carry seed, scheme and sparsity and Avg. Disparity against that setting's retrain.
+    `run_setting`; rows carry seed, scheme and sparsity, Avg. Disparity against that setting's retrain, and
+    how well that setting's starting model fits its training data (`fit_columns`).
 
     out: a results folder that receives each split (split_<scheme>_seed<seed>.json) and, after every
     setting, the table so far (`table_name`, with `meta`), so an interrupted run keeps what it finished."""
@@ -173,8 +189,9 @@ def run_table(dataset: Dataset, data: DeviceData, setting: Setting, *, schemes: 
                 run = run_setting(original, data, split, sparsity, methods, tune_cfg=tune_cfg, seed=seed,
                                   mia_max_per_side=setting.mia_max_per_side, mia_kinds=mia_kinds, executor=executor,
                                   tag=tag, trajectories=trajectories, log=log)
-                done.append((tag, run.rows))
-                table = pd.concat([results_table(collect(rows)).assign(**t) for t, rows in done], ignore_index=True)
+                done.append((tag, run.rows, split))
+                table = pd.concat([fit_columns(results_table(collect(rows)), sp).assign(**t) for t, rows, sp in done],
+                                  ignore_index=True)
                 if out is not None:
                     save_table(table, Path(out) / table_name, meta)
     return table

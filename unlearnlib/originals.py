@@ -31,15 +31,17 @@ def train_original(
 ) -> tuple[nn.Module, dict]:
     """Train (or load from the cache) the original model on forget + retain (split.train).
 
-    The cache key holds everything that determines the model: dataset fingerprint, split
-    fingerprint, model name, classes, channels, image size, the TrainConfig and the recorded requests.
+    The cache key holds everything that determines the model: dataset fingerprint, the training
+    indices (not the whole split: the random and class-wise schemes of one seed share their original, as
+    in the papers, since make_split draws validation before the forget set), model name, classes, channels, image size, the TrainConfig and the recorded requests.
     record_requests: name -> dataset indices; records amnesiac updates for each (Graves et al.
     2021) while training, returned as info["amnesiac"] (an AmnesiacRecord) and cached with the model.
     on_epoch_end disables the cache (its side effects would not happen on a cache hit).
     Returns (model on data.device in eval mode, info dict with key, path, seconds, cached flag, history).
     """
     requests = {k: np.sort(np.asarray(v, dtype=np.int64)) for k, v in (record_requests or {}).items()}
-    key = cache_key(dataset=data.name, data=data.fingerprint, split=split.fingerprint(), model=model_name,
+    train_ids = hashlib.sha1(np.ascontiguousarray(split.train, dtype=np.int64).tobytes()).hexdigest()[:16]
+    key = cache_key(dataset=data.name, data=data.fingerprint, train=train_ids, model=model_name,
                     num_classes=data.num_classes, in_channels=data.in_channels, image_size=data.image_size,
                     cfg=cfg, requests={k: hashlib.sha1(v.tobytes()).hexdigest() for k, v in requests.items()})
     path = entry_path("originals", f"{model_name}-{key}")

@@ -209,6 +209,7 @@ class SSLConfig:
     queue_size: int = 4096
     momentum: float | None = None  # None: the method's own (TARGET_MOMENTUM: MoCo v2 0.999, BYOL 0.996)
     bf16: bool = True  # autocast on CUDA
+    cpu_bf16: bool = False  # bf16 autocast on a CPU (TrainConfig.cpu_bf16; independent of bf16)
     seed: int = 0
     augment: Augment = Augment()  # the views; `default_augment(dataset)` picks them per dataset
 
@@ -224,7 +225,7 @@ def ssl_steps(model: SSLModel, x: torch.Tensor, cfg: SSLConfig, opt: torch.optim
         xb = x[order[start:start + cfg.batch_size].to(x.device)]
         if len(xb) < 2:
             continue
-        with autocast(x.device, cfg.bf16):
+        with autocast(x.device, cfg.cpu_bf16 if x.device.type == "cpu" else cfg.bf16, cpu=cfg.cpu_bf16):
             loss = model.loss(model.augment(xb, gen), model.augment(xb, gen))
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -58,7 +58,7 @@ class TrainConfig:
     gamma: float = 0.1  # multistep decay factor
     warmup: float = 0.2  # onecycle: fraction of steps spent rising to lr
     label_smoothing: float = 0.0
-    augment: bool = True  # the dataset's random crop / flip
+    augment: bool | str = True  # True: the dataset's random crop and flip; "flip": its flip only; False: none
     bf16: bool = True  # autocast to bfloat16 on CUDA
     cpu_bf16: bool = False  # on a CPU: bf16 autocast and channels_last (fast where the CPU has native bf16,
     # e.g. avx512_bf16 / AMX); off by default, so CPU results stay fp32. Predictions fed to attacks stay fp32.
@@ -74,6 +74,15 @@ def train_config_from(cfg, **fixed) -> TrainConfig:
     names = TrainConfig.__dataclass_fields__
     values = {k: getattr(cfg, k) for k in names if hasattr(cfg, k)}
     return TrainConfig(**{**values, **fixed})
+
+
+def augmentation(augment: bool | str, data: DeviceData | None) -> tuple[int, bool]:
+    """(crop padding, flip) of a TrainConfig.augment value on `data` (no augmentation without data)."""
+    if augment not in (True, False, "flip"):
+        raise ValueError(f"augment takes True (crop and flip), 'flip' (flip only) or False, got {augment!r}")
+    if not augment or data is None:
+        return 0, False
+    return (0 if augment == "flip" else data.crop_padding), data.flip
 
 
 @dataclass
@@ -174,7 +183,7 @@ def fit(
     opt = make_optimizer(model.parameters(), cfg)
     steps_per_epoch = len(x) // cfg.batch_size + (len(x) % cfg.batch_size > 1 or len(x) == 1)
     total = steps_per_epoch * cfg.epochs
-    crop, flip = (data.crop_padding, data.flip) if (cfg.augment and data is not None) else (0, False)
+    crop, flip = augmentation(cfg.augment, data)
     loss_fn = loss_fn or (lambda m, xb, yb, pos: default_loss(m, xb, yb, cfg.label_smoothing))
     hist = History()
     step = 0

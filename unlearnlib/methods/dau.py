@@ -34,7 +34,7 @@ from ..attacks.transformer import TransformerAttacker, attack_tokens, attacker_o
 from ..data import DeviceData, Split, augment
 from ..losses import barlow_twins
 from ..models import bn_eval, clone, recalibrate_bn
-from ..train import TrainConfig, autocast, make_optimizer
+from ..train import TrainConfig, augmentation, autocast, make_optimizer
 from . import register
 
 
@@ -61,7 +61,8 @@ class DAUConfig:
     pair_batch_size: int = 64  # forget and validation batches
     sensitivity_draws: int = 10  # Yuan & Zhang: 10 noisy draws
     sensitivity_sigma: float = 1e-3
-    augment: bool = True
+    augment: bool | str = True  # as TrainConfig.augment
+    cpu_bf16: bool = False  # TrainConfig.cpu_bf16: the game's forward passes in bf16 on a CPU too
     bn_from_retain: bool = False  # True: the Barlow Twins forward of forget + val runs BatchNorm in eval mode, so
     # only retain batches move the running statistics (False, the plain reading: train mode, where a one-class
     # forget batch also moves them)
@@ -96,7 +97,7 @@ class Game:
         self.xr, self.yr = data.train_part(split.retain)
         self.xf, self.yf = data.train_part(split.forget)
         self.xv, self.yv = data.train_part(split.val)
-        self.crop, self.flip = (data.crop_padding, data.flip) if cfg.augment else (0, False)
+        self.crop, self.flip = augmentation(cfg.augment, data)
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
 
     def pair(self):
@@ -139,7 +140,7 @@ class Game:
         bxf, byf, bxv, byv = self.pair()
         self.attacker.eval()
         defender.train()
-        with autocast(device, True):
+        with autocast(device, True, cpu=cfg.cpu_bf16):
             ce = F.cross_entropy(defender(bxr), byr)
         loss = ce
         adv = torch.zeros((), device=device)
@@ -153,7 +154,7 @@ class Game:
             defender.train()
         bt = torch.zeros((), device=device)
         if lam > 0:
-            with autocast(device, True), bn_eval(defender, cfg.bn_from_retain):
+            with autocast(device, True, cpu=cfg.cpu_bf16), bn_eval(defender, cfg.bn_from_retain):
                 h = defender.features(torch.cat([bxf, bxv])).float()
             hf, hv = h[:len(bxf)], h[len(bxf):]
             n = min(len(hf), len(hv))
@@ -183,7 +184,7 @@ class _Watch:
         model = self.game.defender
         was = model.training
         model.eval()
-        with autocast(self.game.device, True):
+        with autocast(self.game.device, True, cpu=self.game.cfg.cpu_bf16):
             out = {f"{name}_acc": float((model(x).argmax(1) == y).float().mean()) for name, (x, y) in self.sets.items()}
         model.train(was)
         return out

@@ -16,6 +16,7 @@ class GravesSchedule:
     weight_decay: float = 0.0
     augment: bool = False
     seed: int = 0
+    cpu_bf16: bool = False  # TrainConfig.cpu_bf16: bf16 autocast + channels_last on a CPU (the cpu profile's originals)
     progress: bool = False
     on_epoch_end: Callable | None = field(default=None, compare=False)  # fit's per-epoch hook
 
@@ -31,5 +32,6 @@ class SparseSchedule:
     weight_decay: float = 5e-4
     augment: bool = True
     seed: int = 0
+    cpu_bf16: bool = False  # TrainConfig.cpu_bf16: bf16 autocast + channels_last on a CPU (the cpu profile's originals)
     progress: bool = False
     on_epoch_end: Callable | None = field(default=None, compare=False)  # fit's per-epoch hook
