@@ -6,6 +6,7 @@
     python run_all.py --only 00 02 -p SEED 1
     python run_all.py --only 02 -p SCHEMES '["class"]' -p SEEDS '[0, 1, 2]'
     python run_all.py --list
+    python run_all.py --report             # results/REPRODUCTION.md: each paper's claims, verdict per profile
     python run_all.py --profile smoke --prepare-only build/nbval   # parameterised copies for nbval
 
 `-p NAME VALUE` changes the field `name` of a notebook's config (`unlearnlib.profiles`; VALUE a
@@ -243,7 +244,15 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="list the notebooks and exit")
     ap.add_argument("--prepare-only", metavar="DIR", help="write parameterised copies to DIR without running")
     ap.add_argument("--results", default=str(ROOT / "results"), help="results root (default results/)")
+    ap.add_argument("--report", action="store_true", help="write <results>/REPRODUCTION.md (every claim, per profile, "
+                    "from the results) and <results>/<profile>/README.md, then exit; runs no notebook")
     args = ap.parse_args(argv)
+    if args.report:
+        from unlearnlib.report import write
+
+        for path in write(Path(args.results)):
+            print(f"wrote {path}")
+        return 0
 
     notebooks = select(discover(), args.only)
     if args.list:

@@ -1,0 +1,58 @@
+"""The generated reproduction report: verdicts follow the rules from the results, absent results read 'not run'."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from unlearnlib import report
+
+NB = "02_discriminative_adversarial_unlearning"
+
+
+def dau_rows(seed, dau_ra, dau_disp_random):
+    rows = []
+    for scheme in ("class", "random"):
+        for method, ua, mia, ra, disp, rt in (("retrain", 100 if scheme == "class" else 10, 100, 90.0, 0.0, 100.0),
+                                              ("finetune", 50, 50, 90.0, 3.0, 10.0),
+                                              ("dau", 99.9 if scheme == "class" else 9, 100, dau_ra, dau_disp_random
+                                               if scheme == "random" else 0.5, 8.0)):
+            rows.append({"method": method, "ua_pct": ua, "mia_efficacy_pct": mia, "ra_pct": ra, "ta_pct": ra - 5,
+                         "avg_disparity": disp, "runtime_s": rt, "seed": seed, "scheme": scheme, "sparsity": 0.0})
+    return rows
+
+
+def make(root: Path, profile: str, rows):
+    folder = root / profile / NB
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(folder / "table1_seeds.csv", index=False)
+    (folder / "params.json").write_text(json.dumps({"device": "cpu: test", "git_commit": "abc", "seconds": 1.0,
+                                                    "status": "ok", "end_utc": "now"}))
+    return report.Results(root, profile, NB)
+
+
+def test_dau_verdicts_follow_the_rules(tmp_path):
+    good = make(tmp_path, "cpu", dau_rows(0, 89.0, 5.0) + dau_rows(1, 91.0, 4.0))
+    o = report.dau_class(good)
+    assert o.verdict == "reproduced" and "2 seeds" in o.value and "RA-retrain 0.00 ± 1.41" in o.value
+    assert report.dau_random(good).verdict == "not reproduced"  # DAU 4.5 against FT's 3.0
+    assert report.dau_runtime(good).verdict == "reproduced"  # 8 % of retrain
+    bad = make(tmp_path, "quick", dau_rows(0, 70.0, 1.0))
+    assert report.dau_class(bad).verdict == "partly"  # forgets, but RA 20 points below retrain
+    assert report.dau_random(bad).verdict == "reproduced"
+    assert report.dau_class(report.Results(tmp_path, "paper", NB)) is None  # nothing there
+
+
+def test_report_marks_missing_profiles_not_run_and_run_all_writes_it(tmp_path):
+    make(tmp_path, "cpu", dau_rows(0, 89.0, 5.0))
+    text = report.build(tmp_path)
+    line = next(l for l in text.splitlines() if l.startswith("| Class-wise forgetting"))
+    cells = [c.strip() for c in line.split(" | ")]
+    assert cells[2] == "**not run**" and cells[3].startswith("**reproduced**") and cells[4].rstrip(" |") == "**not run**"
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "run_all.py"), "--report", "--results", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "REPRODUCTION.md").read_text() == text
+    assert "02_discriminative_adversarial_unlearning" in (tmp_path / "cpu" / "README.md").read_text()

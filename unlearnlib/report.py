@@ -1,0 +1,512 @@
+"""The reproduction report: each claim of the three papers checked against the committed results.
+
+    python run_all.py --report    # writes results/REPRODUCTION.md and results/<profile>/README.md
+
+Nothing here is typed by hand: every figure is read from the results folders (tables and their
+per-seed rows, params.json) and every verdict follows from a rule written beside its claim. A
+verdict is one of VERDICTS; "not run" when the profile has no result for the claim. Where a claim
+fails, the row links its evidence and names what the paper leaves unspecified.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .published import published, source
+from .seeds import pm
+
+PROFILES = ("quick", "cpu", "paper")
+VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
+TITLES = {"amnesiac_ml": "Amnesiac Machine Learning (Graves, Nagisetty & Ganesh, AAAI 2021)",
+          "dau": "Discriminative Adversarial Unlearning (Sharma, Zhou, Ji & Chen, 2024)",
+          "contrastive": "Machine Unlearning in Contrastive Learning (Wang & Chen, 2024)"}
+NOTEBOOKS = {"amnesiac_ml": "01_amnesiac_unlearning", "dau": "02_discriminative_adversarial_unlearning",
+             "contrastive": "03_contrastive_unlearning"}
+# results of a profile kept under other folder names (partial or variant runs), read after the notebook's own
+ALIASES = {("paper", "01_amnesiac_unlearning"): ("01_amnesiac_unlearning_cifar10_mlp",),
+           ("paper", "02_discriminative_adversarial_unlearning"): ("02_class_scheme_h100", "02_random_scheme_partial_h100")}
+CHANCE_AUC = 0.6  # a membership attack with AUC at or below this on the original is "near chance"
+
+
+@dataclass
+class Outcome:
+    """One profile's result for one claim."""
+
+    value: str
+    verdict: str
+    evidence: list[str]  # result files (relative to the results root)
+
+
+@dataclass
+class Claim:
+    paper: str  # amnesiac_ml | dau | contrastive
+    text: str
+    published: str  # the paper's figure (from unlearnlib/published) or its words
+    check: Callable[["Results"], Outcome | None]  # None: not run at this profile
+    unspecified: str = ""  # what the paper leaves open (shown where the claim fails)
+
+
+class Results:
+    """The result folders of one notebook at one profile (its own folder, then ALIASES)."""
+
+    def __init__(self, root: Path, profile: str, notebook: str):
+        self.root, self.profile, self.notebook = root, profile, notebook
+        names = (notebook, *ALIASES.get((profile, notebook), ()))
+        self.folders = [root / profile / n for n in names if (root / profile / n).is_dir()]
+
+    def table(self, name: str, first: bool = False) -> pd.DataFrame | None:
+        """`name`.csv from the folders (concatenated, or the first found with first=True); None if absent."""
+        parts = []
+        for f in self.folders:
+            p = f / f"{name}.csv"
+            if p.exists():
+                parts.append(pd.read_csv(p).assign(_folder=str(f.relative_to(self.root))))
+                if first:
+                    break
+        return pd.concat(parts, ignore_index=True) if parts else None
+
+    def where(self, name: str) -> list[str]:
+        return [str((f / f"{name}.csv").relative_to(self.root)) for f in self.folders if (f / f"{name}.csv").exists()]
+
+    def runs(self) -> list[dict]:
+        out = []
+        for f in self.folders:
+            p = f / "params.json"
+            if p.exists():
+                d = json.loads(p.read_text())
+                out.append({"folder": str(f.relative_to(self.root)), **d})
+        return out
+
+
+def _fmt(x, digits=2):
+    return "n/a" if x is None or pd.isna(x) else f"{x:.{digits}f}"
+
+
+def _ms(series: pd.Series, digits=2) -> str:
+    s = series.dropna()
+    return pm(s.mean(), s.std(ddof=1) if len(s) > 1 else np.nan, digits)
+
+
+def _seeds(df: pd.DataFrame) -> str:
+    return f"{df.seed.nunique()} seed{'s' if df.seed.nunique() != 1 else ''}" if "seed" in df else "1 seed"
+
+
+# --------------------------------------------------------------------------- Amnesiac ML (notebook 01)
+
+
+def _amnesiac_rows(r: Results) -> pd.DataFrame | None:
+    """Per-seed Table 1 rows (seeds/) when present, else the single-seed table; epoch as text."""
+    parts = []
+    for f in r.folders:
+        d = f / "seeds" / "table1_mia_recall"
+        if d.is_dir():
+            parts += [pd.read_csv(p, dtype={"epoch": str}) for p in sorted(d.glob("seed*.csv"))]
+        elif (f / "table1_mia_recall.csv").exists():
+            parts.append(pd.read_csv(f / "table1_mia_recall.csv", dtype={"epoch": str}).assign(seed=0))
+        if parts:
+            break
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _attack_auc(r: Results) -> float | None:
+    q = r.table("shadow_attack_quality", first=True)
+    return None if q is None else float(q.auc.iloc[0])
+
+
+def _auc_note(auc):
+    return (f"; shadow attack AUC on the original {auc:.3f}" + (" (near chance: recall tracks correct classification)"
+                                                                if auc <= CHANCE_AUC else "")) if auc is not None else ""
+
+
+def amnesiac_recall(r: Results) -> Outcome | None:
+    t = _amnesiac_rows(r)
+    if t is None:
+        return None
+    c = t[t.scheme == "class"]
+    e0, e1 = c[c.epoch == "0"].amnesiac, c[c.epoch == "0'"].amnesiac
+    auc = _attack_auc(r)
+    ok = e0.mean() >= 0.8 and e1.mean() <= 0.1
+    verdict = ("reproduced" if auc is None or auc > CHANCE_AUC else "partly") if ok else "not reproduced"
+    return Outcome(f"recall {_ms(e0, 3)} at epoch 0 -> {_ms(e1, 3)} at 0' ({_seeds(c)}){_auc_note(auc)}", verdict,
+                   r.where("table1_mia_recall") + r.where("shadow_attack_quality"))
+
+
+def amnesiac_test_acc(r: Results) -> Outcome | None:
+    t = r.table("accuracy_over_epochs", first=True)
+    if t is None:
+        return None
+    t = t.assign(epoch=t.epoch.astype(str))
+    a = t[(t.scheme == "class") & (t.method == "amnesiac")].set_index("epoch").test_acc_pct
+    before, after, repaired = a["0"], a["0'"], a.get("1", np.nan)
+    verdict = "reproduced" if before - after <= 3 else "partly" if before - repaired <= 3 else "not reproduced"
+    return Outcome(f"test accuracy (other classes) {before:.2f} -> {after:.2f} % right after the removal, {_fmt(repaired)} % "
+                   f"after one repair epoch (first seed); partly = near the original only after repair",
+                   verdict, r.where("accuracy_over_epochs"))
+
+
+def amnesiac_others_slower(r: Results) -> Outcome | None:
+    t = _amnesiac_rows(r)
+    if t is None:
+        return None
+    c = t[(t.scheme == "class") & (t.epoch == "0'")]
+    e1 = t[(t.scheme == "class") & (t.epoch == "1")]
+    rl, nr, am = c.random_label.mean(), c.naive_retrain.mean(), c.amnesiac.mean()
+    slower = rl > am + 0.3 and nr > am + 0.3
+    verdict = "reproduced" if slower and e1.naive_retrain.mean() > 0.1 else "partly" if slower else "not reproduced"
+    return Outcome(f"recall at 0': random label {_fmt(rl, 3)}, naive {_fmt(nr, 3)}, amnesiac {_fmt(am, 3)}; at epoch 1: "
+                   f"random label {_fmt(e1.random_label.mean(), 3)}, naive {_fmt(e1.naive_retrain.mean(), 3)} ({_seeds(c)})"
+                   + _auc_note(_attack_auc(r)), verdict, r.where("table1_mia_recall"))
+
+
+def amnesiac_inversion(r: Results) -> Outcome | None:
+    t = r.table("accuracy_over_epochs", first=True)
+    if t is None or "inversion_confidence" not in t:
+        return None
+    t = t.assign(epoch=t.epoch.astype(str))
+    a = t[(t.scheme == "class") & (t.method == "amnesiac")].set_index("epoch").inversion_confidence
+    last, before, after = a.index[-1], a["0"], a["0'"]
+    verdict = "reproduced" if before >= 0.5 and after < 0.5 * before else "partly" if a[last] < before else "not reproduced"
+    figs = [str((f / "inversion_grid.png").relative_to(r.root)) for f in r.folders[:1] if (f / "inversion_grid.png").exists()]
+    return Outcome(f"class probability of the model's own inversion {before:.3f} (original) -> {after:.3f} after the "
+                   f"removal, {a[last]:.3f} at epoch {last} (a proxy; the images are in the figure)", verdict,
+                   r.where("accuracy_over_epochs") + figs)
+
+
+# --------------------------------------------------------------------------- DAU (notebook 02)
+
+
+def _dau_rows(r: Results) -> pd.DataFrame | None:
+    t = r.table("table1_seeds")
+    if t is None:
+        return None
+    if "seed" not in t:
+        t = t.assign(seed=0)
+    return t.drop_duplicates(["scheme", "sparsity", "method", "seed"], keep="last")
+
+
+def _by_setting(t: pd.DataFrame, scheme: str):
+    for sp, g in t[t.scheme == scheme].groupby("sparsity"):
+        yield ("dense" if sp == 0 else f"{sp:.0%} sparse"), g
+
+
+def dau_class(r: Results) -> Outcome | None:
+    t = _dau_rows(r)
+    if t is None or not ((t.scheme == "class") & (t.method == "dau")).any():
+        return None
+    parts, flags = [], []
+    for label, g in _by_setting(t, "class"):
+        d = g[g.method == "dau"].set_index("seed")
+        re = g[g.method == "retrain"].set_index("seed")
+        dra, dta = (d.ra_pct - re.ra_pct).dropna(), (d.ta_pct - re.ta_pct).dropna()
+        forget = d.ua_pct.mean() >= 99 and d.mia_efficacy_pct.mean() >= 99
+        close = abs(dra.mean()) <= 3 and abs(dta.mean()) <= 3
+        flags.append((forget, close))
+        parts.append(f"{label}: UA {_ms(d.ua_pct)}, MIA-Efficacy {_ms(d.mia_efficacy_pct)}, RA-retrain {_ms(dra)}, "
+                     f"TA-retrain {_ms(dta)} ({_seeds(d.reset_index())})")
+    verdict = ("reproduced" if all(a and b for a, b in flags) else "partly" if any(a or b for a, b in flags)
+               else "not reproduced")
+    return Outcome("; ".join(parts), verdict, r.where("table1_seeds"))
+
+
+def dau_random(r: Results) -> Outcome | None:
+    t = _dau_rows(r)
+    if t is None or not ((t.scheme == "random") & (t.method == "dau")).any():
+        return None
+    parts, wins = [], []
+    for label, g in _by_setting(t, "random"):
+        means = g.groupby("method").avg_disparity.mean()
+        rivals = means.reindex(["finetune", "grad_ascent", "fisher", "influence"]).dropna()
+        if "dau" not in means or rivals.empty:
+            continue
+        wins.append(means["dau"] < rivals.min())
+        parts.append(f"{label}: DAU {_ms(g[g.method == 'dau'].avg_disparity)} vs best rival {rivals.idxmin()} "
+                     f"{rivals.min():.2f} ({_seeds(g)})")
+    if not wins:
+        return None
+    verdict = "reproduced" if all(wins) else "partly" if any(wins) else "not reproduced"
+    return Outcome("; ".join(parts), verdict, r.where("table1_seeds"))
+
+
+def dau_runtime(r: Results) -> Outcome | None:
+    t = _dau_rows(r)
+    if t is None or not (t.method == "dau").any():
+        return None
+    parts, ok = [], []
+    for (scheme, sp), g in t.groupby(["scheme", "sparsity"]):
+        d, re = g[g.method == "dau"].set_index("seed").runtime_s, g[g.method == "retrain"].set_index("seed").runtime_s
+        share = (100 * d / re).dropna()
+        if share.empty:
+            continue
+        ok.append(share.mean() <= 15)
+        parts.append(f"{scheme} {'dense' if sp == 0 else f'{sp:.0%} sparse'}: {_ms(share, 1)} % of retrain")
+    if not ok:
+        return None
+    verdict = "reproduced" if all(ok) else "partly" if any(ok) else "not reproduced"
+    return Outcome("; ".join(parts), verdict, r.where("table1_seeds"))
+
+
+def dau_barlow(r: Results) -> Outcome | None:
+    t = r.table("table2_ablation")
+    if t is None:
+        return None
+    parts, ok = [], []
+    for scheme, g in t.groupby("scheme", sort=False):
+        g = g.set_index("barlow_lambda")
+        without, with_ = g.loc[0.0], g.drop(index=0.0).iloc[0]
+        better = with_.avg_disparity < without.avg_disparity
+        ok.append(better)
+        parts.append(f"{scheme}: disparity {without.avg_disparity:.2f} without -> {with_.avg_disparity:.2f} with, UA "
+                     f"{without.ua_pct:.2f} -> {with_.ua_pct:.2f}, MIA-Efficacy {without.mia_efficacy_pct:.2f} -> "
+                     f"{with_.mia_efficacy_pct:.2f}")
+    verdict = "reproduced" if all(ok) else "partly" if any(ok) else "not reproduced"
+    return Outcome("; ".join(parts) + " (first seed)", verdict, r.where("table2_ablation"))
+
+
+# --------------------------------------------------------------------------- contrastive (notebook 03)
+
+
+def _ssl_rows(r: Results) -> pd.DataFrame | None:
+    for f in r.folders:
+        d = f / "seeds" / "table2_3_ssl_methods"
+        if d.is_dir() and any(d.glob("seed*.csv")):
+            return pd.concat([pd.read_csv(p) for p in sorted(d.glob("seed*.csv"))], ignore_index=True)
+        if (f / "table2_3_ssl_methods.csv").exists():
+            return pd.read_csv(f / "table2_3_ssl_methods.csv").assign(seed=0)
+    return None
+
+
+def contrastive_before(r: Results) -> Outcome | None:
+    t = _ssl_rows(r)
+    if t is None:
+        return None
+    b = t[t.model == "before"]
+    means = b.groupby("ssl", sort=False).mia_acc_pct
+    ok = [m >= 60 for m in means.mean()]
+    parts = [f"{s} {_ms(g)}" for s, g in means]
+    verdict = "reproduced" if all(ok) else "partly" if any(ok) else "not reproduced"
+    return Outcome("EncoderMI accuracy before: " + ", ".join(parts) + f" ({_seeds(b)})", verdict,
+                   r.where("table2_3_ssl_methods"))
+
+
+def contrastive_after(r: Results) -> Outcome | None:
+    t = _ssl_rows(r)
+    if t is None:
+        return None
+    parts, ok = [], []
+    for s, g in t.groupby("ssl", sort=False):
+        b, a = g[g.model == "before"].set_index("seed"), g[g.model == "after"].set_index("seed")
+        loss = (b.knn_acc_pct - a.knn_acc_pct).dropna()
+        near = abs(a.mia_acc_pct.mean() - 50) <= 3
+        ok.append((near, loss.mean() <= 10))
+        parts.append(f"{s}: MIA {_ms(a.mia_acc_pct)}, kNN accuracy lost {_ms(loss)} points")
+    verdict = ("reproduced" if all(a and b for a, b in ok) else "partly" if any(a or b for a, b in ok)
+               else "not reproduced")
+    return Outcome("; ".join(parts) + f" ({_seeds(t)})", verdict, r.where("table2_3_ssl_methods"))
+
+
+def contrastive_supervised(r: Results) -> Outcome | None:
+    t = r.table("table7_supervised", first=True)
+    if t is None:
+        return None
+    t = t.set_index("method")
+    gap_b = t.loc["before", "member_top1"] - t.loc["before", "nonmember_top1"]
+    gap_a = t.loc["after", "member_top1"] - t.loc["after", "nonmember_top1"]
+    loss = t.loc["before", "ta_pct"] - t.loc["after", "ta_pct"]
+    verdict = ("reproduced" if abs(gap_a) <= 0.03 and loss <= 10 and gap_b > 0.03 else
+               "partly" if abs(gap_a) < abs(gap_b) else "not reproduced")
+    return Outcome(f"top-1 member - non-member {gap_b:.3f} -> {gap_a:.3f}; test accuracy {t.loc['before', 'ta_pct']:.2f} -> "
+                   f"{t.loc['after', 'ta_pct']:.2f} %; MIA-Efficacy {t.loc['before', 'mia_efficacy_pct']:.2f} -> "
+                   f"{t.loc['after', 'mia_efficacy_pct']:.2f} (first seed)", verdict, r.where("table7_supervised"))
+
+
+def contrastive_ablation(r: Results) -> Outcome | None:
+    t = r.table("table4_ablation_full", first=True)
+    if t is None:
+        return None
+    t = t.set_index(["mnorm", "gp", "mloss"])
+    dist = (t.after_mia_acc_pct - 50).abs()
+    mnorm, gp, gp_mloss = dist.get((1, 0, 0)), dist.get((0, 1, 0)), dist.get((0, 1, 1))
+    checks = [mnorm is not None and mnorm > 3,  # MNorm alone leaves the attack working
+              gp is not None and mnorm is not None and gp < mnorm,  # GP alone does better
+              gp_mloss is not None and gp_mloss <= 3]  # GP with the member loss disables it
+    verdict = "reproduced" if all(checks) else "partly" if any(checks) else "not reproduced"
+    return Outcome(f"|MIA - 50| after: MNorm only {_fmt(mnorm)}, GP only {_fmt(gp)}, GP + MLoss {_fmt(gp_mloss)}, all three "
+                   f"{_fmt(dist.get((1, 1, 1)))} (first seed)", verdict, r.where("table4_ablation_full"))
+
+
+def contrastive_refit(r: Results) -> Outcome | None:
+    t = _ssl_rows(r)
+    if t is None:
+        return None
+    a = t[t.model == "after (attack refitted)"]
+    if a.empty:
+        return None
+    means = a.groupby("ssl", sort=False).mia_acc_pct
+    ok = [m >= 55 for m in means.mean()]
+    verdict = "reproduced" if all(ok) else "partly" if any(ok) else "not reproduced"
+    return Outcome("refitted EncoderMI accuracy after unlearning: " + ", ".join(f"{s} {_ms(g)}" for s, g in means)
+                   + f" ({_seeds(a)}); reproduced = the attacker still separates them (>= 55 %)", verdict,
+                   r.where("table2_3_ssl_methods"))
+
+
+# --------------------------------------------------------------------------- the claims
+
+
+def _pub(paper: str, **where) -> pd.DataFrame:
+    p = published(paper)
+    for k, v in where.items():
+        p = p[p[k] == v]
+    return p
+
+
+def _published_recall() -> str:
+    p = _pub("amnesiac_ml", table="Table 1", method="amnesiac").set_index("epoch").value
+    before, after = p["0"], p["0'"]
+    return f"CIFAR-100: {before:.3f} at epoch 0 -> {after:.3f} at 0'"
+
+
+def _published_dau(scheme: str) -> str:
+    p = _pub("dau", table="Table 1", dataset="cifar10", scheme=scheme, quantity="avg_disparity")
+    return "CIFAR-10 Avg. Disparity (dense / sparse): " + "; ".join(
+        f"{m} " + " / ".join(_fmt(v) for v in g.sort_values("sparsity").value) for m, g in p.groupby("method", sort=False))
+
+
+def _published_runtime() -> str:
+    p = _pub("dau", table="Table 1", dataset="cifar10", quantity="runtime_min")
+    d = p[p.method == "dau"].set_index("scheme").value
+    re = p[p.method == "retrain"].set_index("scheme").value
+    shares = [f"{s} {100 * d[s] / re[s]:.0f} %" for s in d.index if s in re.index]
+    return "CIFAR-10 DAU / Retrain minutes: " + ", ".join(f"{s} {d[s]:.2f} / {re[s]:.2f}" for s in d.index if s in re.index) + \
+        (f" ({', '.join(shares)})" if shares else "")
+
+
+def _published_contrastive(quantity: str, when: str) -> str:
+    p = _pub("contrastive", table="Table III", quantity=quantity, when=when)
+    return ", ".join(f"{m} {v:g}" for m, v in zip(p.model, p.value))
+
+
+def claims() -> list[Claim]:
+    return [
+        Claim("amnesiac_ml", "Membership recall on the forgotten class falls from near 1 to near 0 right after the amnesiac "
+              "update", _published_recall(), amnesiac_recall,
+              "the shadow attack's size and training are taken from the authors' notebook; the paper's MNIST numbers are not in the stored text"),
+        Claim("amnesiac_ml", "Test accuracy stays near the original's right after the amnesiac update (class-wise)",
+              "stated (no figure in the stored text)", amnesiac_test_acc),
+        Claim("amnesiac_ml", "Random-label unlearning and naive retraining need more epochs than amnesiac unlearning to "
+              "remove membership", "random label: recall low from epoch 1; naive retraining: still high after 10 epochs",
+              amnesiac_others_slower),
+        Claim("amnesiac_ml", "Model inversion of the forgotten class stops resembling it after amnesiac unlearning",
+              "figures only", amnesiac_inversion, "no numeric measure of resemblance in the paper"),
+        Claim("dau", "Class-wise forgetting: DAU reaches UA >= 99 and MIA-Efficacy >= 99 with RA and TA within 3 points of "
+              "retrain, dense and sparse", _published_dau("class"), dau_class,
+              "the DAU learning rates, loss weights and attacker pre-training lost their numbers in the stored text "
+              "(results/*/02_sweeps)"),
+        Claim("dau", "Random forgetting: DAU has a lower Avg. Disparity than FT, GA, FF and IU, dense and sparse",
+              _published_dau("random"), dau_random, "as above; IU's alpha is not given by either Wfisher source"),
+        Claim("dau", "DAU runs in at most 15 % of retrain's time (retrain on the original's schedule)", _published_runtime(),
+              dau_runtime),
+        Claim("dau", "The Barlow Twins term lowers Avg. Disparity (higher UA and MIA-Efficacy) (Table 2)",
+              "stated: consistently higher UA and MIA-Efficacy with it", dau_barlow),
+        Claim("contrastive", "EncoderMI is well above chance (>= 60 %) on the SSL encoders before unlearning",
+              "Table III: " + _published_contrastive("mia_acc_pct", "before"), contrastive_before,
+              "the paper trains 1,600 epochs to overfit; its EncoderMI variant is described in words only"),
+        Claim("contrastive", "After gradient-penalty unlearning EncoderMI is within 3 points of 50 % with at most 10 points "
+              "of accuracy lost, for each SSL method", "Table III: " + _published_contrastive("mia_acc_pct", "after"),
+              contrastive_after),
+        Claim("contrastive", "The supervised model's member and non-member top-1 confidences meet after unlearning, at "
+              "little cost in test accuracy (Table VII)", "Table VII (CIFAR-10 ResNet-18)", contrastive_supervised),
+        Claim("contrastive", "Ablation: MNorm alone leaves the attack working, GP alone does better, GP + MLoss disables it "
+              "(Table IV)", "stated in the text (the table's cells did not survive extraction)", contrastive_ablation),
+        Claim("contrastive", "Beyond the paper: an attacker refitted on the unlearned encoder still separates forgotten "
+              "from unseen samples", "not examined by the paper", contrastive_refit),
+    ]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _run_line(root: Path, profile: str, notebook: str) -> str:
+    runs = Results(root, profile, notebook).runs()
+    return "; ".join(f"[{r['folder']}]({r['folder']}/) ({r.get('device', '?')}; commit {str(r.get('git_commit', '?'))[:9]}; "
+                     f"{r.get('seconds', '?')} s)" for r in runs) or "not run"
+
+
+def build(root: Path) -> str:
+    """The report's Markdown, from the results under `root`."""
+    lines = ["# Reproduction report", "",
+             "Generated by `python run_all.py --report` from the results folders; do not edit by hand. Verdicts: "
+             "reproduced, partly, not reproduced, not run. Each profile's cell gives our figure (mean ± sd over the seeds "
+             "named), its verdict and the files it comes from. Profiles: quick (8x8 digits, minutes), cpu (MNIST / CIFAR-10 "
+             "with small_cnn on 2 CPU cores), paper (the papers' networks, a GPU). Rules behind each verdict: "
+             "`unlearnlib/report.py`.", ""]
+    counts = {p: dict.fromkeys(VERDICTS, 0) for p in PROFILES}
+    for paper, notebook in NOTEBOOKS.items():
+        lines += [f"## {TITLES[paper]}", "", f"Published figures: {source(paper)}", "",
+                  "Runs: " + " | ".join(f"{p}: {_run_line(root, p, notebook)}" for p in PROFILES), "",
+                  "| claim | published | " + " | ".join(PROFILES) + " |", "| --- | --- | " + " | ".join("---" for _ in PROFILES) + " |"]
+        notes = []
+        for c in [c for c in claims() if c.paper == paper]:
+            cells = []
+            for p in PROFILES:
+                r = Results(root, p, notebook)
+                try:
+                    o = c.check(r) if r.folders else None
+                except (KeyError, IndexError, AttributeError, ValueError) as exc:  # a partial run lacks a row
+                    o = Outcome(f"incomplete result ({type(exc).__name__}: {exc})", "not run", [])
+                verdict = o.verdict if o else "not run"
+                counts[p][verdict] += 1
+                if o is None:
+                    cells.append("**not run**")
+                    continue
+                links = ", ".join(f"[{Path(e).name}]({e})" for e in o.evidence)
+                cells.append(f"**{o.verdict}**: {o.value}" + (f" ({links})" if links else ""))
+                if o.verdict in ("partly", "not reproduced") and c.unspecified:
+                    notes.append(f"- {c.text} ({p}): the paper leaves unspecified: {c.unspecified}.")
+            lines.append(f"| {c.text} | {c.published} | " + " | ".join(x.replace("|", "/") for x in cells) + " |")
+        lines += [""] + sorted(set(notes)) + ([""] if notes else [])
+    lines += ["## Verdicts per profile", "", "| profile | " + " | ".join(VERDICTS) + " |",
+              "| --- | " + " | ".join("---" for _ in VERDICTS) + " |"]
+    lines += [f"| {p} | " + " | ".join(str(counts[p][v]) for v in VERDICTS) + " |" for p in PROFILES]
+    return "\n".join(lines) + "\n"
+
+
+def profile_readme(root: Path, profile: str) -> str | None:
+    """results/<profile>/README.md: each notebook's run (commit, device, seeds, time), from params.json and seeds/."""
+    base = root / profile
+    if not base.is_dir():
+        return None
+    rows = []
+    for f in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        params = f / "params.json"
+        if not params.exists():
+            continue
+        d = json.loads(params.read_text())
+        seeds = sorted({int(s.stem[4:]) for s in f.glob("seeds/*/seed*.csv")})
+        rows.append(f"| [{f.name}]({f.name}/) | {d.get('status', '?')} | {str(d.get('git_commit', '?'))[:12]} | "
+                    f"{d.get('device', '?')} | {seeds or d.get('parameters', {}).get('OVERRIDES', {}).get('seeds', '-')} | "
+                    f"{d.get('seconds', '?')} | {d.get('end_utc', '?')} |")
+    if not rows:
+        return None
+    return "\n".join([f"# results/{profile}", "", "Generated by `python run_all.py --report` from each folder's params.json "
+                      "(the last invocation) and seeds/ (every seed merged into its tables). Claims and verdicts: "
+                      "[../REPRODUCTION.md](../REPRODUCTION.md).", "",
+                      "| notebook | status | commit | device | seeds | seconds (last invocation) | finished (UTC) |",
+                      "| --- | --- | --- | --- | --- | --- | --- |", *rows, ""])
+
+
+def write(root: Path) -> list[Path]:
+    """Write REPRODUCTION.md under `root` and README.md for the quick and cpu profiles; return the paths."""
+    root = Path(root)
+    out = [root / "REPRODUCTION.md"]
+    out[0].write_text(build(root))
+    for p in ("quick", "cpu"):
+        text = profile_readme(root, p)
+        if text:
+            (root / p / "README.md").write_text(text)
+            out.append(root / p / "README.md")
+    return out
