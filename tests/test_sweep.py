@@ -33,3 +33,33 @@ def test_grid_values_are_checked_against_the_method_config():
         parse_grid(["epochz=3"], "finetune")
     with pytest.raises(SystemExit, match="not a Python literal"):
         parse_grid(["lr=[1,"], "finetune")
+
+
+def test_validation_view_keeps_test_out_and_holds_half_the_validation_back():
+    import numpy as np
+
+    from unlearnlib import load_dataset, make_split, to_device
+    from unlearnlib.experiment import validation_view
+
+    ds = load_dataset("digits")
+    data = to_device(ds, "cpu")
+    split = make_split(ds, "class", 4, 0.2, 0, 600, 200)
+    method_split, view, score_split = validation_view(data, split, seed=0)
+    held = np.setdiff1d(split.val, method_split.val)
+    assert len(method_split.val) + len(held) == len(split.val) and len(held) >= len(split.val) // 2
+    assert np.array_equal(method_split.train, split.train) and np.array_equal(method_split.retain, split.retain)
+    # the scoring view's test part is the held-out validation samples: no test image is looked at
+    assert len(view.x_test) == len(held)
+    assert (view.x_test == data.x_train[held]).all()
+    # class-wise: the held-out samples of the forgotten class are its test_forget, the rest its test
+    labels = view.y_test.numpy()
+    assert (labels[score_split.test_forget] == 4).all() and (labels[score_split.test] != 4).all()
+    assert len(score_split.test) + len(score_split.test_forget) == len(held)
+
+
+def test_sweep_scores_on_validation_by_default(tmp_path):
+    out = tmp_path / "sweep.json"
+    assert main(["--profile", "smoke", "--method", "finetune", "--grid", "epochs=1", "--device", "cpu",
+                 "--out", str(out)]) == 0
+    meta = json.loads(out.read_text())["meta"]
+    assert meta["score"] == "validation" and "validation" in meta["note"]

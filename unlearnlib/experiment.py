@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 import torch.nn as nn
 
 from .cache import cache_key, entry_path, load_entry, save_entry
@@ -76,8 +77,10 @@ def _fingerprint(model: nn.Module) -> str:
 def retrain(start: nn.Module, data: DeviceData, split: Split, cfg, *, cache: bool = True) -> tuple[nn.Module, float]:
     """The retrained reference: `unlearn("retrain", start, ...)`, cached on disk with its measured run time.
 
-    The key holds the dataset, the split, the architecture and masks of `start` and the RetrainConfig."""
-    key = cache_key(kind="retrain", dataset=data.name, data=data.fingerprint, split=split.fingerprint(),
+    The key holds the dataset, the retain indices (all retraining sees), the architecture and masks of `start`
+    and the RetrainConfig."""
+    retain = hashlib.sha1(np.ascontiguousarray(split.retain, dtype=np.int64).tobytes()).hexdigest()[:16]
+    key = cache_key(kind="retrain", dataset=data.name, data=data.fingerprint, retain=retain,
                     model=_fingerprint(start), cfg=cfg.train)
     path = entry_path("retrained", key)
     entry = load_entry(path) if cache else None
@@ -90,6 +93,27 @@ def retrain(start: nn.Module, data: DeviceData, split: Split, cfg, *, cache: boo
     if cache:
         save_entry(path, {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, {"seconds": seconds})
     return model, seconds
+
+
+def validation_view(data: DeviceData, split: Split, seed: int = 0) -> tuple[Split, DeviceData, Split]:
+    """Score hyper-parameters on validation data, never on test: (method split, scoring data, scoring split).
+
+    The validation set is halved at random (seeded): the methods see the first half as their validation set
+    (DAU's non-members), and the second half plays the test set in the scoring view (its TA and the SVC
+    attack's non-members), a copy of `data` whose test part is those training samples. Class-wise, the
+    held-out half's samples of the forgotten classes become its test_forget. Training sets are unchanged,
+    so the original and retrain come from the same cache entries as the notebooks'."""
+    val = np.random.default_rng(seed).permutation(split.val)
+    game, held = np.sort(val[: len(val) // 2]), np.sort(val[len(val) // 2:])
+    if len(game) == 0 or len(held) == 0:
+        raise ValueError(f"scoring on validation needs at least 2 validation samples, the split has {len(split.val)}")
+    method_split = replace(split, val=game)
+    view = replace(data, x_test=data.x_train[torch.as_tensor(held, device=data.device)],
+                   y_test=data.y_train[torch.as_tensor(held, device=data.device)], fingerprint=data.fingerprint + "-valview")
+    forgotten = np.isin(data.y_train[torch.as_tensor(held, device=data.device)].cpu().numpy(), split.forget_classes)
+    positions = np.arange(len(held))
+    score_split = replace(method_split, test=positions[~forgotten], test_forget=positions[forgotten])
+    return method_split, view, score_split
 
 
 @dataclass
@@ -109,14 +133,15 @@ def run_setting(original: nn.Module, data: DeviceData, split: Split, sparsity: f
                 methods: Sequence[tuple[str, Any]], *, tune_cfg: TrainConfig | None = None, seed: int = 0,
                 mia_max_per_side: int | None = None, mia_kinds: Sequence[str] = (), executor=None,
                 tag: dict | None = None, trajectories: list | None = None, cache: bool = True,
-                keep_models: bool = False, log: Callable[[str], None] | None = print) -> SettingRun:
+                keep_models: bool = False, score: tuple[DeviceData, Split] | None = None,
+                log: Callable[[str], None] | None = print) -> SettingRun:
     """original -> (sparsity > 0: prune and tune) -> every method of `methods` ((registry name, config)
     pairs, each config given the seed) -> evaluate. The first row is the starting model ("original").
 
     retrain runs through `retrain` (cached). trajectories: a list that methods reporting per-iteration
     progress (an `on_iteration` config field, as DAU's) append to, each entry tagged with `tag`.
     keep_models: return the unlearned models too (by method name; otherwise they are dropped as soon as
-    they are evaluated)."""
+    they are evaluated). score: (data, split) to evaluate on instead of (data, split), e.g. `validation_view`'s."""
     tag = dict(tag or {})
     if sparsity > 0:
         if tune_cfg is None:
@@ -125,7 +150,8 @@ def run_setting(original: nn.Module, data: DeviceData, split: Split, sparsity: f
     else:
         start = original
     kw = dict(mia_max_per_side=mia_max_per_side, seed=seed, mia_kinds=tuple(mia_kinds), executor=executor)
-    rows = [evaluate(start, data, split, method="original", **kw)]
+    score_data, score_split = score or (data, split)
+    rows = [evaluate(start, score_data, score_split, method="original", **kw)]
     seconds, models = {}, {}
     for name, cfg in methods:
         cfg = with_seed(cfg, seed)
@@ -139,7 +165,7 @@ def run_setting(original: nn.Module, data: DeviceData, split: Split, sparsity: f
         if trajectories is not None:
             for t in trajectories[n_before:]:
                 t.update(tag)
-        rows.append(evaluate(model, data, split, method=name, runtime_s=sec, **kw))
+        rows.append(evaluate(model, score_data, score_split, method=name, runtime_s=sec, **kw))
         seconds[name] = sec
         if keep_models:
             models[name] = model
