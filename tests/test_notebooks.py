@@ -73,3 +73,18 @@ def test_no_published_figure_is_typed_into_a_notebook(nb):
         consts = {round(n.value, 6) for n in ast.walk(ast.parse(src))
                   if isinstance(n, ast.Constant) and isinstance(n.value, float)}
         assert not consts & figures, f"{nb.name}: published figure(s) {sorted(consts & figures)} typed into a cell"
+
+
+def test_every_notebook_has_a_cpu_profile_on_the_papers_data():
+    """The cpu profile runs the papers' datasets and split sizes (not the digits) in bf16 on a CPU."""
+    from unlearnlib.profiles import PROFILE_NAMES, notebook_config
+
+    assert "cpu" in PROFILE_NAMES
+    for stem in NOTEBOOK_CONFIGS:
+        cfg = notebook_config(stem, "cpu")
+        assert cfg.dataset in ("mnist", "cifar10") and cfg.train.cpu_bf16, stem
+    dau = notebook_config("02_discriminative_adversarial_unlearning", "cpu")
+    assert dau.val_size == 5000 and dau.train_size is None and dau.sparsities == (0.0, 0.95)
+    assert notebook_config("01_amnesiac_unlearning", "cpu").dataset == "mnist"
+    c = notebook_config("03_contrastive_unlearning", "cpu")
+    assert (c.n_members, c.n_nonmembers, c.n_val, c.n_forget or c.n_members // 5) == (10000, 10000, 2000, 2000)

@@ -1,0 +1,62 @@
+"""Independent jobs (shadow models, sweep grid points) run in this process, or as Ray tasks on a cluster.
+
+    results = run_tasks(job_fn, jobs)                      # in-process, in order
+    results = run_tasks(job_fn, jobs, address="auto")      # Ray: an address, "auto", or "local" (a local instance)
+
+Without an address, RAY_ADDRESS decides (unset: in-process). Ray is an optional extra
+(`pip install -e .[ray]`); asking for it without it installed is an error that says so. There is no pool
+or queue of our own: Ray schedules the tasks, and each task is a plain function of a picklable job, so its
+result (and what it caches) is the same whichever runs it. Jobs fix their own torch thread count (the
+float reductions, and so the trained models, depend on it).
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable, TypeVar
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+def ray_address(address: str | None = None) -> str | None:
+    """The Ray address to use: `address`, else RAY_ADDRESS, else None (in-process)."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
+def run_tasks(fn: Callable[[J], R], jobs: Iterable[J], address: str | None = None,
+              num_cpus: float = 1, on_result: Callable[[int, R], None] | None = None) -> list[R]:
+    """fn(job) for every job, in-process or as Ray tasks (see the module docstring); results in job order.
+
+    num_cpus: CPUs Ray reserves per task. on_result(i, result): called as each result arrives (in-process: in
+    order; Ray: as tasks finish), e.g. to report progress."""
+    jobs = list(jobs)
+    address = ray_address(address)
+    if address is None:
+        out = []
+        for i, job in enumerate(jobs):
+            out.append(fn(job))
+            if on_result is not None:
+                on_result(i, out[-1])
+        return out
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError(f"Ray address {address!r} given (argument or RAY_ADDRESS) but Ray is not installed; "
+                           "install the extra with `pip install -e .[ray]`, or unset RAY_ADDRESS to run in-process") from None
+    if not ray.is_initialized():
+        if address == "local":
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    remote = ray.remote(num_cpus=num_cpus)(fn)
+    refs = [remote.remote(job) for job in jobs]
+    index = {ref: i for i, ref in enumerate(refs)}
+    out: list = [None] * len(refs)
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        i = index[done[0]]
+        out[i] = ray.get(done[0])
+        if on_result is not None:
+            on_result(i, out[i])
+    return out
