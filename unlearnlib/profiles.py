@@ -188,6 +188,38 @@ class ContrastiveConfig(Setting):
         _choices("gp_form", (self.gp_form,), GP_FORMS)
 
 
+@dataclass(frozen=True)
+class CarefulEvalConfig(Setting):
+    """Notebook 04: the methods of notebooks 01 and 02 on random forgetting, scored by population and per-example
+    attacks over shadows trained and unlearned by the pipeline (`unlearnlib.unlearned_shadows`, `careful`).
+    Method hyper-parameters: notebook 02's config at the same profile (FT, GA, FF, IU, DAU) and notebook 01's
+    Graves schedule (random label, amnesiac) with `graves_epochs` epochs."""
+
+    methods: tuple[str, ...] = ("retrain", "finetune", "grad_ascent", "fisher", "influence", "random_label",
+                                "amnesiac", "dau")
+    pool_size: int | None = None  # training samples the shadows draw from (None: the whole training part)
+    n_targets: int = 400  # target examples: each shadow trains on and then forgets a random half of them
+    n_val: int = 100  # validation samples, never trained on (the methods' known non-members)
+    n_population: int = 300  # test samples: RMIA's population and the SVC attack's non-members
+    n_shadows: int = 24  # shadow models (each: an original, then every method)
+    n_ref: int = 4  # RMIA's reference models (retrained, from other shadows)
+    rmia_a: float = 0.3  # RMIA's offline a (ml_privacy_meter's default)
+    global_variance: bool = False  # U-LiRA: one pooled variance per side instead of per-example variances
+    graves_epochs: int = 1  # random label and amnesiac repair epochs (Graves et al.: one epoch removes membership)
+    ray_address: str | None = None  # a Ray cluster for the shadow jobs; None: RAY_ADDRESS, else in-process
+    seed: int = 0
+
+    def __post_init__(self):
+        from .methods import list_methods
+
+        _choices("methods", self.methods, list_methods())
+        if "retrain" not in self.methods:
+            raise ConfigError("methods must include 'retrain': the reference of RMIA, the forgetting score and the "
+                              "sanity check")
+        if self.n_shadows < 3 or not 1 <= self.n_ref < self.n_shadows:
+            raise ConfigError(f"need n_shadows >= 3 and 1 <= n_ref < n_shadows, got {self.n_shadows} and {self.n_ref}")
+
+
 def _choices(name: str, values, allowed) -> None:
     bad = [v for v in values if v not in allowed]
     if bad or not values:
@@ -241,6 +273,17 @@ NOTEBOOK_CONFIGS: dict[str, dict[str, Any]] = {
                      linear_epochs=30, amounts=(500, 1000, 2000, 4000), sup_epochs=30),
         "paper": _from("paper", ContrastiveConfig, n_members=10000, n_nonmembers=10000, n_val=2000, ssl_epochs=400,
                        ssl_batch=512, linear_epochs=100, amounts=(1000, 2000, 4000, 6000, 8000, 10000), sup_epochs=100),
+    },
+    "04_careful_evaluation": {
+        "smoke": _from("smoke", CarefulEvalConfig, methods=("retrain", "finetune", "grad_ascent", "amnesiac", "dau"),
+                       pool_size=600, n_targets=80, n_val=40, n_population=100, n_shadows=4, n_ref=2),
+        # digits with the MLP of notebook 02's quick profile; the whole training part as the pool
+        "quick": _from("quick", CarefulEvalConfig, model="mlp", n_targets=400, n_val=100, n_population=300, n_shadows=24),
+        # CIFAR-10, small_cnn in bf16: a 5,000-sample pool (about 4 minutes per shadow with every method on 2 cores,
+        # so 16 shadows in about an hour)
+        "cpu": _from("cpu", CarefulEvalConfig, pool_size=5000, n_targets=1000, n_val=500, n_population=1000, n_shadows=16),
+        "paper": _from("paper", CarefulEvalConfig, pool_size=None, n_targets=5000, n_val=5000, n_population=5000,
+                       n_shadows=64, n_ref=8),
     },
 }
 

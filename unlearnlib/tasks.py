@@ -12,6 +12,7 @@ float reductions, and so the trained models, depend on it).
 from __future__ import annotations
 
 import os
+import time
 from typing import Callable, Iterable, TypeVar
 
 J = TypeVar("J")
@@ -24,13 +25,20 @@ def ray_address(address: str | None = None) -> str | None:
 
 
 def run_tasks(fn: Callable[[J], R], jobs: Iterable[J], address: str | None = None,
-              num_cpus: float = 1, on_result: Callable[[int, R], None] | None = None) -> list[R]:
+              num_cpus: float = 1, on_result: Callable[[int, R], None] | None = None, progress: bool = False) -> list[R]:
     """fn(job) for every job, in-process or as Ray tasks (see the module docstring); results in job order.
 
     num_cpus: CPUs Ray reserves per task. on_result(i, result): called as each result arrives (in-process: in
-    order; Ray: as tasks finish), e.g. to report progress."""
+    order; Ray: as tasks finish). progress: print a line per finished job."""
     jobs = list(jobs)
     address = ray_address(address)
+    if progress:
+        start, user = time.perf_counter(), on_result
+
+        def on_result(i, r):
+            print(f"job {i + 1}/{len(jobs)} done ({time.perf_counter() - start:.0f} s)", flush=True)
+            if user is not None:
+                user(i, r)
     if address is None:
         out = []
         for i, job in enumerate(jobs):

@@ -163,5 +163,10 @@ def forgetting_quality(unlearned: np.ndarray, retrained: np.ndarray, delta: floa
     if len(u) < 2 or len(r) < 2:
         raise ValueError("the forgetting score needs at least 2 unlearned and 2 retrained models")
     eps = np.array([example_epsilon(u[:, j], r[:, j], delta) for j in range(u.shape[1])])
-    n = np.digitize(eps, np.arange(n_bins) * bin_width)
-    return eps, float(np.mean(2.0 / 2.0 ** n))
+    return eps, float(np.mean(epsilon_score(eps, bin_width, n_bins)))
+
+
+def epsilon_score(eps: np.ndarray, bin_width: float = 0.5, n_bins: int = 13) -> np.ndarray:
+    """The competition's per-example score H = 2 / 2^n of epsilons in bin n (edges bin_width x range(n_bins))."""
+    n = np.digitize(np.asarray(eps, np.float64), np.arange(n_bins) * bin_width)
+    return 2.0 / 2.0 ** n
