@@ -56,3 +56,22 @@ def test_report_marks_missing_profiles_not_run_and_run_all_writes_it(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "REPRODUCTION.md").read_text() == text
     assert "02_discriminative_adversarial_unlearning" in (tmp_path / "cpu" / "README.md").read_text()
+
+
+def test_careful_evaluation_rows(tmp_path):
+    folder = tmp_path / "quick" / "04_careful_evaluation"
+    folder.mkdir(parents=True)
+    cols = ["threshold_auc", "svc_auc", "ulira_auc", "rmia_auc", "threshold_tpr_1pct", "svc_tpr_1pct", "ulira_tpr_1pct",
+            "rmia_tpr_1pct", "forgetting_quality", "n_shadows"]
+    pd.DataFrame([["original", 0.60, 0.61, 0.80, 0.78, 0.02, 0.02, 0.20, 0.15, 0.2, 24],
+                  ["retrain", 0.51, 0.50, 0.52, 0.49, 0.01, 0.01, 0.01, 0.01, 0.6, 24]],
+                 columns=["model", *cols]).to_csv(folder / "attacks_all.csv", index=False)
+    pd.DataFrame([{"method": "finetune", "population_auc": 0.53, "per_example_auc": 0.70, "forgetting_quality": 0.3,
+                   "looks_private_to_population": True, "private_to_per_example": False},
+                  {"method": "dau", "population_auc": 0.60, "per_example_auc": 0.53, "forgetting_quality": 0.5,
+                   "looks_private_to_population": False, "private_to_per_example": True}]).to_csv(folder / "findings.csv", index=False)
+    r = report.Results(tmp_path, "quick", "04_careful_evaluation")
+    assert report.careful_sanity(r).verdict == "reproduced"
+    assert report.careful_stronger(r).verdict == "reproduced"
+    o = report.careful_false_privacy(r)
+    assert o.verdict == "reproduced" and "['finetune']" in o.value and "['dau']" in o.value

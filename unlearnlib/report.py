@@ -17,16 +17,17 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .published import published, source
+from .published import PAPERS, published, source
 from .seeds import pm
 
 PROFILES = ("quick", "cpu", "paper")
 VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
 TITLES = {"amnesiac_ml": "Amnesiac Machine Learning (Graves, Nagisetty & Ganesh, AAAI 2021)",
           "dau": "Discriminative Adversarial Unlearning (Sharma, Zhou, Ji & Chen, 2024)",
-          "contrastive": "Machine Unlearning in Contrastive Learning (Wang & Chen, 2024)"}
+          "contrastive": "Machine Unlearning in Contrastive Learning (Wang & Chen, 2024)",
+          "careful": "Beyond the papers: per-example attacks on every method (Hayes et al. 2024; the NeurIPS 2023 competition)"}
 NOTEBOOKS = {"amnesiac_ml": "01_amnesiac_unlearning", "dau": "02_discriminative_adversarial_unlearning",
-             "contrastive": "03_contrastive_unlearning"}
+             "contrastive": "03_contrastive_unlearning", "careful": "04_careful_evaluation"}
 # results of a profile kept under other folder names (partial or variant runs), read after the notebook's own
 ALIASES = {("paper", "01_amnesiac_unlearning"): ("01_amnesiac_unlearning_cifar10_mlp",),
            ("paper", "02_discriminative_adversarial_unlearning"): ("02_class_scheme_h100", "02_random_scheme_partial_h100")}
@@ -354,6 +355,53 @@ def contrastive_refit(r: Results) -> Outcome | None:
                    r.where("table2_3_ssl_methods"))
 
 
+# --------------------------------------------------------------------------- careful evaluation (notebook 04)
+
+
+def _careful(r: Results) -> pd.DataFrame | None:
+    t = r.table("attacks_all", first=True)
+    return None if t is None else t.set_index("model")
+
+
+def careful_sanity(r: Results) -> Outcome | None:
+    t = _careful(r)
+    if t is None or "retrain" not in t.index:
+        return None
+    re = t.loc["retrain"]
+    worst = max(abs(re.ulira_auc - 0.5), abs(re.rmia_auc - 0.5), abs(re.threshold_auc - 0.5), abs(re.svc_auc - 0.5))
+    verdict = "reproduced" if worst <= 0.05 else "partly" if worst <= 0.1 else "not reproduced"
+    return Outcome(f"retrained models: U-LiRA AUC {re.ulira_auc:.3f}, RMIA {re.rmia_auc:.3f}, threshold {re.threshold_auc:.3f}, "
+                   f"SVC {re.svc_auc:.3f}; forgetting quality {re.forgetting_quality:.3f} (noise floor, {int(re.n_shadows)} "
+                   f"shadows)", verdict, r.where("attacks_all"))
+
+
+def careful_stronger(r: Results) -> Outcome | None:
+    t = _careful(r)
+    if t is None or "original" not in t.index:
+        return None
+    o = t.loc["original"]
+    pop, per = max(o.threshold_auc, o.svc_auc), max(o.ulira_auc, o.rmia_auc)
+    tpr_pop, tpr_per = max(o.threshold_tpr_1pct, o.svc_tpr_1pct), max(o.ulira_tpr_1pct, o.rmia_tpr_1pct)
+    verdict = ("reproduced" if per > pop + 0.02 and tpr_per > tpr_pop else "partly" if per > pop or tpr_per > tpr_pop
+               else "not reproduced")
+    return Outcome(f"on the original (before unlearning): AUC population {pop:.3f} vs per-example {per:.3f}; TPR at 1 % "
+                   f"FPR {tpr_pop:.3f} vs {tpr_per:.3f}", verdict, r.where("attacks_all"))
+
+
+def careful_false_privacy(r: Results) -> Outcome | None:
+    f = r.table("findings", first=True)
+    if f is None:
+        return None
+    fooled = f[f.looks_private_to_population & ~f.private_to_per_example].method.tolist()
+    private = f[f.private_to_per_example].method.tolist()
+    parts = [f"{m.method}: population {m.population_auc:.3f} / per-example {m.per_example_auc:.3f} / F {m.forgetting_quality:.3f}"
+             for m in f.itertuples()]
+    verdict = "reproduced" if fooled else "not reproduced"
+    return Outcome(f"look private to the population attack but not to per-example ones: {fooled or 'none'}; private to "
+                   f"both (within 0.05 AUC of retrain): {private or 'none'}. " + "; ".join(parts), verdict,
+                   r.where("findings"))
+
+
 # --------------------------------------------------------------------------- the claims
 
 
@@ -422,6 +470,12 @@ def claims() -> list[Claim]:
               "little cost in test accuracy (Table VII)", "Table VII (CIFAR-10 ResNet-18)", contrastive_supervised),
         Claim("contrastive", "Ablation: MNorm alone leaves the attack working, GP alone does better, GP + MLoss disables it "
               "(Table IV)", "stated in the text (the table's cells did not survive extraction)", contrastive_ablation),
+        Claim("careful", "Sanity check: retrained models score at chance under every attack", "AUC 0.5 by construction",
+              careful_sanity),
+        Claim("careful", "Per-example attacks (U-LiRA, RMIA) are stronger than population attacks", "Hayes et al. 2024",
+              careful_stronger),
+        Claim("careful", "Some methods that look private to a population attack are not private to per-example attacks",
+              "Hayes et al. 2024: inexact methods give a false sense of privacy", careful_false_privacy),
         Claim("contrastive", "Beyond the paper: an attacker refitted on the unlearned encoder still separates forgotten "
               "from unseen samples", "not examined by the paper", contrastive_refit),
     ]
@@ -446,7 +500,8 @@ def build(root: Path) -> str:
              "`unlearnlib/report.py`.", ""]
     counts = {p: dict.fromkeys(VERDICTS, 0) for p in PROFILES}
     for paper, notebook in NOTEBOOKS.items():
-        lines += [f"## {TITLES[paper]}", "", f"Published figures: {source(paper)}", "",
+        lines += [f"## {TITLES[paper]}", "", (f"Published figures: {source(paper)}" if paper in PAPERS else
+                                              "Claims from Hayes et al. (2024) and checks of this project's own."), "",
                   "Runs: " + " | ".join(f"{p}: {_run_line(root, p, notebook)}" for p in PROFILES), "",
                   "| claim | published | " + " | ".join(PROFILES) + " |", "| --- | --- | " + " | ".join("---" for _ in PROFILES) + " |"]
         notes = []
