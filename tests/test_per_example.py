@@ -48,11 +48,13 @@ def test_ulira_is_at_chance_when_in_and_out_models_are_alike():
 
 
 def test_ulira_needs_shadows_on_both_sides():
-    stats, member = planted(n_shadows=3, n_examples=50)
+    stats, member = planted(n_shadows=6, n_examples=50)
     member[:, 0] = True  # example 0 was never left out of a shadow: no "out" Gaussian
     llr = ulira(stats[0], stats, member, stats, ~member)
-    both = member.any(0) & (~member).any(0)
+    both = (member.sum(0) >= 2) & ((~member).sum(0) >= 2)  # a per-example variance needs two shadows a side
     assert np.isnan(llr[0]) and np.isfinite(llr[both]).all() and np.isnan(llr[~both]).all()
+    pooled = ulira(stats[0], stats, member, stats, ~member, global_variance=True)
+    assert np.isnan(pooled[0]) and np.isfinite(pooled[1:][(member.any(0) & (~member).any(0))[1:]]).all()
     member[:] = True
     with pytest.raises(ValueError, match="no example has a shadow"):
         ulira(stats[0], stats, member, stats, ~member)
@@ -81,8 +83,10 @@ def test_rmia_separates_planted_members_and_not_reference_like_models():
 def test_forgetting_score_is_zero_epsilon_for_identical_outputs_and_grows_with_separation():
     rng = np.random.default_rng(0)
     u = rng.normal(size=(256, 30))
-    eps, f = forgetting_quality(u, u.copy())
-    assert (eps == 0).all() and f == 1.0
+    eps, f = forgetting_quality(u, u.copy(), rule="thresholds")
+    assert (eps == 0).all() and f == 1.0  # no threshold tells identical outputs apart
+    eps, f = forgetting_quality(u, u.copy())  # the scorer's held-out logistic regression: sampling noise only
+    assert (eps < 0.5).all() and f == 1.0
     scores = [forgetting_quality(u + shift, rng.normal(size=(256, 30)))[1] for shift in (0.0, 0.5, 1.5, 4.0)]
     assert scores == sorted(scores, reverse=True) and scores[0] > 0.5 and scores[-1] < 0.05
     # the competition's edge rules: perfectly separated outputs are infinitely distinguishable (the lowest score)

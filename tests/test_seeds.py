@@ -28,10 +28,11 @@ def test_seeds_of_two_invocations_merge_and_another_config_is_kept_apart(tmp_pat
     # seed 0 again with another learning rate: the old file is moved aside, never merged with the new config
     save_seed(tmp_path, "t", Cfg(lr=0.2), 0, rows(10.0))
     table, seeds, skipped = merged(tmp_path, "t", Cfg(lr=0.2))
-    assert seeds == [0] and sorted(table.x) == [10.0, 20.0] and len(skipped) == 1  # seed 1 of lr 0.1 not merged
+    assert seeds == [0] and sorted(table.x) == [10.0, 20.0] and not skipped  # seeds 0 and 1 of lr 0.1 moved aside
     old_fp = config_fingerprint(Cfg())[0]
-    kept = tmp_path / "seeds" / "t" / f"other-{old_fp}" / "seed0.csv"
-    assert kept.exists() and sorted(pd.read_csv(kept).x) == [1.0, 2.0]
+    kept = tmp_path / "seeds" / "t" / f"other-{old_fp}"
+    assert sorted(pd.read_csv(kept / "seed0.csv").x) == [1.0, 2.0] and sorted(pd.read_csv(kept / "seed1.csv").x) == [3.0, 6.0]
+    assert sorted(p.name for p in (tmp_path / "seeds" / "t").glob("seed*")) == ["seed0.csv", "seed0.json"]
     assert json.loads((tmp_path / "seeds" / "t" / "seed0.json").read_text())["config"]["lr"] == 0.2
 
 

@@ -9,7 +9,9 @@ method leaves every attack at chance (AUC 0.5), as retraining does by constructi
 
 - population attacks, one rule for every example: a threshold on the true-class scaled logit (its AUC), and
   the papers' SVC on confidences fitted on the attacked model's retain sample (members) vs population samples
-  (non-members): its AUC on the targets and its MIA-Efficacy (share of forgotten targets called non-member);
+  (non-members): its AUC on the targets and its MIA-Efficacy (share of forgotten targets called non-member).
+  The SVC is scored per shadow and averaged (each fit has its own scale); the other attacks' scores are pooled
+  over the leave-one-out targets;
 - U-LiRA: per-example Gaussians of the other shadows' unlearned models (forgot the example) vs their models
   that never saw it; RMIA (offline) against `n_ref` other shadows' retrained models and the population;
 - the competition's forgetting quality F: per target, epsilon from the unlearned models that forgot it against
@@ -31,8 +33,9 @@ def _pooled(scores: list, labels: list) -> dict:
     return attack_metrics(np.concatenate(scores), np.concatenate(labels))
 
 
-def score_methods(outs: ShadowOutputs, n_ref: int = 4, rmia_a: float = 0.3, global_variance: bool = False,
-                  delta: float = 0.01, seed: int = 0, reference: str = "retrain") -> tuple[pd.DataFrame, pd.DataFrame]:
+def score_methods(outs: ShadowOutputs, n_ref: int = 4, rmia_a: float = 0.3, global_variance: bool = True,
+                  delta: float = 0.01, seed: int = 0, reference: str = "retrain",
+                  rule: str = "scorer") -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per model kind: attacks' AUC / TPR, MIA-Efficacy, forgetting quality, accuracies, run time;
     one row per model kind and target example: epsilon, mean U-LiRA score when forgotten and when never seen)."""
     if reference not in outs.names:
@@ -67,12 +70,16 @@ def score_methods(outs: ShadowOutputs, n_ref: int = 4, rmia_a: float = 0.3, glob
             forgotten = forget[t]
             efficacy.append(100 * np.mean(svc.predict_member(probs_t[forgotten], outs.labels_t[forgotten]) == 0))
             labels.append(forgotten)
-        eps = np.array([example_epsilon(comp[m][forget[:, j], j], comp[ref][~forget[:, j], j], delta)
+        eps = np.array([example_epsilon(comp[m][forget[:, j], j], comp[ref][~forget[:, j], j], delta, rule, seed)
                         if forget[:, j].sum() >= 2 and (~forget[:, j]).sum() >= 2 else np.nan
                         for j in range(forget.shape[1])])
         row = {"model": name, "n_shadows": n_shadows}
         for k, v in sc.items():
-            met = _pooled(v, labels)
+            if k == "svc":  # each shadow's SVC has its own decision scale: score per shadow, then average
+                per = [attack_metrics(a, b) for a, b in zip(v, labels)]
+                met = {q: float(np.nanmean([p[q] for p in per])) for q in per[0]}
+            else:  # statistics on one scale across shadows: pooled, as LiRA evaluations pool their targets
+                met = _pooled(v, labels)
             row.update({f"{k}_auc": met["auc"], f"{k}_tpr_1pct": met["tpr_at_1pct_fpr"],
                         f"{k}_tpr_0.1pct": met["tpr_at_0.1pct_fpr"]})
         row["mia_efficacy_pct"] = float(np.mean(efficacy))

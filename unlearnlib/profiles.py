@@ -204,7 +204,7 @@ class CarefulEvalConfig(Setting):
     n_shadows: int = 24  # shadow models (each: an original, then every method)
     n_ref: int = 4  # RMIA's reference models (retrained, from other shadows)
     rmia_a: float = 0.3  # RMIA's offline a (ml_privacy_meter's default)
-    global_variance: bool = False  # U-LiRA: one pooled variance per side instead of per-example variances
+    global_variance: bool = True  # U-LiRA: one pooled variance per side (Carlini et al.'s advice below ~64 shadows)
     graves_epochs: int = 1  # random label and amnesiac repair epochs (Graves et al.: one epoch removes membership)
     ray_address: str | None = None  # a Ray cluster for the shadow jobs; None: RAY_ADDRESS, else in-process
     seed: int = 0
@@ -283,7 +283,7 @@ NOTEBOOK_CONFIGS: dict[str, dict[str, Any]] = {
         # so 16 shadows in about an hour)
         "cpu": _from("cpu", CarefulEvalConfig, pool_size=5000, n_targets=1000, n_val=500, n_population=1000, n_shadows=16),
         "paper": _from("paper", CarefulEvalConfig, pool_size=None, n_targets=5000, n_val=5000, n_population=5000,
-                       n_shadows=64, n_ref=8),
+                       n_shadows=64, n_ref=8, global_variance=False),
     },
 }
 

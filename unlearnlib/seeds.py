@@ -9,7 +9,8 @@ run_all copies the seeds/ folder of the published results into a new run's stagi
 
 end with one table over seeds 0, 1 and 2: `merged` returns every saved seed whose config matches
 this run's (other seed fields aside). A saved seed of a different config is never merged and never
-deleted: saving over it first moves it to seeds/<table>/other-<fingerprint>/.
+deleted: saving a seed of a new config first moves every seed of another config to
+seeds/<table>/other-<fingerprint>/, so seeds/<table>/ holds one config's seeds (what the report reads).
 """
 from __future__ import annotations
 
@@ -41,12 +42,12 @@ def save_seed(out: str | Path, table: str, cfg, seed: int, rows: pd.DataFrame, d
     folder.mkdir(parents=True, exist_ok=True)
     fp, config = config_fingerprint(cfg)
     csv, side = folder / f"seed{seed}.csv", folder / f"seed{seed}.json"
-    if side.exists():
-        old = json.loads(side.read_text()).get("fingerprint")
+    for other in folder.glob("seed*.json"):  # every seed of another config moves aside: the folder holds one config
+        old = json.loads(other.read_text()).get("fingerprint")
         if old != fp:
             keep = folder / f"other-{old}"
             keep.mkdir(exist_ok=True)
-            for f in (csv, side):
+            for f in (other, other.with_suffix(".csv")):
                 if f.exists():
                     shutil.move(str(f), str(keep / f.name))
     rows.assign(seed=seed).to_csv(csv, index=False)

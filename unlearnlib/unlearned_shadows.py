@@ -100,7 +100,7 @@ class ShadowJob:
         return cache_key(kind="unlearned_shadow", dataset=d.dataset, data=data_fingerprint, seed=d.seed, index=self.index,
                          sets=[_digest(a) for a in (d.targets, d.val, d.rest, d.population, d.retain_probe)],
                          model=self.model, train=self.train, methods=[(n, c) for n, c in self.methods],
-                         threads=self.threads)
+                         threads=self.threads, device=self.device)
 
 
 @functools.lru_cache(maxsize=2)
