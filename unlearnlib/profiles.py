@@ -256,10 +256,11 @@ NOTEBOOK_CONFIGS: dict[str, dict[str, Any]] = {
         "quick": _from("quick", DAUConfig, model="mlp"),
         # influence_alpha 3: the best of 0.3 / 1 / 3 on random forgetting (results/paper/02_sweeps/
         # influence_current_random.json; the class-wise sweep was cut by its time limit)
-        # cpu: FT 2 epochs (Unlearn-Sparse's 10 of 182 would be under one of our 12); DAU and IU take the paper
-        # profile's values (not re-swept at cpu: results/cpu/README.md)
+        # cpu: FT 2 epochs (Unlearn-Sparse's 10 of 182 would be under one of our 12); FF's Hessian from 4,000 retain
+        # samples (Golatkar's estimate takes one backward pass per class per batch: all 40,500 cost about 20 minutes
+        # a setting on 2 cores); DAU and IU take the paper profile's values (not re-swept at cpu: results/cpu/NOTES.md)
         "cpu": _from("cpu", DAUConfig, ft_epochs=2, dau_iterations=400, dau_pretrain=200, dau_max_grad_norm=5.0,
-                     influence_alpha=3.0),
+                     influence_alpha=3.0, fisher_samples=4000),
         "paper": _from("paper", DAUConfig, dau_iterations=400, dau_pretrain=200, dau_max_grad_norm=5.0,
                        influence_alpha=3.0),
     },
