@@ -117,10 +117,11 @@ def test_unlearned_shadows_design_and_retrained_shadows_at_chance(tmp_path, monk
     monkeypatch.setenv("UNLEARNLIB_CACHE", str(tmp_path))
     ds, design, jobs = shadow_setup()
     assert len(np.intersect1d(design.targets, design.rest)) == 0 and len(np.intersect1d(design.val, design.rest)) == 0
-    assert len(design.forget_half(0)) == 40 and not np.array_equal(design.forget_half(0), design.forget_half(1))
+    member = design.membership(8)
+    assert (member.sum(0) == 4).all() and not np.array_equal(design.forget_set(0, 8), design.forget_set(1, 8))
     outs = ShadowOutputs.stack([run_shadow_job(j) for j in jobs], design, ds)
     assert outs.names == ["original", "retrain", "finetune"] and outs.logits_t.shape == (3, 8, 80, 10)
-    assert (outs.forget.sum(1) == 40).all()
+    assert np.array_equal(outs.forget, member)
     stat = scaled_logit(outs.logits_t, outs.labels_t)  # (models, shadows, targets)
     aucs = {}
     for name in ("original", "retrain"):

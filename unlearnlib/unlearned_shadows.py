@@ -6,8 +6,9 @@
 
 The design follows Hayes et al. (2024): a pool of training samples holds target examples T, a validation set
 V (never trained on: the methods' known non-members, e.g. DAU's) and the rest R (always trained on). Shadow
-k trains an original on R and a random half of T, then forgets exactly that half with every method; so each
-target example is "unlearned" in about half the shadows and "never seen" in the others, and every retrained
+k trains an original on R and its part of T, then forgets exactly that part with every method; each target
+is in exactly half the shadows (a balanced random design), so it is "unlearned" in half the shadows and
+"never seen" in the others, and every retrained
 model (trained on R alone) is a model that never saw any target. The forget set is about |T| / 2 samples
 (random forgetting). Originals and retrained models come from the project's caches; each job's outputs
 (logits on T, on population samples from the test part and on a sample of R) are cached as one file per
@@ -65,22 +66,28 @@ class ShadowDesign:
         probe = np.sort(rng.permutation(rest)[:min(len(rest), n_population)])
         return cls(dataset.name, np.sort(targets), np.sort(val), np.sort(rest), population, probe, seed)
 
-    def forget_half(self, index: int) -> np.ndarray:
-        """Shadow `index`'s forgotten (and trained-on) targets: a random half of T, seeded by design seed and index."""
-        rng = np.random.default_rng([self.seed, index])
-        return np.sort(rng.permutation(self.targets)[: len(self.targets) // 2])
+    def membership(self, n_shadows: int) -> np.ndarray:
+        """(n_shadows, |T|) bool: which shadows train on and forget which targets. Balanced, as LiRA's shadow
+        designs: every target is in exactly n_shadows // 2 shadows (a random choice per target), so each shadow
+        forgets about half of T."""
+        ranks = np.random.default_rng([self.seed, n_shadows]).random((n_shadows, len(self.targets))).argsort(0).argsort(0)
+        return ranks < n_shadows // 2
 
-    def split(self, index: int, n_train: int, n_test: int) -> Split:
-        return Split("random", self.seed * 1000 + index, forget=self.forget_half(index), retain=self.rest, val=self.val,
-                     test=self.population, test_forget=np.empty(0, dtype=np.int64), n_train=n_train, n_test=n_test,
-                     dataset=self.dataset)
+    def forget_set(self, index: int, n_shadows: int) -> np.ndarray:
+        """Shadow `index`'s forgotten (and trained-on) targets, of a design of n_shadows shadows."""
+        return self.targets[self.membership(n_shadows)[index]]
+
+    def split(self, index: int, n_shadows: int, n_train: int, n_test: int) -> Split:
+        return Split("random", self.seed * 1000 + index, forget=self.forget_set(index, n_shadows), retain=self.rest,
+                     val=self.val, test=self.population, test_forget=np.empty(0, dtype=np.int64), n_train=n_train,
+                     n_test=n_test, dataset=self.dataset)
 
     def jobs(self, model: str, train: TrainConfig, methods: list[tuple[str, Any]], n_shadows: int,
              device: str = "cpu", threads: int | None = None) -> list["ShadowJob"]:
         if n_shadows < 2:
             raise ValueError(f"per-example attacks need at least 2 shadow models, got {n_shadows}")
         threads = threads or torch.get_num_threads()
-        return [ShadowJob(self, i, model, train, tuple(methods), device, threads) for i in range(n_shadows)]
+        return [ShadowJob(self, i, n_shadows, model, train, tuple(methods), device, threads) for i in range(n_shadows)]
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,7 @@ class ShadowJob:
 
     design: ShadowDesign
     index: int
+    n_shadows: int  # of the design (the balanced membership depends on it)
     model: str
     train: TrainConfig
     methods: tuple[tuple[str, Any], ...]
@@ -98,6 +106,7 @@ class ShadowJob:
     def key(self, data_fingerprint: str) -> str:
         d = self.design
         return cache_key(kind="unlearned_shadow", dataset=d.dataset, data=data_fingerprint, seed=d.seed, index=self.index,
+                         n_shadows=self.n_shadows,
                          sets=[_digest(a) for a in (d.targets, d.val, d.rest, d.population, d.retain_probe)],
                          model=self.model, train=self.train, methods=[(n, c) for n, c in self.methods],
                          threads=self.threads, device=self.device)
@@ -124,7 +133,7 @@ def run_shadow_job(job: ShadowJob, cache: bool = True) -> dict[str, np.ndarray]:
     torch.set_num_threads(job.threads)
     try:
         d = job.design
-        split = d.split(job.index, len(data.y_train), len(data.y_test))
+        split = d.split(job.index, job.n_shadows, len(data.y_train), len(data.y_test))
         seed = split.seed
         wants_record = any(n == "amnesiac" for n, _ in job.methods)
         original, info = train_original(job.model, data, split, replace(job.train, seed=seed), progress=False,
