@@ -52,7 +52,7 @@ def method_configs(cfg, graves_epochs: int = 1) -> dict[str, Any]:
         "dau": make_config("dau", iterations=cfg.dau_iterations, alpha=cfg.dau_alpha, lam=cfg.dau_lambda, lr=cfg.dau_lr,
                            max_grad_norm=cfg.dau_max_grad_norm, pretrain_iters=cfg.dau_pretrain,
                            bn_from_retain=cfg.dau_bn_from_retain, bn_recalibrate=cfg.dau_bn_recalibrate,
-                           class_off=cfg.dau_class_off, cpu_bf16=bf16),
+                           class_off=cfg.dau_class_off, sensitivity_draws=cfg.dau_sensitivity_draws, cpu_bf16=bf16),
         "random_label": make_config("random_label", epochs=graves_epochs, cpu_bf16=bf16),
         "amnesiac": make_config("amnesiac", epochs=graves_epochs, cpu_bf16=bf16),
     }
