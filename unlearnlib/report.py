@@ -387,13 +387,20 @@ def careful_stronger(r: Results) -> Outcome | None:
     d = (t[["threshold_auc", "svc_auc", "ulira_auc", "rmia_auc"]] - 0.5).abs()
     pop, per = d[["threshold_auc", "svc_auc"]].max(axis=1), d[["ulira_auc", "rmia_auc"]].max(axis=1)
     methods = [m for m in t.index if m not in ("original", "retrain")]
-    stronger = [m for m in methods if per[m] > pop[m]]
-    on_original = per["original"] > pop["original"] + 0.02
+    noise = per.get("retrain", 0.0) + 0.05  # retrained models' distance from chance is this run's noise
+
+    def clearly_stronger(m):
+        return per[m] > pop[m] + 0.02 and per[m] > noise
+
+    stronger = [m for m in methods if clearly_stronger(m)]
+    on_original = clearly_stronger("original")
     verdict = ("reproduced" if on_original and len(stronger) * 2 >= len(methods) else
                "partly" if on_original or stronger else "not reproduced")
     return Outcome(f"|AUC - 0.5|, population vs per-example: original {pop['original']:.3f} vs {per['original']:.3f}; "
                    + ", ".join(f"{m} {pop[m]:.3f} vs {per[m]:.3f}" for m in methods)
-                   + f"; per-example stronger on {len(stronger)} of {len(methods)} methods", verdict, r.where("attacks_all"))
+                   + f"; clearly stronger (by 0.02, and beyond retrained models' {noise - 0.05:.3f} + 0.05) on the original: "
+                   f"{'yes' if on_original else 'no'}, on {len(stronger)} of {len(methods)} methods", verdict,
+                   r.where("attacks_all"))
 
 
 def careful_false_privacy(r: Results) -> Outcome | None:
