@@ -282,7 +282,7 @@ NOTEBOOK_CONFIGS: dict[str, dict[str, Any]] = {
         "smoke": _from("smoke", CarefulEvalConfig, methods=("retrain", "finetune", "grad_ascent", "amnesiac", "dau"),
                        pool_size=600, n_targets=80, n_val=40, n_population=100, n_shadows=4, n_ref=2),
         # digits with the MLP of notebook 02's quick profile; the whole training part as the pool; 12 shadows (about
-        # 45 s each on 2 cores with every method: DAU's game dominates), so each target has 6 on either side
+        # 17 s each on 2 cores with every method, 208 s in all), so each target has 6 on either side
         "quick": _from("quick", CarefulEvalConfig, model="mlp", n_targets=400, n_val=100, n_population=300, n_shadows=12),
         # CIFAR-10, small_cnn in bf16: a 5,000-sample pool (about 4 minutes per shadow with every method on 2 cores,
         # so 16 shadows in about an hour)
