@@ -71,6 +71,18 @@ class Results:
                     break
         return pd.concat(parts, ignore_index=True) if parts else None
 
+    def seed_rows(self, name: str, **read_kw) -> pd.DataFrame | None:
+        """Per-seed rows of table `name` (seeds/<name>/seed*.csv) from the first folder that has them, else its
+        single-seed `name`.csv (as seed 0); None if no folder has either."""
+        for f in self.folders:
+            d = f / "seeds" / name
+            files = sorted(d.glob("seed*.csv")) if d.is_dir() else []
+            if files:
+                return pd.concat([pd.read_csv(p, **read_kw) for p in files], ignore_index=True)
+            if (f / f"{name}.csv").exists():
+                return pd.read_csv(f / f"{name}.csv", **read_kw).assign(seed=0)
+        return None
+
     def where(self, name: str) -> list[str]:
         return [str((f / f"{name}.csv").relative_to(self.root)) for f in self.folders if (f / f"{name}.csv").exists()]
 
@@ -101,17 +113,7 @@ def _seeds(df: pd.DataFrame) -> str:
 
 
 def _amnesiac_rows(r: Results) -> pd.DataFrame | None:
-    """Per-seed Table 1 rows (seeds/) when present, else the single-seed table; epoch as text."""
-    parts = []
-    for f in r.folders:
-        d = f / "seeds" / "table1_mia_recall"
-        if d.is_dir():
-            parts += [pd.read_csv(p, dtype={"epoch": str}) for p in sorted(d.glob("seed*.csv"))]
-        elif (f / "table1_mia_recall.csv").exists():
-            parts.append(pd.read_csv(f / "table1_mia_recall.csv", dtype={"epoch": str}).assign(seed=0))
-        if parts:
-            break
-    return pd.concat(parts, ignore_index=True) if parts else None
+    return r.seed_rows("table1_mia_recall", dtype={"epoch": str})
 
 
 def _attack_auc(r: Results) -> float | None:
@@ -277,13 +279,7 @@ def dau_barlow(r: Results) -> Outcome | None:
 
 
 def _ssl_rows(r: Results) -> pd.DataFrame | None:
-    for f in r.folders:
-        d = f / "seeds" / "table2_3_ssl_methods"
-        if d.is_dir() and any(d.glob("seed*.csv")):
-            return pd.concat([pd.read_csv(p) for p in sorted(d.glob("seed*.csv"))], ignore_index=True)
-        if (f / "table2_3_ssl_methods.csv").exists():
-            return pd.read_csv(f / "table2_3_ssl_methods.csv").assign(seed=0)
-    return None
+    return r.seed_rows("table2_3_ssl_methods")
 
 
 def contrastive_before(r: Results) -> Outcome | None:
