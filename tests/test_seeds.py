@@ -36,6 +36,62 @@ def test_seeds_of_two_invocations_merge_and_another_config_is_kept_apart(tmp_pat
     assert json.loads((tmp_path / "seeds" / "t" / "seed0.json").read_text())["config"]["lr"] == 0.2
 
 
+@dataclass(frozen=True)
+class RowCfg:
+    ROW_FIELDS = {"sparsities": "sparsity"}
+    lr: float = 0.1
+    sparsities: tuple = (0.0,)
+    seeds: tuple = (0,)
+
+
+def sparse_rows(sparsity, v):
+    return pd.DataFrame({"sparsity": [sparsity, sparsity], "method": ["a", "b"], "x": [v, 2 * v]})
+
+
+def test_row_fields_let_invocations_add_rows_to_a_seed(tmp_path):
+    """Dense then sparse rows of seed 0 from two invocations make one file; a rerun of the dense rows replaces only
+    them and keeps the replaced file; another lr is still another config."""
+    folder = tmp_path / "seeds" / "t"
+    save_seed(tmp_path, "t", RowCfg(sparsities=(0.0,)), 0, sparse_rows(0.0, 1.0))
+    save_seed(tmp_path, "t", RowCfg(sparsities=(0.95,)), 0, sparse_rows(0.95, 5.0))
+    table, seeds, skipped = merged(tmp_path, "t", RowCfg(sparsities=(0.0, 0.95)))
+    assert seeds == [0] and not skipped
+    assert sorted(zip(table.sparsity, table.x)) == [(0.0, 1.0), (0.0, 2.0), (0.95, 5.0), (0.95, 10.0)]
+    side = json.loads((folder / "seed0.json").read_text())
+    assert side["config"]["sparsities"] == [0.0, 0.95] and [p["sparsities"] for p in side["parts"]] == [[0.0], [0.95]]
+    assert not (folder / "replaced").exists()  # nothing was replaced yet
+    save_seed(tmp_path, "t", RowCfg(sparsities=(0.0,)), 0, sparse_rows(0.0, 3.0))  # the dense rows again
+    table, _, _ = merged(tmp_path, "t", RowCfg())
+    assert sorted(zip(table.sparsity, table.x)) == [(0.0, 3.0), (0.0, 6.0), (0.95, 5.0), (0.95, 10.0)]
+    backup = list((folder / "replaced").glob("seed0-*.csv"))
+    assert len(backup) == 1 and sorted(pd.read_csv(backup[0]).x) == [1.0, 2.0, 5.0, 10.0]
+    save_seed(tmp_path, "t", RowCfg(lr=0.3), 0, sparse_rows(0.0, 7.0))  # another config: the old file moves aside
+    table, _, _ = merged(tmp_path, "t", RowCfg(lr=0.3))
+    assert sorted(table.x) == [7.0, 14.0]
+    assert len(pd.read_csv(next(folder.glob("other-*/seed0.csv")))) == 4
+
+
+def test_a_sidecar_written_before_row_fields_still_merges(tmp_path):
+    """Its stored fingerprint hashed the row fields; the fingerprint is recomputed from its stored config."""
+    save_seed(tmp_path, "t", RowCfg(), 1, sparse_rows(0.0, 1.0))
+    side = tmp_path / "seeds" / "t" / "seed1.json"
+    info = json.loads(side.read_text())
+    side.write_text(json.dumps({**info, "fingerprint": "stale"}))
+    table, seeds, skipped = merged(tmp_path, "t", RowCfg(sparsities=(0.95,)))
+    assert seeds == [1] and not skipped and len(table) == 2
+
+
+def test_notebook_02_config_declares_its_row_fields():
+    from unlearnlib.profiles import notebook_config
+    from unlearnlib.seeds import row_fields
+
+    cfg = notebook_config("02_discriminative_adversarial_unlearning", "cpu")
+    assert row_fields(cfg) == {"schemes": "scheme", "sparsities": "sparsity"}
+    other = replace(cfg, sparsities=(0.95,), schemes=("class",), seeds=(2,))
+    assert config_fingerprint(cfg)[0] == config_fingerprint(other)[0]
+    assert config_fingerprint(cfg)[0] != config_fingerprint(replace(cfg, influence_alpha=0.1))[0]
+
+
 def test_fingerprint_ignores_only_seed_fields():
     assert config_fingerprint(Cfg(seeds=(0,)))[0] == config_fingerprint(Cfg(seeds=(1, 2)))[0]
     assert config_fingerprint(Cfg(lr=0.1))[0] != config_fingerprint(Cfg(lr=0.3))[0]

@@ -184,6 +184,27 @@ def test_train_ssl_and_sample_stats(digits_data):
     assert embed(model, x).shape == (10, 256)
 
 
+def test_train_ssl_is_cached_by_data_indices_and_config(digits_data):
+    """A second call loads the encoder (MoCo: its momentum copy and queue too) instead of training it; other indices,
+    another config or a monitor train afresh."""
+    cfg = SSLConfig(method="moco", epochs=1, batch_size=32, bf16=False, queue_size=64, seed=5)
+    idx = np.arange(96)
+    first, info = train_ssl(digits_data, idx, "mlp", cfg, progress=False)
+    again, info2 = train_ssl(digits_data, idx, "mlp", cfg, progress=False)
+    assert not info["cached"] and info2["cached"] and info2["path"] == info["path"]
+    assert info2["seconds"] == info["seconds"] and info2["history"] == info["history"]
+    for (k, a), b in zip(first.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), k
+    x, _ = digits_data.train_part(np.arange(10))
+    assert torch.equal(embed(first, x), embed(again, x)) and not again.training
+    _, other = train_ssl(digits_data, idx[:64], "mlp", cfg, progress=False)
+    _, other_cfg = train_ssl(digits_data, idx, "mlp", SSLConfig(**{**cfg.__dict__, "lr": 2e-3}), progress=False)
+    _, monitored = train_ssl(digits_data, idx, "mlp", cfg, monitor=lambda m: {"x": 1.0}, monitor_every=1,
+                             progress=False)
+    assert not other["cached"] and not other_cfg["cached"] and not monitored["cached"]
+    assert monitored["history"][-1]["x"] == 1.0
+
+
 def test_gradient_penalty_lowers_member_confidence_of_a_classifier(toy_overfit):
     model, split, data, _ = toy_overfit
     xf, _ = data.train_part(split.forget)

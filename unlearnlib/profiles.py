@@ -14,7 +14,7 @@ A notebook's parameters cell names PROFILE and a dict OVERRIDES of fields to cha
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from .config import ConfigError, apply_overrides
 from .ssl import Augment
@@ -120,6 +120,9 @@ class AmnesiacMLConfig(Setting):
 class DAUConfig(Setting):
     """Notebook 02: Table 1 (every method x scheme x sparsity), Table 2, Figure 2, the game's trajectory."""
 
+    # fields choosing which rows of Table 1 a run produces (unlearnlib.seeds.row_fields): a seed's dense and sparse
+    # rows may come from separate invocations
+    ROW_FIELDS: ClassVar[dict[str, str]] = {"schemes": "scheme", "sparsities": "sparsity"}
     schemes: tuple[str, ...] = ("random", "class")  # forgetting schemes
     sparsities: tuple[float, ...] = (0.0, 0.95)  # dense and one-shot magnitude pruned
     forget_fraction: float = 0.1  # random forgetting: share of the training set

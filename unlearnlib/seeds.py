@@ -11,6 +11,14 @@ end with one table over seeds 0, 1 and 2: `merged` returns every saved seed whos
 this run's (other seed fields aside). A saved seed of a different config is never merged and never
 deleted: saving a seed of a new config first moves every seed of another config to
 seeds/<table>/other-<fingerprint>/, so seeds/<table>/ holds one config's seeds (what the report reads).
+
+A config's row fields (`ROW_FIELDS`; notebook 02: schemes and sparsities) choose which rows a run makes, so
+they are not part of the fingerprint: one seed may be run in parts,
+
+    python run_all.py --profile cpu --only 02 -p SEEDS '[0]' -p SPARSITIES '[0.0]'
+    python run_all.py --profile cpu --only 02 -p SEEDS '[0]' -p SPARSITIES '[0.95]'
+
+and seed0.csv then holds both parts' rows (its sidecar lists the parts, each with its commit and time).
 """
 from __future__ import annotations
 
@@ -28,31 +36,80 @@ from .results import describe_run
 SEED_FIELDS = ("seed", "seeds")
 
 
+def row_fields(cfg) -> dict[str, str]:
+    """A config's row fields (`ROW_FIELDS`: config field -> the table column it fills, e.g. notebook 02's schemes ->
+    scheme, sparsities -> sparsity): fields that choose which rows a run produces, not what a row holds. They are left
+    out of the fingerprint, so `-p SPARSITIES '[0.95]'` adds seed 0's sparse rows to the dense rows of an earlier
+    invocation."""
+    return dict(getattr(cfg, "ROW_FIELDS", {}) or {})
+
+
+def _fingerprint(config: dict, skip) -> str:
+    d = {k: v for k, v in config.items() if k not in SEED_FIELDS and k not in skip}
+    return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def config_fingerprint(cfg) -> tuple[str, dict]:
-    """(fingerprint, dict) of a notebook config without its seed fields: what must match to merge seeds."""
+    """(fingerprint, dict) of a notebook config without its seed fields and row fields (`row_fields`): what must match
+    to merge seeds. The dict keeps the row fields."""
     d = asdict(cfg) if is_dataclass(cfg) else dict(cfg)
-    d = {k: v for k, v in d.items() if k not in SEED_FIELDS}
-    text = json.dumps(d, sort_keys=True, default=str)
-    return hashlib.sha1(text.encode()).hexdigest()[:12], json.loads(text)
+    config = json.loads(json.dumps({k: v for k, v in d.items() if k not in SEED_FIELDS}, sort_keys=True, default=str))
+    return _fingerprint(config, row_fields(cfg)), config
+
+
+def _stored_fingerprint(info: dict, cfg) -> str | None:
+    """A sidecar's fingerprint as this code computes it (from its stored config: files written before row fields
+    existed hashed them in), else the one it stored."""
+    return _fingerprint(info["config"], row_fields(cfg)) if isinstance(info.get("config"), dict) else info.get("fingerprint")
+
+
+def _keys(df: pd.DataFrame, cols: list[str]) -> pd.Series:
+    return df[cols].astype(str).agg("|".join, axis=1) if cols else pd.Series("", index=df.index)
 
 
 def save_seed(out: str | Path, table: str, cfg, seed: int, rows: pd.DataFrame, device="cpu") -> Path:
-    """Save one seed's rows of `table` (under out/seeds/table/); an earlier file of another config moves aside."""
+    """Save one seed's rows of `table` (under out/seeds/table/seed<seed>.csv).
+
+    Seeds of another config move aside to other-<fingerprint>/ (the folder holds one config). With row fields
+    (`row_fields`), an earlier file of the same seed and config keeps its rows of other row values (another
+    sparsity or scheme) and this run's rows replace those of the same values. Rows replaced are never lost: the file
+    as it was goes to replaced/seed<seed>-<time>.csv (and .json) first."""
     folder = Path(out) / "seeds" / table
     folder.mkdir(parents=True, exist_ok=True)
     fp, config = config_fingerprint(cfg)
+    fields = row_fields(cfg)
     csv, side = folder / f"seed{seed}.csv", folder / f"seed{seed}.json"
     for other in folder.glob("seed*.json"):  # every seed of another config moves aside: the folder holds one config
-        old = json.loads(other.read_text()).get("fingerprint")
-        if old != fp:
-            keep = folder / f"other-{old}"
+        info = json.loads(other.read_text())
+        if _stored_fingerprint(info, cfg) != fp:
+            keep = folder / f"other-{info.get('fingerprint')}"
             keep.mkdir(exist_ok=True)
             for f in (other, other.with_suffix(".csv")):
                 if f.exists():
                     shutil.move(str(f), str(keep / f.name))
-    rows.assign(seed=seed).to_csv(csv, index=False)
-    side.write_text(json.dumps({"fingerprint": fp, "seed": seed, "rows": len(rows), **describe_run(device),
-                                "config": config}, indent=1, default=str))
+    run = describe_run(device)
+    new, parts = rows.assign(seed=seed), []
+    if csv.exists() and side.exists():
+        info = json.loads(side.read_text())
+        old = pd.read_csv(csv)
+        cols = [c for c in fields.values() if c in old and c in new]
+        kept = old[~_keys(old, cols).isin(set(_keys(new, cols)))] if fields and cols else old.iloc[:0]
+        if len(kept) < len(old):
+            backup = folder / "replaced"
+            backup.mkdir(exist_ok=True)
+            stamp = str(info.get("time_utc", "unknown")).replace(":", "").replace("+", "_")
+            shutil.copy2(csv, backup / f"seed{seed}-{stamp}.csv")
+            shutil.copy2(side, backup / f"seed{seed}-{stamp}.json")
+        if len(kept):
+            new = pd.concat([kept, new], ignore_index=True)
+            parts = info.get("parts") or [{k: info.get(k) for k in ("git_commit", "device", "time_utc")}
+                                          | {f: info["config"].get(f) for f in fields}]
+            for f, col in fields.items():  # the config's row fields: every value the merged file covers
+                config[f] = list(dict.fromkeys([*info["config"].get(f, []), *config.get(f, [])]))
+    parts = [*parts, {k: run.get(k) for k in ("git_commit", "device", "time_utc")} | {f: list(getattr(cfg, f)) for f in fields}]
+    new.to_csv(csv, index=False)
+    side.write_text(json.dumps({"fingerprint": fp, "seed": seed, "rows": len(new), **run, "config": config,
+                                **({"parts": parts} if fields else {})}, indent=1, default=str))
     return csv
 
 
@@ -63,7 +120,7 @@ def merged(out: str | Path, table: str, cfg) -> tuple[pd.DataFrame, list[int], l
     parts, seeds, skipped = [], [], []
     for side in sorted(folder.glob("seed*.json")) if folder.exists() else []:
         info = json.loads(side.read_text())
-        if info.get("fingerprint") != fp:
+        if _stored_fingerprint(info, cfg) != fp:
             skipped.append(f"{side.name} (config {info.get('fingerprint')}, this run {fp})")
             continue
         parts.append(pd.read_csv(side.with_suffix(".csv")))

@@ -24,8 +24,9 @@ a crop of a fifth of an 8x8 digit leaves a few pixels, too few for the encoder t
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .cache import cache_key, entry_path, load_entry, save_entry
 from .data import DeviceData
 from .losses import nt_xent
 from .models import create_model
@@ -236,12 +238,30 @@ def ssl_steps(model: SSLModel, x: torch.Tensor, cfg: SSLConfig, opt: torch.optim
 
 
 def train_ssl(data: DeviceData, idx: np.ndarray, model: str, cfg: SSLConfig, monitor=None, monitor_every: int = 0,
-              progress: bool = True) -> tuple[SSLModel, dict]:
-    """Train an SSL encoder on training indices idx; monitor(model) -> dict is logged every monitor_every epochs."""
+              progress: bool = True, cache: bool = True) -> tuple[SSLModel, dict]:
+    """Train an SSL encoder on training indices idx; monitor(model) -> dict is logged every monitor_every epochs.
+
+    Cached like the originals (`unlearnlib.cache`, kind "ssl"): the key holds the dataset's fingerprint, the
+    indices, the architecture, the SSLConfig and the device type (bf16 autocast differs between CPU and CUDA), so a
+    cut run of notebook 03 resumes from the encoders it finished. A monitor disables the cache (its log would not
+    happen on a hit). info: history, seconds (of the training, also on a hit), cached, path."""
+    ids = hashlib.sha1(np.ascontiguousarray(idx, dtype=np.int64).tobytes()).hexdigest()[:16]
+    key = cache_key(dataset=data.name, data=data.fingerprint, idx=ids, model=model, num_classes=data.num_classes,
+                    in_channels=data.in_channels, image_size=data.image_size, cfg=cfg,
+                    device=torch.device(data.device).type)
+    path = entry_path("ssl", f"{cfg.method}-{model}-{key}")
+    use_cache = cache and monitor is None
+    kw = dict(proj_dim=cfg.proj_dim, hidden=cfg.hidden, temperature=cfg.temperature, queue_size=cfg.queue_size,
+              momentum=cfg.momentum, augment=cfg.augment)
+    entry = load_entry(path) if use_cache else None
+    if entry is not None:
+        tensors, meta = entry
+        ssl = create_ssl_model(cfg.method, model, data, **kw)
+        ssl.load_state_dict(tensors["state"])
+        ssl.eval()
+        return ssl, {"history": meta["history"], "seconds": meta["seconds"], "cached": True, "path": str(path)}
     torch.manual_seed(cfg.seed)
-    ssl = create_ssl_model(cfg.method, model, data, proj_dim=cfg.proj_dim, hidden=cfg.hidden,
-                           temperature=cfg.temperature, queue_size=cfg.queue_size, momentum=cfg.momentum,
-                           augment=cfg.augment)
+    ssl = create_ssl_model(cfg.method, model, data, **kw)
     params = [p for p in ssl.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator(device=data.device).manual_seed(cfg.seed)
@@ -254,7 +274,11 @@ def train_ssl(data: DeviceData, idx: np.ndarray, model: str, cfg: SSLConfig, mon
             log.update(monitor(ssl))
         history.append(log)
     ssl.eval()
-    return ssl, {"history": history, "seconds": time.perf_counter() - start}
+    info = {"history": history, "seconds": time.perf_counter() - start, "cached": False, "path": str(path)}
+    if use_cache:
+        save_entry(path, {"state": {k: v.detach().cpu() for k, v in ssl.state_dict().items()}},
+                   {"cfg": asdict(cfg), "model": model, "dataset": data.name, **info})
+    return ssl, info
 
 
 @torch.no_grad()
