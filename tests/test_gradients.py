@@ -115,3 +115,37 @@ def test_influence_vector_both_forms_by_hand():
     assert torch.allclose(influence_vector(model, data, split, cfg), expect, rtol=1e-4, atol=1e-7)
     with pytest.raises(ValueError, match="unknown influence form"):
         influence_vector(model, data, split, make_config("influence", form="old"))
+
+
+def test_reuse_direction_scales_one_influence_direction_by_alpha(digits, digits_data, monkeypatch):
+    """Inside reuse_direction, F^{-1} v is computed once per model and config other than alpha; the vectors equal
+    the ones computed afresh. Another model (other weights) or another config computes anew."""
+    from dataclasses import replace
+
+    from unlearnlib import make_split
+    from unlearnlib.methods import influence as iu
+    from unlearnlib.methods import make_config
+    from unlearnlib.models import create_model
+
+    split = make_split(digits, "random", 0.1, val_size=50, seed=0)
+    torch.manual_seed(0)
+    model = create_model("mlp", 10, 1, 8)
+    calls = []
+    real = iu._direction
+    monkeypatch.setattr(iu, "_direction", lambda *a: calls.append(1) or real(*a))
+    cfg = make_config("influence", alpha=1.0, woodfisher_n=20)
+    fresh = {a: iu.influence_vector(model, digits_data, split, replace(cfg, alpha=a)) for a in (0.1, 3.0)}
+    assert len(calls) == 2
+    with iu.reuse_direction():
+        reused = {a: iu.influence_vector(model, digits_data, split, replace(cfg, alpha=a)) for a in (0.1, 3.0)}
+        assert len(calls) == 3
+        iu.influence_vector(model, digits_data, split, replace(cfg, woodfisher_n=10))  # another config
+        other = create_model("mlp", 10, 1, 8)
+        iu.influence_vector(other, digits_data, split, cfg)  # another model
+        assert len(calls) == 5
+    for a in fresh:
+        assert torch.allclose(fresh[a], reused[a], rtol=1e-5, atol=1e-8)
+    assert torch.allclose(reused[3.0], 30 * reused[0.1], rtol=1e-5, atol=1e-8)
+    iu.influence_vector(model, digits_data, split, cfg)  # outside the block: computed again
+    assert len(calls) == 6
+

@@ -21,6 +21,7 @@ import itertools
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import replace
 
 from .config import ConfigError, apply_overrides, parse_literal
@@ -28,6 +29,7 @@ from .data import load_dataset, to_device
 from .evaluation import collect, results_table
 from .experiment import forget_request, run_setting, setting_split, validation_view
 from .methods import get_method, make_config
+from .methods.influence import reuse_direction
 from .profiles import setting
 from .results import describe_run
 from .originals import train_original
@@ -118,15 +120,24 @@ def main(argv=None) -> int:
 
     write()
     for method, combos in plans:
-        for combo in combos:  # FT and GA at Unlearn-Sparse's batch 256 (their configs' defaults)
-            run = run_setting(ref.start, data, split, 0.0, [(method, make_config(method, **combo))], tune_cfg=tune,
-                              seed=args.seed, mia_max_per_side=s.mia_max_per_side, executor=pool, score=score, log=None)
-            rows.append(run.rows[1])
-            params.append(combo)
-            table = write()
-            r = table.iloc[-1]
-            print(f"{method} {combo}: UA {r.ua_pct:.2f} MIA {r.mia_efficacy_pct:.2f} RA {r.ra_pct:.2f} "
-                  f"TA {r.ta_pct:.2f} disparity {r.avg_disparity:.2f} ({run.seconds[method]:.1f} s)", flush=True)
+        # IU's update is linear in alpha: F^{-1} v once per plan, each alpha scales it (run times after the first
+        # row of a plan exclude F^{-1} v; the JSON's meta says so)
+        reuse = method == "influence" and len({json.dumps({k: v for k, v in c.items() if k != "alpha"}, default=str)
+                                               for c in combos}) < len(combos)
+        if reuse:
+            meta["influence_runtime"] = ("F^{-1} v computed once per plan and scaled by each alpha (the update is linear "
+                                         "in alpha): runtime_s of the plan's first influence row is IU's; later rows "
+                                         "exclude F^{-1} v")
+        with reuse_direction() if reuse else nullcontext():
+            for combo in combos:  # FT and GA at Unlearn-Sparse's batch 256 (their configs' defaults)
+                run = run_setting(ref.start, data, split, 0.0, [(method, make_config(method, **combo))], tune_cfg=tune,
+                                  seed=args.seed, mia_max_per_side=s.mia_max_per_side, executor=pool, score=score, log=None)
+                rows.append(run.rows[1])
+                params.append(combo)
+                table = write()
+                r = table.iloc[-1]
+                print(f"{method} {combo}: UA {r.ua_pct:.2f} MIA {r.mia_efficacy_pct:.2f} RA {r.ra_pct:.2f} "
+                      f"TA {r.ta_pct:.2f} disparity {r.avg_disparity:.2f} ({run.seconds[method]:.1f} s)", flush=True)
     print(write()[["method", "params", "ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct", "avg_disparity",
                    "runtime_s"]].round(2).to_string())
     return 0
