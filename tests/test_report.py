@@ -58,6 +58,19 @@ def test_report_marks_missing_profiles_not_run_and_run_all_writes_it(tmp_path):
     assert "02_discriminative_adversarial_unlearning" in (tmp_path / "cpu" / "README.md").read_text()
 
 
+def test_a_failing_claim_links_the_sweeps_of_its_profile(tmp_path):
+    make(tmp_path, "cpu", dau_rows(0, 89.0, 5.0))  # random: DAU 5.0 against FT's 3.0, not reproduced
+    (tmp_path / "cpu" / "02_sweeps").mkdir()
+    (tmp_path / "cpu" / "02_sweeps" / "influence_random.json").write_text("{}")
+    text = report.build(tmp_path)
+    note = next(l for l in text.splitlines() if l.startswith("- Random forgetting") and "(cpu)" in l)
+    assert "IU's alpha" in note and "[cpu/02_sweeps/influence_random.json](cpu/02_sweeps/influence_random.json)" in note
+    (tmp_path / "cpu" / "02_sweeps" / "README.md").write_text("# sweeps")
+    note = next(l for l in report.build(tmp_path).splitlines() if l.startswith("- Random forgetting") and "(cpu)" in l)
+    assert "cpu/02_sweeps/README.md" in note and "influence_random.json" not in note
+    assert not any(l.startswith("- Class-wise forgetting") for l in text.splitlines())  # reproduced: no note
+
+
 def test_careful_evaluation_rows(tmp_path):
     folder = tmp_path / "quick" / "04_careful_evaluation"
     folder.mkdir(parents=True)

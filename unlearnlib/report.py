@@ -50,6 +50,7 @@ class Claim:
     published: str  # the paper's figure (from unlearnlib/published) or its words
     check: Callable[["Results"], Outcome | None]  # None: not run at this profile
     unspecified: str = ""  # what the paper leaves open (shown where the claim fails)
+    sweeps: str = ""  # folder of results/<profile>/ holding the sweeps tried for it, linked where the claim fails
 
 
 class Results:
@@ -465,16 +466,18 @@ def claims() -> list[Claim]:
         Claim("dau", "Class-wise forgetting: DAU reaches UA >= 99 and MIA-Efficacy >= 99 with RA and TA within 3 points of "
               "retrain, dense and sparse", _published_dau("class"), dau_class,
               "the DAU learning rates, loss weights and attacker pre-training lost their numbers in the stored text "
-              "(results/*/02_sweeps)"),
+              "(results/*/02_sweeps)", sweeps="02_sweeps"),
         Claim("dau", "Random forgetting: DAU has a lower Avg. Disparity than FT, GA, FF and IU, dense and sparse",
-              _published_dau("random"), dau_random, "as above; IU's alpha is not given by either Wfisher source"),
+              _published_dau("random"), dau_random, "as above; IU's alpha is not given by either Wfisher source",
+              sweeps="02_sweeps"),
         Claim("dau", "DAU runs in at most 15 % of retrain's time (retrain on the original's schedule)", _published_runtime(),
               dau_runtime),
         Claim("dau", "The Barlow Twins term lowers Avg. Disparity (higher UA and MIA-Efficacy) (Table 2)",
               "stated: consistently higher UA and MIA-Efficacy with it", dau_barlow),
         Claim("contrastive", "EncoderMI is well above chance (>= 60 %) on the SSL encoders before unlearning",
               "Table III: " + _published_contrastive("mia_acc_pct", "before"), contrastive_before,
-              "the paper trains 1,600 epochs to overfit; its EncoderMI variant is described in words only"),
+              "the paper trains 1,600 epochs to overfit; its EncoderMI variant is described in words only",
+              sweeps="03_sweeps"),
         Claim("contrastive", "After gradient-penalty unlearning EncoderMI is within 3 points of 50 % with at most 10 points "
               "of accuracy lost, for each SSL method", "Table III: " + _published_contrastive("mia_acc_pct", "after"),
               contrastive_after),
@@ -495,6 +498,15 @@ def claims() -> list[Claim]:
 
 
 # --------------------------------------------------------------------------- writing
+
+
+def _sweep_links(root: Path, profile: str, folder: str) -> str:
+    """Links to the sweeps of results/<profile>/<folder> (its README, else each JSON file); '' if none."""
+    d = root / profile / folder if folder else None
+    if d is None or not d.is_dir():
+        return ""
+    files = [d / "README.md"] if (d / "README.md").exists() else sorted(d.glob("*.json"))
+    return ", ".join(f"[{f.relative_to(root)}]({f.relative_to(root)})" for f in files)
 
 
 def _run_line(root: Path, profile: str, notebook: str) -> str:
@@ -533,8 +545,11 @@ def build(root: Path) -> str:
                     continue
                 links = ", ".join(f"[{Path(e).name}]({e})" for e in o.evidence)
                 cells.append(f"**{o.verdict}**: {o.value}" + (f" ({links})" if links else ""))
-                if o.verdict in ("partly", "not reproduced") and c.unspecified:
-                    notes.append(f"- {c.text} ({p}): the paper leaves unspecified: {c.unspecified}.")
+                if o.verdict in ("partly", "not reproduced") and (c.unspecified or c.sweeps):
+                    tried = _sweep_links(root, p, c.sweeps)
+                    notes.append(f"- {c.text} ({p}): " + "; ".join(
+                        x for x in ((f"the paper leaves unspecified: {c.unspecified}" if c.unspecified else ""),
+                                    (f"sweeps tried at this profile: {tried}" if tried else "")) if x) + ".")
             lines.append(f"| {c.text} | {c.published} | " + " | ".join(x.replace("|", "/") for x in cells) + " |")
         lines += [""] + sorted(set(notes)) + ([""] if notes else [])
     lines += ["## Verdicts per profile", "", "| profile | " + " | ".join(VERDICTS) + " |",
