@@ -60,7 +60,7 @@ def test_row_fields_let_invocations_add_rows_to_a_seed(tmp_path):
     side = json.loads((folder / "seed0.json").read_text())
     assert side["config"]["sparsities"] == [0.0, 0.95] and [p["sparsities"] for p in side["parts"]] == [[0.0], [0.95]]
     assert not (folder / "replaced").exists()  # nothing was replaced yet
-    save_seed(tmp_path, "t", RowCfg(sparsities=(0.0,)), 0, sparse_rows(0.0, 3.0))  # the dense rows again
+    save_seed(tmp_path, "t", RowCfg(sparsities=(0,)), 0, sparse_rows(0, 3.0))  # the dense rows again (0 is 0.0)
     table, _, _ = merged(tmp_path, "t", RowCfg())
     assert sorted(zip(table.sparsity, table.x)) == [(0.0, 3.0), (0.0, 6.0), (0.95, 5.0), (0.95, 10.0)]
     backup = list((folder / "replaced").glob("seed0-*.csv"))

@@ -287,8 +287,8 @@ NOTEBOOK_CONFIGS: dict[str, dict[str, Any]] = {
         # digits with the MLP of notebook 02's quick profile; the whole training part as the pool; 12 shadows (about
         # 17 s each on 2 cores with every method, 208 s in all), so each target has 6 on either side
         "quick": _from("quick", CarefulEvalConfig, model="mlp", n_targets=400, n_val=100, n_population=300, n_shadows=12),
-        # CIFAR-10, small_cnn in bf16: a 5,000-sample pool (about 4 minutes per shadow with every method on 2 cores,
-        # so 16 shadows in about an hour)
+        # CIFAR-10, small_cnn in bf16: a 5,000-sample pool, 16 shadows. Not yet measured: from notebook 02's cpu run
+        # times, DAU's 100 game iterations alone take 2-4 minutes a shadow, so 16 shadows likely exceed the hour
         "cpu": _from("cpu", CarefulEvalConfig, pool_size=5000, n_targets=1000, n_val=500, n_population=1000, n_shadows=16),
         "paper": _from("paper", CarefulEvalConfig, pool_size=None, n_targets=5000, n_val=5000, n_population=5000,
                        n_shadows=64, n_ref=8, global_variance=False),

@@ -29,6 +29,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from .results import describe_run
@@ -64,7 +65,11 @@ def _stored_fingerprint(info: dict, cfg) -> str | None:
 
 
 def _keys(df: pd.DataFrame, cols: list[str]) -> pd.Series:
-    return df[cols].astype(str).agg("|".join, axis=1) if cols else pd.Series("", index=df.index)
+    """One string per row from its row-field columns (numbers as floats: 0 and 0.0, read back from CSV, match)."""
+    def text(v):
+        return f"{float(v):.6g}" if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else str(v)
+
+    return df[cols].apply(lambda c: c.map(text)).agg("|".join, axis=1) if cols else pd.Series("", index=df.index)
 
 
 def save_seed(out: str | Path, table: str, cfg, seed: int, rows: pd.DataFrame, device="cpu") -> Path:
