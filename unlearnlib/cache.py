@@ -31,6 +31,11 @@ def cache_key(**parts) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:20]
 
 
+def indices_key(idx) -> str:
+    """Short hash of an index array (as int64): the part of a cache key naming which samples a model trained on."""
+    return hashlib.sha1(np.ascontiguousarray(idx, dtype=np.int64).tobytes()).hexdigest()[:16]
+
+
 def entry_path(kind: str, name: str) -> Path:
     """<cache root>/<kind>/<name>.pt"""
     return paths.cache_root() / kind / f"{name}.pt"

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .cache import cache_key, entry_path, load_entry, save_entry
+from .cache import cache_key, entry_path, indices_key, load_entry, save_entry
 from .data import Dataset, DeviceData, Split, make_split
 from .evaluation import collect, evaluate, results_table
 from .methods import unlearn, with_seed
@@ -103,7 +103,7 @@ def retrain(start: nn.Module, data: DeviceData, split: Split, cfg, *, cache: boo
 
     The key holds the dataset, the retain indices (all retraining sees), the architecture and masks of `start`
     and the RetrainConfig."""
-    retain = hashlib.sha1(np.ascontiguousarray(split.retain, dtype=np.int64).tobytes()).hexdigest()[:16]
+    retain = indices_key(split.retain)
     key = cache_key(kind="retrain", dataset=data.name, data=data.fingerprint, retain=retain,
                     model=_fingerprint(start), cfg=cfg.train)
     path = entry_path("retrained", key)

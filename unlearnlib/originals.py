@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .cache import cache_key, entry_path, load_entry, save_entry
+from .cache import cache_key, entry_path, indices_key, load_entry, save_entry
 from .data import DeviceData, Split
 from .models import count_parameters, create_model
 from .recording import AmnesiacRecord, AmnesiacRecorder
@@ -40,7 +40,7 @@ def train_original(
     Returns (model on data.device in eval mode, info dict with key, path, seconds, cached flag, history).
     """
     requests = {k: np.sort(np.asarray(v, dtype=np.int64)) for k, v in (record_requests or {}).items()}
-    train_ids = hashlib.sha1(np.ascontiguousarray(split.train, dtype=np.int64).tobytes()).hexdigest()[:16]
+    train_ids = indices_key(split.train)
     key = cache_key(dataset=data.name, data=data.fingerprint, train=train_ids, model=model_name,
                     num_classes=data.num_classes, in_channels=data.in_channels, image_size=data.image_size,
                     cfg=cfg, requests={k: hashlib.sha1(v.tobytes()).hexdigest() for k, v in requests.items()})

@@ -24,7 +24,6 @@ a crop of a fifth of an 8x8 digit leaves a few pixels, too few for the encoder t
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
 from dataclasses import asdict, dataclass
 
@@ -34,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .cache import cache_key, entry_path, load_entry, save_entry
+from .cache import cache_key, entry_path, indices_key, load_entry, save_entry
 from .data import DeviceData
 from .losses import nt_xent
 from .models import create_model
@@ -245,7 +244,7 @@ def train_ssl(data: DeviceData, idx: np.ndarray, model: str, cfg: SSLConfig, mon
     indices, the architecture, the SSLConfig and the device type (bf16 autocast differs between CPU and CUDA), so a
     cut run of notebook 03 resumes from the encoders it finished. A monitor disables the cache (its log would not
     happen on a hit). info: history, seconds (of the training, also on a hit), cached, path."""
-    ids = hashlib.sha1(np.ascontiguousarray(idx, dtype=np.int64).tobytes()).hexdigest()[:16]
+    ids = indices_key(idx)
     key = cache_key(dataset=data.name, data=data.fingerprint, idx=ids, model=model, num_classes=data.num_classes,
                     in_channels=data.in_channels, image_size=data.image_size, cfg=cfg,
                     device=torch.device(data.device).type)

@@ -17,7 +17,6 @@ shadow, so a cut run resumes at the next shadow, whichever process or Ray worker
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,14 +24,10 @@ import numpy as np
 import torch
 
 from . import paths
-from .cache import cache_key, read_npz_entry
+from .cache import cache_key, indices_key, read_npz_entry
 from .data import Dataset, Split, load_dataset, save_npz_atomic, to_device
 from .methods import unlearn, with_seed
 from .train import TrainConfig, predict
-
-
-def _digest(a: np.ndarray) -> str:
-    return hashlib.sha1(np.ascontiguousarray(a, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -107,7 +102,7 @@ class ShadowJob:
         d = self.design
         return cache_key(kind="unlearned_shadow", dataset=d.dataset, data=data_fingerprint, seed=d.seed, index=self.index,
                          n_shadows=self.n_shadows,
-                         sets=[_digest(a) for a in (d.targets, d.val, d.rest, d.population, d.retain_probe)],
+                         sets=[indices_key(a) for a in (d.targets, d.val, d.rest, d.population, d.retain_probe)],
                          model=self.model, train=self.train, methods=[(n, c) for n, c in self.methods],
                          threads=self.threads, device=self.device)
 
