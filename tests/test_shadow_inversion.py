@@ -71,6 +71,36 @@ def test_shadow_outputs_are_cached(digits_data, monkeypatch):
         train_shadow_models("mlp", digits_data, pool, 2, cfg, seed=3, from_test=False, cache=False)
 
 
+def test_a_cut_shadow_run_resumes_at_the_next_shadow(digits_data, monkeypatch):
+    """Each finished shadow is kept: a run cut during shadow 3 of 3 trains only that one when run again, and the
+    outputs equal an uncut run's; the parts are removed once the whole entry is written."""
+    import unlearnlib.shadows as S
+    from unlearnlib import paths
+
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=0.05, augment=False)
+    pool = np.arange(120)
+    whole = train_shadow_models("mlp", digits_data, pool, 3, cfg, seed=5, cache=False)
+    real_fit, calls = S.fit, []
+
+    def cut_at_third(*a, **k):
+        calls.append(k["desc"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt("cut")
+        return real_fit(*a, **k)
+    monkeypatch.setattr(S, "fit", cut_at_third)
+    with pytest.raises(KeyboardInterrupt):
+        train_shadow_models("mlp", digits_data, pool, 3, cfg, seed=5)
+    parts = sorted(p.name for p in (paths.cache_root() / "shadow").glob("*.part*.npz"))
+    assert len(parts) == 2 and parts[0].endswith(".part0.npz") and parts[1].endswith(".part1.npz")
+    calls.clear()
+    monkeypatch.setattr(S, "fit", lambda *a, **k: (calls.append(k["desc"]), real_fit(*a, **k))[1])
+    resumed = train_shadow_models("mlp", digits_data, pool, 3, cfg, seed=5)
+    assert calls == ["shadow 3/3"]
+    for name in ("probs", "labels", "is_in", "index", "shadow"):
+        assert np.array_equal(getattr(whole, name), getattr(resumed, name)), name
+    assert not list((paths.cache_root() / "shadow").glob("*.part*.npz"))
+
+
 def test_the_shadow_attack_takes_outputs_and_trains_no_model():
     """attacks/ take model outputs: attacks.shadow imports nothing that trains or builds models (the shadow
     models come from unlearnlib.shadows); its per-class attack networks are its own fit."""

@@ -266,9 +266,11 @@ NOTEBOOK_CONFIGS: dict[str, dict[str, Any]] = {
         # Yuan & Zhang's 10 draws a game iteration costs about 10 s here: 400 iterations would take over an hour);
         # IU alpha 0.1: the lowest mean Avg. Disparity over both schemes in the validation-scored sweep
         # (results/cpu/02_sweeps: 7.2; random alone prefers 0.3, class alone 0.1; the paper profile's 3 collapses this
-        # network); DAU's other values from the paper profile (results/cpu/NOTES.md)
+        # network); DAU's defender lr 0.003 by the same rule (mean Avg. Disparity 5.4 against 12.0 at the paper
+        # profile's 0.01: random forgetting 3.70 vs 18.93, class-wise 7.18 vs 5.10); DAU's other values from the paper
+        # profile (results/cpu/NOTES.md)
         "cpu": _from("cpu", DAUConfig, ft_epochs=2, dau_iterations=100, dau_pretrain=50, dau_max_grad_norm=5.0,
-                     dau_sensitivity_draws=2, influence_alpha=0.1, fisher_samples=4000),
+                     dau_sensitivity_draws=2, dau_lr=0.003, influence_alpha=0.1, fisher_samples=4000),
         "paper": _from("paper", DAUConfig, dau_iterations=400, dau_pretrain=200, dau_max_grad_norm=5.0,
                        influence_alpha=3.0),
     },
@@ -289,9 +291,11 @@ NOTEBOOK_CONFIGS: dict[str, dict[str, Any]] = {
         # digits with the MLP of notebook 02's quick profile; the whole training part as the pool; 12 shadows (about
         # 17 s each on 2 cores with every method, 208 s in all), so each target has 6 on either side
         "quick": _from("quick", CarefulEvalConfig, model="mlp", n_targets=400, n_val=100, n_population=300, n_shadows=12),
-        # CIFAR-10, small_cnn in bf16: a 5,000-sample pool, 16 shadows. Not yet measured: from notebook 02's cpu run
-        # times, DAU's 100 game iterations alone take 2-4 minutes a shadow, so 16 shadows likely exceed the hour
-        "cpu": _from("cpu", CarefulEvalConfig, pool_size=5000, n_targets=1000, n_val=500, n_population=1000, n_shadows=16),
+        # CIFAR-10, small_cnn in bf16: a 5,000-sample pool (1,000 targets, 500 validation, 3,500 always trained on),
+        # 8 shadows so that they fit in about an hour on 2 cores (estimated from notebook 02's cpu costs at 7-8 minutes
+        # a shadow, DAU's 100 game iterations the largest part; results/cpu/04_careful_evaluation/README.md has the
+        # measured times); each target is forgotten by 4 shadows and never seen by 4
+        "cpu": _from("cpu", CarefulEvalConfig, pool_size=5000, n_targets=1000, n_val=500, n_population=1000, n_shadows=8),
         "paper": _from("paper", CarefulEvalConfig, pool_size=None, n_targets=5000, n_val=5000, n_population=5000,
                        n_shadows=64, n_ref=8, global_variance=False),
     },

@@ -65,22 +65,35 @@ def train_shadow_models(model_name: str, data: DeviceData, pool: np.ndarray, n_s
     if z is not None:
         return ShadowData(z["probs"], z["labels"], z["is_in"], z["index"], z["shadow"])
     part = data.test_part if from_test else data.train_part
-    probs, labels, is_in, index, which = [], [], [], [], []
+    names = ("probs", "labels", "is_in", "index", "shadow")
+    pieces = []
     for i, (ins, outs) in enumerate(shadow_halves(pool, n_shadow, seed)):
+        # each finished shadow is kept as a part of the entry, so a cut run resumes at the next shadow
+        part_path = path.with_name(f"{path.stem}.part{i}.npz")
+        hit = read_npz_entry(part_path, names) if cache else None
+        if hit is not None:
+            pieces.append(hit)
+            continue
         torch.manual_seed(seed * 1000 + i)
         shadow = create_model(model_name, data.num_classes, data.in_channels, data.image_size).to(data.device)
         x_in, y_in = part(ins)
         fit(shadow, x_in, y_in, replace(cfg, seed=seed * 1000 + i), data=data,
             progress=progress, desc=f"shadow {i + 1}/{n_shadow}")
+        piece = {k: [] for k in names}
         for idx, flag in ((ins, True), (outs, False)):
             x, y = part(idx)
-            probs.append(softmax(predict(shadow, x).numpy()))
-            labels.append(y.cpu().numpy())
-            is_in.append(np.full(len(idx), flag))
-            index.append(np.asarray(idx, dtype=np.int64))
-            which.append(np.full(len(idx), i, dtype=np.int64))
-    out = ShadowData(np.concatenate(probs), np.concatenate(labels), np.concatenate(is_in), np.concatenate(index),
-                     np.concatenate(which))
+            piece["probs"].append(softmax(predict(shadow, x).numpy()))
+            piece["labels"].append(y.cpu().numpy())
+            piece["is_in"].append(np.full(len(idx), flag))
+            piece["index"].append(np.asarray(idx, dtype=np.int64))
+            piece["shadow"].append(np.full(len(idx), i, dtype=np.int64))
+        piece = {k: np.concatenate(v) for k, v in piece.items()}
+        if cache:
+            save_npz_atomic(part_path, **piece)
+        pieces.append(piece)
+    out = ShadowData(*(np.concatenate([p[k] for p in pieces]) for k in names))
     if cache:
         save_npz_atomic(path, probs=out.probs, labels=out.labels, is_in=out.is_in, index=out.index, shadow=out.shadow)
+        for i in range(n_shadow):
+            path.with_name(f"{path.stem}.part{i}.npz").unlink(missing_ok=True)
     return out
