@@ -12,6 +12,7 @@ augmented (random crop with padding, horizontal flip) batches without a CPU Data
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -622,6 +623,13 @@ def to_device(dataset: Dataset, device: str | torch.device = "cpu") -> DeviceDat
         conv(dataset.x_test), torch.from_numpy(dataset.y_test).to(device), m, s, dataset.classes,
         info.crop_padding, info.flip, dataset.fingerprint(),
     )
+
+
+@functools.lru_cache(maxsize=2)
+def device_data(name: str, device: str = "cpu") -> DeviceData:
+    """`to_device(load_dataset(name), device)`, kept for the life of the process: jobs that run one after another in it
+    (shadows, sweep grid points) share one copy, and a Ray worker loads it once. Callers must not modify it."""
+    return to_device(load_dataset(name), torch.device(device))
 
 
 def augment(x: torch.Tensor, crop_padding: int, flip: bool, generator: torch.Generator | None = None) -> torch.Tensor:

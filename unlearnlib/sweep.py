@@ -6,7 +6,10 @@
 The original model (cached) and the retrained reference are trained once; then the method runs
 for every combination of the grid, each row evaluated like notebook 02's Table 1 (UA,
 MIA-Efficacy, RA, TA, Avg. Disparity against retrain, run time). The JSON file is rewritten
-after every row, so an interrupted sweep keeps what it finished. Several --method/--grid pairs
+after every row, so an interrupted sweep keeps what it finished. Grid points are independent jobs
+(`SweepJob`): in this process one after another, or as Ray tasks on a cluster with `--ray ADDRESS`
+(or RAY_ADDRESS; "local" starts a local instance; `pip install -e .[ray]`), the rows the same
+either way; an IU alpha grid stays one job, so F^{-1}v is computed once (below). Several --method/--grid pairs
 may be given: `--method fisher --grid alpha=1e-7,1e-6 --method influence --grid alpha=1,10`.
 
 Scoring (--score): "validation" (the default) never looks at the test set: the validation set is halved,
@@ -22,10 +25,13 @@ import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
 
 from .config import ConfigError, apply_overrides, parse_literal
-from .data import load_dataset, to_device
+from .data import device_data, load_dataset
 from .evaluation import collect, results_table
 from .experiment import forget_request, run_setting, setting_split, validation_view
 from .methods import get_method, make_config
@@ -33,6 +39,7 @@ from .methods.influence import reuse_direction
 from .profiles import setting
 from .results import describe_run
 from .originals import train_original
+from .tasks import ray_address, run_tasks
 from .train import resolve_device
 
 
@@ -58,6 +65,61 @@ def parse_grid(items: list[str], method: str | None = None) -> list[dict]:
     return combos
 
 
+@dataclass(frozen=True)
+class SweepJob:
+    """Grid points of one method, run on the sweep's starting model (the original, or its pruned and tuned copy) and
+    scored like the reference rows. Everything else (data, split, scoring view) is rebuilt from these fields by
+    whichever process runs it, so a Ray worker computes the rows this process would."""
+
+    profile: str
+    overrides: tuple[tuple[str, str], ...]  # the setting's dataset / model when given on the command line
+    scheme: str
+    forget: Any  # forget_request's value
+    seed: int
+    score: str  # validation | test
+    device: str
+    threads: int  # torch threads inside the job, wherever it runs (numerics depend on it)
+    method: str
+    combos: tuple[dict, ...]  # several only for an IU alpha grid (F^{-1} v shared)
+    start: Any = field(repr=False, compare=False)  # nn.Module, on the CPU
+
+
+def run_sweep_job(job: SweepJob) -> list[dict]:
+    """The evaluated rows of a job's grid points, in order (plain dicts; safe to run as a Ray task)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(job.threads)
+    try:
+        s = setting(job.profile, **dict(job.overrides))
+        dataset = load_dataset(s.dataset)
+        data = device_data(s.dataset, job.device)
+        split = setting_split(dataset, s, job.scheme, job.forget, job.seed)
+        score = None
+        if job.score == "validation":
+            split, score_data, score_split = validation_view(data, split, job.seed)
+            score = (score_data, score_split)
+        start = job.start.to(data.device)
+        rows = []
+        with ThreadPoolExecutor(max_workers=4) as pool, (reuse_direction() if len(job.combos) > 1 else nullcontext()):
+            for combo in job.combos:  # FT and GA at Unlearn-Sparse's batch 256 (their configs' defaults)
+                run = run_setting(start, data, split, 0.0, [(job.method, make_config(job.method, **combo))],
+                                  seed=job.seed, mia_max_per_side=s.mia_max_per_side, executor=pool, score=score, log=None)
+                rows.append(collect(run.rows[1:])[0])
+        return rows
+    finally:
+        torch.set_num_threads(threads)
+
+
+def plan_jobs(plans: list[tuple[str, list[dict]]], **fields_) -> list[SweepJob]:
+    """One job per grid point, except an IU grid over alpha alone: one job, as the update is linear in alpha
+    (`methods.influence.reuse_direction`: F^{-1} v once, run times of its later rows exclude it)."""
+    jobs = []
+    for method, combos in plans:
+        shared = len({json.dumps({k: v for k, v in c.items() if k != "alpha"}, default=str) for c in combos}) < len(combos)
+        groups = [combos] if method == "influence" and shared else [[c] for c in combos]
+        jobs += [SweepJob(method=method, combos=tuple(g), **fields_) for g in groups]
+    return jobs
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="quick")
@@ -72,6 +134,9 @@ def main(argv=None) -> int:
     ap.add_argument("--score", default="validation", choices=["validation", "test"],
                     help="what the rows are scored on (default: a held-out half of the validation set)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--ray", default=None, metavar="ADDRESS",
+                    help="run the grid points as Ray tasks (an address, 'auto' or 'local'; default: RAY_ADDRESS, else "
+                         "in this process)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     grids = args.grid or []
@@ -91,7 +156,7 @@ def main(argv=None) -> int:
         raise SystemExit(str(exc)) from None
     device = resolve_device(args.device)
     dataset = load_dataset(s.dataset)
-    data = to_device(dataset, device)
+    data = device_data(s.dataset, str(device))
     forget = args.forget if args.forget is not None else (0.1 if args.scheme == "random" else 0)
     forget = forget_request(args.scheme, forget, int(forget))
     split = setting_split(dataset, s, args.scheme, forget, args.seed)
@@ -102,42 +167,44 @@ def main(argv=None) -> int:
         note = "scored on a held-out half of the validation set (ta_pct = its accuracy; SVC non-members = it)"
     else:
         score, note = None, "scored on the test split"
+    where = ray_address(args.ray)
     meta = describe_run(device, dataset=s.dataset, profile=args.profile, model=s.model, seeds=[args.seed],
-                        scheme=args.scheme, sparsity=args.sparsity, score=args.score, note=note)
+                        scheme=args.scheme, sparsity=args.sparsity, score=args.score, note=note,
+                        runner=f"Ray at {where}" if where else "in-process")
     pool = ThreadPoolExecutor(max_workers=4)
     tune = replace(s.train, epochs=max(1, s.train.epochs // 4))
     # the reference: original and retrain, through the pipeline (retrain cached)
     ref = run_setting(original, data, split, args.sparsity, [("retrain", make_config("retrain", train=s.train))],
                       tune_cfg=tune, seed=args.seed, mia_max_per_side=s.mia_max_per_side, executor=pool, score=score, log=None)
-    rows, params = list(ref.rows), [{}, {}]
+    jobs = plan_jobs(plans, profile=args.profile, overrides=tuple((k, v) for k, v in (("dataset", args.dataset),
+                                                                                       ("model", args.model)) if v),
+                     scheme=args.scheme, forget=forget, seed=args.seed, score=args.score, device=str(device),
+                     threads=torch.get_num_threads(), start=ref.start.cpu() if where else ref.start)
+    if any(j.method == "influence" and len(j.combos) > 1 for j in jobs):
+        meta["influence_runtime"] = ("F^{-1} v computed once per plan and scaled by each alpha (the update is linear "
+                                     "in alpha): runtime_s of the plan's first influence row is IU's; later rows "
+                                     "exclude F^{-1} v")
+    ref_rows, done = collect(ref.rows), {}
 
     def write():
-        table = results_table(collect(rows))
-        table["params"] = [json.dumps(p, default=str) for p in params]
+        finished = [(r, c) for i in sorted(done) for r, c in zip(done[i], jobs[i].combos)]
+        table = results_table(ref_rows + [r for r, _ in finished])
+        table["params"] = [json.dumps(p, default=str) for p in [{}, {}] + [c for _, c in finished]]
         with open(args.out, "w") as f:
             json.dump({"meta": meta, "rows": table.to_dict("records")}, f, indent=1, default=str)
         return table
 
+    def arrived(i, rows):
+        done[i] = rows
+        table = write()
+        for row, combo in zip(rows, jobs[i].combos):
+            r = table[(table.method == row["method"]) & (table.params == json.dumps(combo, default=str))].iloc[-1]
+            print(f"{row['method']} {combo}: UA {r.ua_pct:.2f} MIA {r.mia_efficacy_pct:.2f} RA {r.ra_pct:.2f} "
+                  f"TA {r.ta_pct:.2f} disparity {r.avg_disparity:.2f} ({r.runtime_s:.1f} s)", flush=True)
+
     write()
-    for method, combos in plans:
-        # IU's update is linear in alpha: F^{-1} v once per plan, each alpha scales it (run times after the first
-        # row of a plan exclude F^{-1} v; the JSON's meta says so)
-        reuse = method == "influence" and len({json.dumps({k: v for k, v in c.items() if k != "alpha"}, default=str)
-                                               for c in combos}) < len(combos)
-        if reuse:
-            meta["influence_runtime"] = ("F^{-1} v computed once per plan and scaled by each alpha (the update is linear "
-                                         "in alpha): runtime_s of the plan's first influence row is IU's; later rows "
-                                         "exclude F^{-1} v")
-        with reuse_direction() if reuse else nullcontext():
-            for combo in combos:  # FT and GA at Unlearn-Sparse's batch 256 (their configs' defaults)
-                run = run_setting(ref.start, data, split, 0.0, [(method, make_config(method, **combo))], tune_cfg=tune,
-                                  seed=args.seed, mia_max_per_side=s.mia_max_per_side, executor=pool, score=score, log=None)
-                rows.append(run.rows[1])
-                params.append(combo)
-                table = write()
-                r = table.iloc[-1]
-                print(f"{method} {combo}: UA {r.ua_pct:.2f} MIA {r.mia_efficacy_pct:.2f} RA {r.ra_pct:.2f} "
-                      f"TA {r.ta_pct:.2f} disparity {r.avg_disparity:.2f} ({run.seconds[method]:.1f} s)", flush=True)
+    run_tasks(run_sweep_job, jobs, address=args.ray, num_cpus=torch.get_num_threads(),
+              num_gpus=1 if device.type == "cuda" else 0, on_result=arrived)
     print(write()[["method", "params", "ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct", "avg_disparity",
                    "runtime_s"]].round(2).to_string())
     return 0

@@ -25,10 +25,12 @@ def ray_address(address: str | None = None) -> str | None:
 
 
 def run_tasks(fn: Callable[[J], R], jobs: Iterable[J], address: str | None = None,
-              num_cpus: float = 1, on_result: Callable[[int, R], None] | None = None, progress: bool = False) -> list[R]:
+              num_cpus: float = 1, num_gpus: float = 0, on_result: Callable[[int, R], None] | None = None,
+              progress: bool = False) -> list[R]:
     """fn(job) for every job, in-process or as Ray tasks (see the module docstring); results in job order.
 
-    num_cpus: CPUs Ray reserves per task. on_result(i, result): called as each result arrives (in-process: in
+    num_cpus, num_gpus: what Ray reserves per task (a job on "cuda" needs num_gpus > 0, or Ray hides the GPUs from
+    its worker; a fraction shares one GPU between tasks). on_result(i, result): called as each result arrives (in-process: in
     order; Ray: as tasks finish). progress: print a line per finished job."""
     jobs = list(jobs)
     address = ray_address(address)
@@ -56,7 +58,7 @@ def run_tasks(fn: Callable[[J], R], jobs: Iterable[J], address: str | None = Non
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
         else:
             ray.init(address=address, log_to_driver=False)
-    remote = ray.remote(num_cpus=num_cpus)(fn)
+    remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(fn)
     refs = [remote.remote(job) for job in jobs]
     index = {ref: i for i, ref in enumerate(refs)}
     out: list = [None] * len(refs)

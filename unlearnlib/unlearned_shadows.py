@@ -16,7 +16,6 @@ shadow, so a cut run resumes at the next shadow, whichever process or Ray worker
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,7 +24,7 @@ import torch
 
 from . import paths
 from .cache import cache_key, indices_key, read_npz_entry
-from .data import Dataset, Split, load_dataset, save_npz_atomic, to_device
+from .data import Dataset, Split, device_data, save_npz_atomic
 from .methods import unlearn, with_seed
 from .train import TrainConfig, predict
 
@@ -107,18 +106,13 @@ class ShadowJob:
                          threads=self.threads, device=self.device)
 
 
-@functools.lru_cache(maxsize=2)
-def _device_data(dataset: str, device: str):
-    return to_device(load_dataset(dataset), torch.device(device))
-
-
 def run_shadow_job(job: ShadowJob, cache: bool = True) -> dict[str, np.ndarray]:
     """Outputs of one shadow's models: logits on targets / population / retain probe per model ("original" first,
     then each method), the forget mask over T and each method's run time. Cached; safe to run as a Ray task."""
     from .experiment import retrain
     from .originals import train_original
 
-    data = _device_data(job.design.dataset, job.device)
+    data = device_data(job.design.dataset, job.device)
     path = paths.cache_root() / "unlearned_shadows" / f"{job.model}-{job.key(data.fingerprint)}.npz"
     names = ("names", "logits_t", "logits_z", "logits_r", "forget_mask", "seconds")
     hit = read_npz_entry(path, names) if cache else None
