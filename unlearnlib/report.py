@@ -632,7 +632,10 @@ def careful_readme(root: Path, profile: str) -> str | None:
              f"on), {meta.get('population', '?')} population samples from the test part",
              f"- the shadows' training: `{meta.get('train', '?')}`",
              f"- commit {str(meta.get('git_commit', '?'))[:12]}, {meta.get('device', '?')}, {meta.get('runner', '?')}, "
-             f"shadows in {meta.get('shadow_seconds', '?')} s, finished {meta.get('time_utc', '?')}"]
+             f"this invocation's shadow cell {meta.get('shadow_seconds', '?')} s, finished {meta.get('time_utc', '?')}"]
+    if "shadow_compute_seconds" in meta:
+        lines.append(f"- the shadows' training and unlearning, as measured when each was computed (cached ones keep their "
+                     f"times): {meta['shadow_compute_seconds']} s in all, {meta.get('seconds_per_shadow', '?')} s per shadow")
     if fit is not None:
         lines.append(f"- how well the originals fit their training data (the source of membership signal): retain "
                      f"sample {fit.retain_acc_pct:.2f} %, population (test) {fit.test_acc_pct:.2f} %, a gap of "
