@@ -292,9 +292,9 @@ NOTEBOOK_CONFIGS: dict[str, dict[str, Any]] = {
         # 17 s each on 2 cores with every method, 208 s in all), so each target has 6 on either side
         "quick": _from("quick", CarefulEvalConfig, model="mlp", n_targets=400, n_val=100, n_population=300, n_shadows=12),
         # CIFAR-10, small_cnn in bf16: a 5,000-sample pool (1,000 targets, 500 validation, 3,500 always trained on),
-        # 8 shadows so that they fit in about an hour on 2 cores (estimated from notebook 02's cpu costs at 7-8 minutes
-        # a shadow, DAU's 100 game iterations the largest part; results/cpu/04_careful_evaluation/README.md has the
-        # measured times); each target is forgotten by 4 shadows and never seen by 4
+        # 8 shadows so that they fit in an hour on 2 cores: measured 332-461 s a shadow (48 minutes of training and
+        # unlearning in all, 52 with evaluation; DAU's 100 game iterations 181 s of each, the original 52 s, retrain
+        # 47 s, FF 48 s; results/cpu/04_careful_evaluation); each target is forgotten by 4 shadows and never seen by 4
         "cpu": _from("cpu", CarefulEvalConfig, pool_size=5000, n_targets=1000, n_val=500, n_population=1000, n_shadows=8),
         "paper": _from("paper", CarefulEvalConfig, pool_size=None, n_targets=5000, n_val=5000, n_population=5000,
                        n_shadows=64, n_ref=8, global_variance=False),
