@@ -20,3 +20,21 @@ def test_save_table_writes_csv_markdown_and_meta_and_escapes_pipes(tmp_path):
     assert {len(re.split(r"(?<!\\)\|", r)) - 2 for r in rows} == {3}
     assert "4.81" in rows[2] and "\\|RA - retrain RA\\|" in rows[2]
     assert json.loads((tmp_path / "acceptance.meta.json").read_text())["dataset"] == "digits"
+
+
+def test_image_grid_shows_raw_pixels_and_floats_alike():
+    """A dataset's uint8 pixels (0-255) and the same image as floats in [0, 1] draw the same picture (uint8 pixels
+    were once clipped to 0/1, a black grid)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from unlearnlib.results import image_grid
+
+    raw = np.random.default_rng(0).integers(0, 256, (8, 8, 3)).astype(np.uint8)
+    fig = image_grid({("a", 0): raw, ("b", 0): raw / 255.0, ("c", 0): raw[..., :1]}, ["a", "b", "c"], [0])
+    drawn = [ax.images[0].get_array() for ax in fig.axes]
+    assert np.allclose(drawn[0], raw / 255.0) and np.allclose(drawn[0], drawn[1])
+    assert np.allclose(drawn[2], raw[..., 0] / 255.0)
+    plt.close(fig)

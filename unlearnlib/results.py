@@ -99,7 +99,8 @@ def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
 
 
 def image_grid(images: dict, rows: list, cols: list, title: str = "", cell: float = 1.2):
-    """A matplotlib figure of images[(row, col)] (H, W, C) in [0, 1]; missing cells stay blank."""
+    """A matplotlib figure of images[(row, col)] (H, W, C): floats in [0, 1], or integers in [0, 255] (a dataset's
+    raw pixels); missing cells stay blank."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -112,7 +113,8 @@ def image_grid(images: dict, rows: list, cols: list, title: str = "", cell: floa
             ax.set_yticks([])
             img = images.get((r, c))
             if img is not None:
-                img = np.clip(np.asarray(img), 0, 1)
+                img = np.asarray(img)
+                img = np.clip(img / 255.0 if np.issubdtype(img.dtype, np.integer) else img, 0, 1)
                 ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None,
                           vmin=0, vmax=1)
             if i == 0:
