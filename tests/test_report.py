@@ -126,3 +126,29 @@ def test_careful_readme_says_which_privacy_claims_survive(tmp_path):
                  columns=["model", *cols]).to_csv(folder / "attacks_all.csv", index=False)
     assert "untested: the original is as private as this" in report.careful_readme(tmp_path, "cpu")
     assert report.careful_readme(tmp_path, "quick") is None  # not run at that profile
+
+
+def test_careful_readme_without_signal_and_with_broken_tables(tmp_path, capsys):
+    """With no membership in the original, a method the per-example attacks still tell apart is flagged for what the
+    attacks see (the unlearning itself), not as a false sense of privacy; a table missing columns skips the README
+    and says so, and the rest of the report is still written."""
+    folder = tmp_path / "quick" / "04_careful_evaluation"
+    folder.mkdir(parents=True)
+    cols = ["threshold_auc", "svc_auc", "ulira_auc", "ulira_tpr_1pct", "ulira_tpr_0.1pct", "rmia_auc", "rmia_tpr_1pct",
+            "forgetting_quality", "mia_efficacy_pct", "forget_acc_pct", "retain_acc_pct", "test_acc_pct", "runtime_s",
+            "n_shadows"]
+    rows = [["original", 0.51, 0.51, 0.52, 0.01, 0.00, 0.51, 0.01, 0.60, 10.0, 95.0, 95.0, 94.0, 1.0, 12],
+            ["retrain", 0.50, 0.50, 0.50, 0.01, 0.00, 0.50, 0.01, 0.60, 30.0, 94.0, 95.0, 94.0, 2.0, 12],
+            ["amnesiac", 0.50, 0.51, 0.62, 0.05, 0.01, 0.60, 0.04, 0.01, 40.0, 80.0, 85.0, 84.0, 0.1, 12]]
+    pd.DataFrame(rows, columns=["model", *cols]).to_csv(folder / "attacks_all.csv", index=False)
+    pd.DataFrame([{"method": "amnesiac", "population_auc_distance": 0.01, "per_example_auc_distance": 0.12,
+                   "forgetting_quality": 0.01, "looks_private_to_population": True, "private_to_per_example": False}]
+                 ).to_csv(folder / "findings.csv", index=False)
+    text = report.careful_readme(tmp_path, "quick")
+    line = next(l for l in text.splitlines() if l.startswith("| amnesiac | 0.010"))
+    assert "detect the unlearning itself" in line and "false sense" not in line
+    pd.DataFrame(rows, columns=["model", *cols]).drop(columns=["runtime_s"]).to_csv(folder / "attacks_all.csv",
+                                                                                      index=False)
+    written = report.write(tmp_path)
+    assert (tmp_path / "REPRODUCTION.md") in written and not (folder / "README.md").exists()
+    assert "04_careful_evaluation/README.md not written" in capsys.readouterr().out

@@ -102,3 +102,34 @@ def test_a_sweep_on_a_local_ray_instance_gives_the_in_process_rows(tmp_path):
         assert a["params"] == b["params"]
         for k in ("ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct", "avg_disparity"):
             assert a[k] == b[k], (a["method"], a["params"], k)
+
+
+def test_rows_keep_the_grid_order_when_jobs_finish_out_of_order(tmp_path, monkeypatch):
+    """Ray returns jobs as they finish: the JSON, rewritten after each, lists the finished rows in grid order, each with
+    its own params (a fake runner finishes the jobs last to first)."""
+    import unlearnlib.sweep as S
+
+    out, seen = tmp_path / "sweep.json", []
+
+    def last_first(fn, jobs, address=None, num_cpus=1, num_gpus=0, on_result=None, progress=False):
+        results = {}
+        for i in reversed(range(len(jobs))):
+            results[i] = fn(jobs[i])
+            on_result(i, results[i])
+            seen.append([(r["method"], r["params"]) for r in json.loads(out.read_text())["rows"]])
+        return [results[i] for i in range(len(jobs))]
+
+    monkeypatch.setattr(S, "run_tasks", last_first)
+    assert main(["--profile", "smoke", "--method", "grad_ascent", "--grid", "lr=1e-4,1e-2", "--method", "finetune",
+                 "--grid", "epochs=1", "--device", "cpu", "--out", str(out)]) == 0
+    ga1, ga2, ft = ('{"lr": 0.0001}', '{"lr": 0.01}', '{"epochs": 1}')
+    ref = [("original", "{}"), ("retrain", "{}")]
+    assert seen == [ref + [("finetune", ft)], ref + [("grad_ascent", ga2), ("finetune", ft)],
+                    ref + [("grad_ascent", ga1), ("grad_ascent", ga2), ("finetune", ft)]]
+    # the same rows as the in-process run
+    monkeypatch.undo()
+    assert main(["--profile", "smoke", "--method", "grad_ascent", "--grid", "lr=1e-4,1e-2", "--method", "finetune",
+                 "--grid", "epochs=1", "--device", "cpu", "--out", str(tmp_path / "in_order.json")]) == 0
+    a, b = (json.loads(p.read_text())["rows"] for p in (out, tmp_path / "in_order.json"))
+    assert [(r["method"], r["params"], r["ua_pct"], r["ra_pct"]) for r in a] == \
+        [(r["method"], r["params"], r["ua_pct"], r["ra_pct"]) for r in b]

@@ -20,6 +20,7 @@ baselines (the sweeps committed before this option existed did so; their JSON sa
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
 import json
 import sys
@@ -137,6 +138,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ray", default=None, metavar="ADDRESS",
                     help="run the grid points as Ray tasks (an address, 'auto' or 'local'; default: RAY_ADDRESS, else "
                          "in this process)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads per grid point (and CPUs Ray reserves for each); default: this process's")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     grids = args.grid or []
@@ -168,6 +171,9 @@ def main(argv=None) -> int:
     else:
         score, note = None, "scored on the test split"
     where = ray_address(args.ray)
+    threads = torch.get_num_threads() if args.threads is None else args.threads
+    if threads < 1:
+        raise SystemExit(f"--threads must be at least 1, got {threads}")
     meta = describe_run(device, dataset=s.dataset, profile=args.profile, model=s.model, seeds=[args.seed],
                         scheme=args.scheme, sparsity=args.sparsity, score=args.score, note=note,
                         runner=f"Ray at {where}" if where else "in-process")
@@ -178,8 +184,11 @@ def main(argv=None) -> int:
                       tune_cfg=tune, seed=args.seed, mia_max_per_side=s.mia_max_per_side, executor=pool, score=score, log=None)
     jobs = plan_jobs(plans, profile=args.profile, overrides=tuple((k, v) for k, v in (("dataset", args.dataset),
                                                                                        ("model", args.model)) if v),
-                     scheme=args.scheme, forget=forget, seed=args.seed, score=args.score, device=str(device),
-                     threads=torch.get_num_threads(), start=ref.start.cpu() if where else ref.start)
+                     scheme=args.scheme, forget=forget, seed=args.seed, score=args.score,
+                     # a Ray worker sees only the GPU it was given, as cuda:0
+                     device=device.type if where else str(device), threads=threads,
+                     # each job carries the starting model: on Ray a CPU copy (pickled per job: a ResNet-18 is 45 MB)
+                     start=copy.deepcopy(ref.start).cpu() if where else ref.start)
     if any(j.method == "influence" and len(j.combos) > 1 for j in jobs):
         meta["influence_runtime"] = ("F^{-1} v computed once per plan and scaled by each alpha (the update is linear "
                                      "in alpha): runtime_s of the plan's first influence row is IU's; later rows "
@@ -197,13 +206,14 @@ def main(argv=None) -> int:
     def arrived(i, rows):
         done[i] = rows
         table = write()
-        for row, combo in zip(rows, jobs[i].combos):
-            r = table[(table.method == row["method"]) & (table.params == json.dumps(combo, default=str))].iloc[-1]
-            print(f"{row['method']} {combo}: UA {r.ua_pct:.2f} MIA {r.mia_efficacy_pct:.2f} RA {r.ra_pct:.2f} "
+        first = len(ref_rows) + sum(len(done[k]) for k in done if k < i)  # this job's rows in the table
+        for k, combo in enumerate(jobs[i].combos):
+            r = table.iloc[first + k]
+            print(f"{r.method} {combo}: UA {r.ua_pct:.2f} MIA {r.mia_efficacy_pct:.2f} RA {r.ra_pct:.2f} "
                   f"TA {r.ta_pct:.2f} disparity {r.avg_disparity:.2f} ({r.runtime_s:.1f} s)", flush=True)
 
     write()
-    run_tasks(run_sweep_job, jobs, address=args.ray, num_cpus=torch.get_num_threads(),
+    run_tasks(run_sweep_job, jobs, address=args.ray, num_cpus=threads,
               num_gpus=1 if device.type == "cuda" else 0, on_result=arrived)
     print(write()[["method", "params", "ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct", "avg_disparity",
                    "runtime_s"]].round(2).to_string())
