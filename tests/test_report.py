@@ -94,24 +94,34 @@ def test_careful_evaluation_rows(tmp_path):
     assert o.verdict == "reproduced" and "['finetune']" in o.value and "['dau']" in o.value
 
 
+# notebook 04's attacks_all columns that its generated README reads
+CAREFUL_COLS = ["threshold_auc", "svc_auc", "ulira_auc", "ulira_tpr_1pct", "ulira_tpr_0.1pct", "rmia_auc", "rmia_tpr_1pct",
+                "forgetting_quality", "mia_efficacy_pct", "forget_acc_pct", "retain_acc_pct", "test_acc_pct", "runtime_s",
+                "n_shadows"]
+
+
+def _careful_tables(folder, rows, findings, drop=()):
+    """Write notebook 04's attacks_all.csv (rows: model, then CAREFUL_COLS; `drop`: columns to leave out) and
+    findings.csv into `folder`."""
+    pd.DataFrame(rows, columns=["model", *CAREFUL_COLS]).drop(columns=list(drop)).to_csv(folder / "attacks_all.csv",
+                                                                                         index=False)
+    pd.DataFrame(findings).to_csv(folder / "findings.csv", index=False)
+
+
 def test_careful_readme_says_which_privacy_claims_survive(tmp_path):
     """Notebook 04's README is generated from its tables: the side-by-side table, each method's verdict, and, when the
     original itself leaks nothing to the per-example attacks, that no claim was tested."""
     folder = tmp_path / "cpu" / "04_careful_evaluation"
     folder.mkdir(parents=True)
-    cols = ["threshold_auc", "svc_auc", "ulira_auc", "ulira_tpr_1pct", "ulira_tpr_0.1pct", "rmia_auc", "rmia_tpr_1pct",
-            "forgetting_quality", "mia_efficacy_pct", "forget_acc_pct", "retain_acc_pct", "test_acc_pct", "runtime_s",
-            "n_shadows"]
     rows = [["original", 0.60, 0.61, 0.80, 0.20, 0.05, 0.78, 0.15, 0.20, 10.0, 99.0, 98.0, 70.0, 60.0, 8],
             ["retrain", 0.51, 0.50, 0.52, 0.01, 0.00, 0.49, 0.01, 0.60, 30.0, 70.0, 97.0, 70.0, 55.0, 8],
             ["finetune", 0.53, 0.52, 0.70, 0.10, 0.02, 0.66, 0.08, 0.30, 20.0, 90.0, 97.5, 70.5, 9.5, 8],
             ["dau", 0.60, 0.40, 0.53, 0.01, 0.00, 0.50, 0.01, 0.55, 40.0, 72.0, 96.0, 69.0, 200.0, 8]]
-    pd.DataFrame(rows, columns=["model", *cols]).to_csv(folder / "attacks_all.csv", index=False)
-    pd.DataFrame([{"method": "finetune", "population_auc_distance": 0.03, "per_example_auc_distance": 0.20,
-                   "forgetting_quality": 0.3, "looks_private_to_population": True, "private_to_per_example": False},
-                  {"method": "dau", "population_auc_distance": 0.10, "per_example_auc_distance": 0.03,
-                   "forgetting_quality": 0.55, "looks_private_to_population": False, "private_to_per_example": True}]
-                 ).to_csv(folder / "findings.csv", index=False)
+    findings = [{"method": "finetune", "population_auc_distance": 0.03, "per_example_auc_distance": 0.20,
+                 "forgetting_quality": 0.3, "looks_private_to_population": True, "private_to_per_example": False},
+                {"method": "dau", "population_auc_distance": 0.10, "per_example_auc_distance": 0.03,
+                 "forgetting_quality": 0.55, "looks_private_to_population": False, "private_to_per_example": True}]
+    _careful_tables(folder, rows, findings)
     text = report.careful_readme(tmp_path, "cpu")
     assert "| finetune | 0.030 | 0.200 | 0.300 |" in text
     lines = {l.split(" | ")[0]: l for l in text.splitlines() if l.startswith("| ")}
@@ -122,8 +132,8 @@ def test_careful_readme_says_which_privacy_claims_survive(tmp_path):
     written = report.write(tmp_path)
     assert folder / "README.md" in written and (folder / "README.md").read_text() == text
     # an original the per-example attacks cannot tell from retrained models: nothing was tested
-    pd.DataFrame([[r[0], *(0.52 if c in ("ulira_auc", "rmia_auc") else v for c, v in zip(cols, r[1:]))] for r in rows],
-                 columns=["model", *cols]).to_csv(folder / "attacks_all.csv", index=False)
+    _careful_tables(folder, [[r[0], *(0.52 if c in ("ulira_auc", "rmia_auc") else v for c, v in zip(CAREFUL_COLS, r[1:]))]
+                             for r in rows], findings)
     assert "untested: the original is as private as this" in report.careful_readme(tmp_path, "cpu")
     assert report.careful_readme(tmp_path, "quick") is None  # not run at that profile
 
@@ -134,21 +144,16 @@ def test_careful_readme_without_signal_and_with_broken_tables(tmp_path, capsys):
     and says so, and the rest of the report is still written."""
     folder = tmp_path / "quick" / "04_careful_evaluation"
     folder.mkdir(parents=True)
-    cols = ["threshold_auc", "svc_auc", "ulira_auc", "ulira_tpr_1pct", "ulira_tpr_0.1pct", "rmia_auc", "rmia_tpr_1pct",
-            "forgetting_quality", "mia_efficacy_pct", "forget_acc_pct", "retain_acc_pct", "test_acc_pct", "runtime_s",
-            "n_shadows"]
     rows = [["original", 0.51, 0.51, 0.52, 0.01, 0.00, 0.51, 0.01, 0.60, 10.0, 95.0, 95.0, 94.0, 1.0, 12],
             ["retrain", 0.50, 0.50, 0.50, 0.01, 0.00, 0.50, 0.01, 0.60, 30.0, 94.0, 95.0, 94.0, 2.0, 12],
             ["amnesiac", 0.50, 0.51, 0.62, 0.05, 0.01, 0.60, 0.04, 0.01, 40.0, 80.0, 85.0, 84.0, 0.1, 12]]
-    pd.DataFrame(rows, columns=["model", *cols]).to_csv(folder / "attacks_all.csv", index=False)
-    pd.DataFrame([{"method": "amnesiac", "population_auc_distance": 0.01, "per_example_auc_distance": 0.12,
-                   "forgetting_quality": 0.01, "looks_private_to_population": True, "private_to_per_example": False}]
-                 ).to_csv(folder / "findings.csv", index=False)
+    findings = [{"method": "amnesiac", "population_auc_distance": 0.01, "per_example_auc_distance": 0.12,
+                 "forgetting_quality": 0.01, "looks_private_to_population": True, "private_to_per_example": False}]
+    _careful_tables(folder, rows, findings)
     text = report.careful_readme(tmp_path, "quick")
     line = next(l for l in text.splitlines() if l.startswith("| amnesiac | 0.010"))
     assert "detect the unlearning itself" in line and "false sense" not in line
-    pd.DataFrame(rows, columns=["model", *cols]).drop(columns=["runtime_s"]).to_csv(folder / "attacks_all.csv",
-                                                                                      index=False)
+    _careful_tables(folder, rows, findings, drop=["runtime_s"])
     written = report.write(tmp_path)
     assert (tmp_path / "REPRODUCTION.md") in written and not (folder / "README.md").exists()
     assert "04_careful_evaluation/README.md not written" in capsys.readouterr().out

@@ -365,6 +365,13 @@ def _careful(r: Results) -> pd.DataFrame | None:
     return None if t is None else t.set_index("model")
 
 
+def _distances(t: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per model, each kind's strength: the larger |AUC - 0.5| of its two attacks (population: threshold and SVC;
+    per-example: U-LiRA and RMIA); an AUC below 0.5 separates too."""
+    d = (t[["threshold_auc", "svc_auc", "ulira_auc", "rmia_auc"]] - 0.5).abs()
+    return d[["threshold_auc", "svc_auc"]].max(axis=1), d[["ulira_auc", "rmia_auc"]].max(axis=1)
+
+
 def careful_sanity(r: Results) -> Outcome | None:
     t = _careful(r)
     if t is None or "retrain" not in t.index:
@@ -381,8 +388,7 @@ def careful_stronger(r: Results) -> Outcome | None:
     t = _careful(r)
     if t is None or "original" not in t.index:
         return None
-    d = (t[["threshold_auc", "svc_auc", "ulira_auc", "rmia_auc"]] - 0.5).abs()
-    pop, per = d[["threshold_auc", "svc_auc"]].max(axis=1), d[["ulira_auc", "rmia_auc"]].max(axis=1)
+    pop, per = _distances(t)
     methods = [m for m in t.index if m not in ("original", "retrain")]
     noise = per.get("retrain", 0.0) + 0.05  # retrained models' distance from chance is this run's noise
 
@@ -595,8 +601,7 @@ def careful_readme(root: Path, profile: str) -> str | None:
     meta = json.loads((folder / "findings.meta.json").read_text()) if (folder / "findings.meta.json").exists() else {}
     fit = t.loc["original"] if "original" in t.index else None
     sanity = careful_sanity(r)
-    d = (t[["threshold_auc", "svc_auc", "ulira_auc", "rmia_auc"]] - 0.5).abs()
-    pop, per = d[["threshold_auc", "svc_auc"]].max(axis=1), d[["ulira_auc", "rmia_auc"]].max(axis=1)
+    pop, per = _distances(t)
     f_floor = t.loc["retrain", "forgetting_quality"]
 
     # with no membership signal in the original, "private" after unlearning tests nothing

@@ -66,11 +66,12 @@ def train_shadow_models(model_name: str, data: DeviceData, pool: np.ndarray, n_s
         return ShadowData(z["probs"], z["labels"], z["is_in"], z["index"], z["shadow"])
     part = data.test_part if from_test else data.train_part
     names = ("probs", "labels", "is_in", "index", "shadow")
+
+    def part_path(i: int):  # shadow i's own entry while the run lasts, so a cut run resumes at the next shadow
+        return path.with_name(f"{path.stem}.part{i}.npz")
     pieces = []
     for i, (ins, outs) in enumerate(shadow_halves(pool, n_shadow, seed)):
-        # each finished shadow is kept as a part of the entry, so a cut run resumes at the next shadow
-        part_path = path.with_name(f"{path.stem}.part{i}.npz")
-        hit = read_npz_entry(part_path, names) if cache else None
+        hit = read_npz_entry(part_path(i), names) if cache else None
         if hit is not None:
             pieces.append(hit)
             continue
@@ -89,11 +90,11 @@ def train_shadow_models(model_name: str, data: DeviceData, pool: np.ndarray, n_s
             piece["shadow"].append(np.full(len(idx), i, dtype=np.int64))
         piece = {k: np.concatenate(v) for k, v in piece.items()}
         if cache:
-            save_npz_atomic(part_path, **piece)
+            save_npz_atomic(part_path(i), **piece)
         pieces.append(piece)
     out = ShadowData(*(np.concatenate([p[k] for p in pieces]) for k in names))
     if cache:
         save_npz_atomic(path, probs=out.probs, labels=out.labels, is_in=out.is_in, index=out.index, shadow=out.shadow)
         for i in range(n_shadow):
-            path.with_name(f"{path.stem}.part{i}.npz").unlink(missing_ok=True)
+            part_path(i).unlink(missing_ok=True)
     return out
