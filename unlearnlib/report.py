@@ -30,7 +30,8 @@ NOTEBOOKS = {"amnesiac_ml": "01_amnesiac_unlearning", "dau": "02_discriminative_
              "contrastive": "03_contrastive_unlearning", "careful": "04_careful_evaluation"}
 # results of a profile kept under other folder names (partial or variant runs), read after the notebook's own
 ALIASES = {("paper", "01_amnesiac_unlearning"): ("01_amnesiac_unlearning_cifar10_mlp",),
-           ("paper", "02_discriminative_adversarial_unlearning"): ("02_class_scheme_h100", "02_random_scheme_partial_h100")}
+           ("paper", "02_discriminative_adversarial_unlearning"): ("02_class_scheme_h100", "02_random_scheme_h200",
+                                                                       "02_random_scheme_sparse_h200")}
 CHANCE_AUC = 0.6  # a membership attack with AUC at or below this on the original is "near chance"
 
 
