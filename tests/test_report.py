@@ -44,6 +44,30 @@ def test_dau_verdicts_follow_the_rules(tmp_path):
     assert report.dau_class(report.Results(tmp_path, "paper", NB)) is None  # nothing there
 
 
+def test_barlow_ablation_over_seeds_and_in_the_older_one_seed_form(tmp_path):
+    from unlearnlib.seeds import mean_sd
+
+    r = make(tmp_path, "cpu", dau_rows(0, 89.0, 5.0))
+    per_seed = pd.DataFrame([{"scheme": scheme, "barlow_lambda": lam, "seed": seed, "ua_pct": 50.0 + seed,
+                              "mia_efficacy_pct": 60.0, "ra_pct": 90.0, "ta_pct": 85.0, "runtime_s": 9.0,
+                              "avg_disparity": base + seed + (0.0 if lam == 0 else -1.0 if scheme == "class" else 2.0)}
+                             for scheme, base in (("class", 6.0), ("random", 3.0)) for lam in (0.0, 0.01)
+                             for seed in (0, 1, 2)])
+    cols = ["ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct", "avg_disparity", "runtime_s"]
+    mean_sd(per_seed, ["scheme", "barlow_lambda"], cols).to_csv(r.folders[0] / "table2_ablation.csv", index=False)
+    o = report.dau_barlow(r)
+    # class: 7.00 -> 6.00 (better), random: 4.00 -> 6.00 (worse): partly, with sd and the number of seeds
+    assert o.verdict == "partly"
+    assert "class: disparity 7.00 ± 1.00 without -> 6.00 ± 1.00 with, UA 51.00 ± 1.00 -> 51.00 ± 1.00" in o.value
+    assert o.value.count("(3 seeds)") == 2 and o.evidence == [f"cpu/{NB}/table2_ablation.csv"]
+    # the older form: one row per lambda, no sd columns: one seed, plain figures
+    old = per_seed[per_seed.seed == 0].drop(columns="seed")
+    old[old.scheme == "class"].to_csv(r.folders[0] / "table2_ablation.csv", index=False)
+    o = report.dau_barlow(r)
+    assert o.verdict == "reproduced" and o.value == ("class: disparity 6.00 without -> 5.00 with, UA 50.00 -> 50.00, "
+                                                     "MIA-Efficacy 60.00 -> 60.00 (1 seed)")
+
+
 def test_report_marks_missing_profiles_not_run_and_run_all_writes_it(tmp_path):
     make(tmp_path, "cpu", dau_rows(0, 89.0, 5.0))
     text = report.build(tmp_path)

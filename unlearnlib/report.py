@@ -268,13 +268,18 @@ def dau_barlow(r: Results) -> Outcome | None:
     for scheme, g in t.groupby("scheme", sort=False):
         g = g.set_index("barlow_lambda")
         without, with_ = g.loc[0.0], g.drop(index=0.0).iloc[0]
-        better = with_.avg_disparity < without.avg_disparity
+        better = with_.avg_disparity < without.avg_disparity  # on the means over seeds (older tables: one seed)
+
+        def v(row, col):  # mean ± sd where the table has sd columns (mean_sd over seeds)
+            return pm(row[col], row.get(f"{col}_sd", np.nan))
+
+        n = int(g.n_seeds.min()) if "n_seeds" in g and g.n_seeds.notna().all() else 1
         ok.append(better)
-        parts.append(f"{scheme}: disparity {without.avg_disparity:.2f} without -> {with_.avg_disparity:.2f} with, UA "
-                     f"{without.ua_pct:.2f} -> {with_.ua_pct:.2f}, MIA-Efficacy {without.mia_efficacy_pct:.2f} -> "
-                     f"{with_.mia_efficacy_pct:.2f}")
+        parts.append(f"{scheme}: disparity {v(without, 'avg_disparity')} without -> {v(with_, 'avg_disparity')} with, UA "
+                     f"{v(without, 'ua_pct')} -> {v(with_, 'ua_pct')}, MIA-Efficacy {v(without, 'mia_efficacy_pct')} -> "
+                     f"{v(with_, 'mia_efficacy_pct')} ({n} seed{'s' if n != 1 else ''})")
     verdict = "reproduced" if all(ok) else "partly" if any(ok) else "not reproduced"
-    return Outcome("; ".join(parts) + " (one seed: the last run's)", verdict, r.where("table2_ablation"))
+    return Outcome("; ".join(parts), verdict, r.where("table2_ablation"))
 
 
 # --------------------------------------------------------------------------- contrastive (notebook 03)
