@@ -264,15 +264,14 @@ def dau_barlow(r: Results) -> Outcome | None:
     t = r.table("table2_ablation")
     if t is None:
         return None
+    def v(row, col):  # mean ± sd where the table has sd columns (mean_sd over seeds)
+        return pm(row[col], row.get(f"{col}_sd", np.nan))
+
     parts, ok = [], []
     for scheme, g in t.groupby("scheme", sort=False):
         g = g.set_index("barlow_lambda")
         without, with_ = g.loc[0.0], g.drop(index=0.0).iloc[0]
         better = with_.avg_disparity < without.avg_disparity  # on the means over seeds (older tables: one seed)
-
-        def v(row, col):  # mean ± sd where the table has sd columns (mean_sd over seeds)
-            return pm(row[col], row.get(f"{col}_sd", np.nan))
-
         n = int(g.n_seeds.min()) if "n_seeds" in g and g.n_seeds.notna().all() else 1
         ok.append(better)
         parts.append(f"{scheme}: disparity {v(without, 'avg_disparity')} without -> {v(with_, 'avg_disparity')} with, UA "
