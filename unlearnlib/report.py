@@ -107,8 +107,12 @@ def _ms(series: pd.Series, digits=2) -> str:
     return pm(s.mean(), s.std(ddof=1) if len(s) > 1 else np.nan, digits)
 
 
+def _n_seeds(n: int) -> str:
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
 def _seeds(df: pd.DataFrame) -> str:
-    return f"{df.seed.nunique()} seed{'s' if df.seed.nunique() != 1 else ''}" if "seed" in df else "1 seed"
+    return _n_seeds(df.seed.nunique()) if "seed" in df else "1 seed"
 
 
 # --------------------------------------------------------------------------- Amnesiac ML (notebook 01)
@@ -264,6 +268,7 @@ def dau_barlow(r: Results) -> Outcome | None:
     t = r.table("table2_ablation")
     if t is None:
         return None
+
     def v(row, col):  # mean ± sd where the table has sd columns (mean_sd over seeds)
         return pm(row[col], row.get(f"{col}_sd", np.nan))
 
@@ -276,7 +281,7 @@ def dau_barlow(r: Results) -> Outcome | None:
         ok.append(better)
         parts.append(f"{scheme}: disparity {v(without, 'avg_disparity')} without -> {v(with_, 'avg_disparity')} with, UA "
                      f"{v(without, 'ua_pct')} -> {v(with_, 'ua_pct')}, MIA-Efficacy {v(without, 'mia_efficacy_pct')} -> "
-                     f"{v(with_, 'mia_efficacy_pct')} ({n} seed{'s' if n != 1 else ''})")
+                     f"{v(with_, 'mia_efficacy_pct')} ({_n_seeds(n)})")
     verdict = "reproduced" if all(ok) else "partly" if any(ok) else "not reproduced"
     return Outcome("; ".join(parts), verdict, r.where("table2_ablation"))
 
