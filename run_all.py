@@ -186,6 +186,8 @@ def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, descriptio
     staging.mkdir(parents=True)
     if (final / "seeds").is_dir():  # earlier invocations' per-seed rows: this run's tables merge them (unlearnlib.seeds)
         shutil.copytree(final / "seeds", staging / "seeds")
+    for split in final.glob("split_*seed*.json"):  # earlier seeds' splits (this run rewrites its own seeds')
+        shutil.copy2(split, staging / split.name)
     params = {"PROFILE": profile, **overrides, "RESULTS_DIR": str(staging)}
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()

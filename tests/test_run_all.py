@@ -94,6 +94,22 @@ def test_failure_keeps_earlier_results(demo):
     assert "failing on purpose" in json.loads((failed / "params.json").read_text())["status"]
 
 
+def test_a_new_run_keeps_earlier_seeds_rows_and_splits(demo):
+    """A run of seed 1 replaces the published folder: seed 0's per-seed rows and its split files stay in it."""
+    results = demo
+    assert run_all.main(["--profile", "smoke", "--results", str(results)]) == 0
+    final = results / "smoke" / "07_demo"
+    (final / "seeds" / "table1").mkdir(parents=True)
+    (final / "seeds" / "table1" / "seed0.csv").write_text("seed\n0\n")
+    (final / "split_random_seed0.json").write_text('{"seed": 0}')
+    (final / "split.json").write_text("{}")  # not a per-seed split: the new run's own outputs replace it
+    assert run_all.main(["--profile", "smoke", "--results", str(results), "-p", "TAG", "'b'"]) == 0
+    assert (final / "table.csv").read_text() == "tag\nb\n"
+    assert (final / "seeds" / "table1" / "seed0.csv").read_text() == "seed\n0\n"
+    assert (final / "split_random_seed0.json").read_text() == '{"seed": 0}'
+    assert not (final / "split.json").exists()
+
+
 def test_two_runs_on_one_folder_do_not_collide(demo, tmp_path):
     """The second run stops at once naming the first; the first publishes its own result and parameters."""
     results = demo

@@ -241,3 +241,26 @@ def test_gradient_penalty_bad_input(toy_overfit):
         unlearn("gradient_penalty", model, no_val, data)
     out, _ = unlearn("gradient_penalty", model, no_val, data, variant="simplified", epochs=1)
     assert out is not model
+
+
+def test_encoder_probe_non_members_are_a_sample_of_every_class(digits):
+    """The EncoderMI target takes a prefix of the probe's test images: it covers every class even when the dataset
+    stores its test part grouped by class (as the offline CIFAR-10 copy does), and it holds the same images with
+    their own labels."""
+    from unlearnlib.data import Dataset, make_split, to_device
+    from unlearnlib.evaluation import EncoderProbe
+
+    order = np.argsort(digits.y_test, kind="stable")
+    grouped = Dataset("digits", digits.x_train, digits.y_train, digits.x_test[order], digits.y_test[order],
+                      digits.classes, "digits, test part grouped by class")
+    data = to_device(grouped, "cpu")
+    split = make_split(grouped, "random", 40, val_size=50, seed=0, train_size=400)
+    _, yt = data.test_part(split.test)
+    assert len(np.unique(yt[:60].numpy())) <= 2  # the stored order: a prefix is one or two classes
+    probe = EncoderProbe.from_split(data, split, views=2, seed=0)
+    assert len(np.unique(probe.yt[:60].numpy())) == 10
+    xt, yt = data.test_part(split.test)
+    pairs = sorted(zip(yt.tolist(), xt.flatten(1).sum(1).tolist()))
+    assert sorted(zip(probe.yt.tolist(), probe.xt.flatten(1).sum(1).tolist())) == pairs
+    again = EncoderProbe.from_split(data, split, views=2, seed=0)
+    assert torch.equal(again.xt, probe.xt)  # the order is the seed's: every model and call sees the same images

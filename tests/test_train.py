@@ -1,3 +1,4 @@
+import copy
 import math
 import time
 from pathlib import Path
@@ -109,6 +110,36 @@ def test_retrained_reference_is_cached_with_its_run_time(digits, digits_data, mo
     again, seconds_again = E.retrain(orig, digits_data, split, make_config("retrain", train=cfg))
     assert seconds_again == seconds
     assert all(torch.equal(a, b) for a, b in zip(retr.state_dict().values(), again.state_dict().values()))
+
+
+def test_cached_unlearn_resumes_with_the_same_weights_and_time_and_misses_on_any_change(digits, digits_data,
+                                                                                          monkeypatch):
+    """experiment.cached_unlearn: a second call loads the unlearned weights and the measured time without running
+    the method; another starting model (one weight changed), forget set or config is a miss."""
+    import unlearnlib.experiment as E
+
+    split = make_split(digits, "random", 40, val_size=50, seed=0, train_size=400)
+    orig, _ = train_original("mlp", digits_data, split, TrainConfig(epochs=2, batch_size=64, lr=0.05, augment=False),
+                             progress=False)
+    before = {k: v.clone() for k, v in orig.state_dict().items()}
+    out, seconds = E.cached_unlearn("grad_ascent", orig, split, digits_data, epochs=1, lr=1e-3)
+    assert seconds > 0 and any(not torch.equal(a, b) for a, b in zip(out.state_dict().values(), before.values()))
+    calls = []
+    real = E.unlearn
+    monkeypatch.setattr(E, "unlearn", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    again, seconds_again = E.cached_unlearn("grad_ascent", orig, split, digits_data, epochs=1, lr=1e-3)
+    assert calls == [] and seconds_again == seconds and again is not orig and not again.training
+    assert all(torch.equal(a, b) for a, b in zip(out.state_dict().values(), again.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(orig.state_dict().values(), before.values()))  # the start untouched
+    E.cached_unlearn("grad_ascent", orig, split, digits_data, epochs=1, lr=2e-3)  # another config
+    other = make_split(digits, "random", 40, val_size=50, seed=1, train_size=400)
+    E.cached_unlearn("grad_ascent", orig, other, digits_data, epochs=1, lr=1e-3)  # another forget set
+    nudged = copy.deepcopy(orig)
+    with torch.no_grad():
+        next(nudged.parameters()).view(-1)[0] += 1e-3
+    assert E.weights_fingerprint(nudged) != E.weights_fingerprint(orig)
+    E.cached_unlearn("grad_ascent", nudged, split, digits_data, epochs=1, lr=1e-3)  # another starting model
+    assert calls == ["grad_ascent"] * 3
 
 
 def test_a_damaged_cache_entry_is_reported_moved_aside_and_rebuilt(digits, digits_data, tmp_path):

@@ -116,7 +116,12 @@ class EncoderProbe:
     """The fixed samples an encoder is assessed on (notebook 03): retain and validation (the EncoderMI
     attack's known members and non-members), forget and test (the attack's target: forgotten members vs
     never-seen images), and all members with their labels (the kNN bank). Views are drawn from a
-    generator seeded with `seed` before every call, so every model sees the same views."""
+    generator seeded with `seed` before every call, so every model sees the same views.
+
+    The test images are held in a random order (drawn with `seed`), because the attack and the figures take a
+    prefix of them as non-members: in the stored order that prefix can be one or two classes (the offline
+    CIFAR-10 copy keeps its test images grouped by class, so its first 2,000 are airplanes and automobiles),
+    which the attack would then tell apart from the forget set by class, not by membership."""
 
     xr: torch.Tensor
     xv: torch.Tensor
@@ -137,6 +142,8 @@ class EncoderProbe:
         xv, _ = data.train_part(split.val)
         xf, _ = data.train_part(split.forget)
         xt, yt = data.test_part(split.test)
+        order = torch.randperm(len(xt), generator=torch.Generator().manual_seed(seed)).to(xt.device)
+        xt, yt = xt[order], yt[order]  # any prefix: a sample of every class (see the class docstring)
         xm, ym = data.train_part(split.train)
         return cls(xr, xv, xf, xt, yt, xm, ym, data.num_classes, views, seed, linear_epochs)
 

@@ -26,7 +26,7 @@ import torch.nn as nn
 from .cache import cache_key, entry_path, indices_key, load_entry, save_entry
 from .data import Dataset, DeviceData, Split, make_split
 from .evaluation import collect, evaluate, results_table
-from .methods import unlearn, with_seed
+from .methods import make_config, unlearn, with_seed
 from .models import masks, prune_global
 from .originals import train_original
 from .profiles import Setting
@@ -117,6 +117,43 @@ def retrain(start: nn.Module, data: DeviceData, split: Split, cfg, *, cache: boo
     if cache:
         save_entry(path, {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, {"seconds": seconds})
     return model, seconds
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """Short hash of `model`'s type and state (parameters and buffers, their names, dtypes and values): names the
+    starting point of a cached result, however the model was made."""
+    h = hashlib.sha1(type(model).__name__.encode())
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}:{t.dtype}:{t.numel()};".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:20]
+
+
+def cached_unlearn(name: str, model: nn.Module, split: Split, data: DeviceData, cfg: Any = None, *,
+                   cache: bool = True, **overrides) -> tuple[nn.Module, float]:
+    """`unlearn(name, model, ...)` through the on-disk cache (kind "unlearned"), with its measured run time.
+
+    The key holds the starting model's weights (`weights_fingerprint`), the method and its full config, every part
+    of the split (forget, retain, val, test indices), the dataset's fingerprint and the device type; so a notebook cut
+    mid-way resumes at the first unlearning it had not finished, with the run times it measured then."""
+    cfg = make_config(name, cfg, **overrides)
+    key = cache_key(kind="unlearned", method=name, cfg=cfg, start=weights_fingerprint(model), dataset=data.name,
+                    data=data.fingerprint, device=torch.device(data.device).type,
+                    **{f"idx_{f.name}": indices_key(getattr(split, f.name)) for f in fields(split)
+                       if isinstance(getattr(split, f.name), np.ndarray)})
+    path = entry_path("unlearned", f"{name}-{key}")
+    entry = load_entry(path) if cache else None
+    if entry is not None:
+        tensors, meta = entry
+        out = copy.deepcopy(model)  # the architecture (and any masks); the weights come from the cache
+        out.load_state_dict(tensors["state"])
+        return out.to(data.device).eval(), float(meta["seconds"])
+    out, seconds = unlearn(name, model, split, data, cfg)
+    if cache:
+        save_entry(path, {"state": {k: v.detach().cpu() for k, v in out.state_dict().items()}},
+                   {"method": name, "cfg": cfg, "seconds": seconds})
+    return out, seconds
 
 
 def validation_view(data: DeviceData, split: Split, seed: int = 0) -> tuple[Split, DeviceData, Split]:
