@@ -95,6 +95,22 @@ def test_a_failing_claim_links_the_sweeps_of_its_profile(tmp_path):
     assert not any(l.startswith("- Class-wise forgetting") for l in text.splitlines())  # reproduced: no note
 
 
+def test_a_claim_not_run_links_the_sweeps_measured_at_that_profile(tmp_path):
+    """Notebook 03 has not run at cpu, but its signal was measured there: the cell stays "not run" and links it."""
+    make(tmp_path, "cpu", dau_rows(0, 89.0, 5.0))
+    before = next(l for l in report.build(tmp_path).splitlines() if l.startswith("| EncoderMI is well above chance"))
+    assert [c.strip(" |") for c in before.split(" | ")][3] == "**not run**"
+    (tmp_path / "cpu" / "03_sweeps").mkdir()
+    (tmp_path / "cpu" / "03_sweeps" / "README.md").write_text("# signal")
+    text = report.build(tmp_path)
+    cell = [c.strip(" |") for c in next(l for l in text.splitlines()
+                                        if l.startswith("| EncoderMI is well above chance")).split(" | ")][3]
+    assert cell.startswith("**not run**") and "[cpu/03_sweeps/README.md](cpu/03_sweeps/README.md)" in cell
+    assert text.count("](cpu/03_sweeps/README.md)") == 1  # only the claim that names the folder
+    counts = next(l for l in text.splitlines() if l.startswith("| cpu | ")).strip(" |").split(" | ")
+    assert int(counts[4]) >= 1  # still counted as not run
+
+
 def test_careful_evaluation_rows(tmp_path):
     folder = tmp_path / "quick" / "04_careful_evaluation"
     folder.mkdir(parents=True)

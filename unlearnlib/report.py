@@ -556,8 +556,9 @@ def build(root: Path) -> str:
                     o = Outcome(f"incomplete result ({type(exc).__name__}: {exc})", "not run", [])
                 verdict = o.verdict if o else "not run"
                 counts[p][verdict] += 1
-                if o is None:
-                    cells.append("**not run**")
+                if o is None:  # no notebook result; a sweep of the claim at this profile is still evidence, linked
+                    tried = _sweep_links(root, p, c.sweeps) if c.sweeps else ""
+                    cells.append("**not run**" + (f" (the notebook; measured at this profile: {tried})" if tried else ""))
                     continue
                 links = ", ".join(f"[{Path(e).name}]({e})" for e in o.evidence)
                 cells.append(f"**{o.verdict}**: {o.value}" + (f" ({links})" if links else ""))
