@@ -15,7 +15,6 @@ present. Run it alone on the cores: seconds are recorded.
 import json
 import sys
 import time
-from dataclasses import replace
 
 import numpy as np
 import torch

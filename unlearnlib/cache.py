@@ -36,6 +36,17 @@ def indices_key(idx) -> str:
     return hashlib.sha1(np.ascontiguousarray(idx, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """Short hash of `model`'s type and state (parameters and buffers, their names, dtypes and values): names the
+    starting point of a cached result, however the model was made."""
+    h = hashlib.sha1(type(model).__name__.encode())
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}:{t.dtype}:{t.numel()};".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:20]
+
+
 def entry_path(kind: str, name: str) -> Path:
     """<cache root>/<kind>/<name>.pt"""
     return paths.cache_root() / kind / f"{name}.pt"

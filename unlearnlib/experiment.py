@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .cache import cache_key, entry_path, indices_key, load_entry, save_entry
+from .cache import cache_key, entry_path, indices_key, load_entry, save_entry, weights_fingerprint
 from .data import Dataset, DeviceData, Split, make_split
 from .evaluation import collect, evaluate, results_table
 from .methods import make_config, unlearn, with_seed
@@ -106,54 +106,39 @@ def retrain(start: nn.Module, data: DeviceData, split: Split, cfg, *, cache: boo
     retain = indices_key(split.retain)
     key = cache_key(kind="retrain", dataset=data.name, data=data.fingerprint, retain=retain,
                     model=_fingerprint(start), cfg=cfg.train)
-    path = entry_path("retrained", key)
+    return _through_cache(entry_path("retrained", key), start, data, lambda: unlearn("retrain", start, split, data, cfg),
+                          cache)
+
+
+def _through_cache(path: Path, start: nn.Module, data: DeviceData, run: Callable[[], tuple[nn.Module, float]],
+                   cache: bool, meta: dict | None = None) -> tuple[nn.Module, float]:
+    """(model, seconds) of run(), saved at `path`; on a hit, a copy of `start` (its architecture and masks) with the
+    cached weights and the run time measured when it ran."""
     entry = load_entry(path) if cache else None
     if entry is not None:
-        tensors, meta = entry
-        model = copy.deepcopy(start)  # the architecture and masks; the weights come from the cache
+        tensors, saved = entry
+        model = copy.deepcopy(start)
         model.load_state_dict(tensors["state"])
-        return model.to(data.device).eval(), float(meta["seconds"])
-    model, seconds = unlearn("retrain", start, split, data, cfg)
+        return model.to(data.device).eval(), float(saved["seconds"])
+    model, seconds = run()
     if cache:
-        save_entry(path, {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, {"seconds": seconds})
+        save_entry(path, {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}},
+                   {**(meta or {}), "seconds": seconds})
     return model, seconds
-
-
-def weights_fingerprint(model: nn.Module) -> str:
-    """Short hash of `model`'s type and state (parameters and buffers, their names, dtypes and values): names the
-    starting point of a cached result, however the model was made."""
-    h = hashlib.sha1(type(model).__name__.encode())
-    for name, t in sorted(model.state_dict().items()):
-        t = t.detach().cpu().contiguous().reshape(-1)
-        h.update(f"{name}:{t.dtype}:{t.numel()};".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()[:20]
 
 
 def cached_unlearn(name: str, model: nn.Module, split: Split, data: DeviceData, cfg: Any = None, *,
                    cache: bool = True, **overrides) -> tuple[nn.Module, float]:
     """`unlearn(name, model, ...)` through the on-disk cache (kind "unlearned"), with its measured run time.
 
-    The key holds the starting model's weights (`weights_fingerprint`), the method and its full config, every part
-    of the split (forget, retain, val, test indices), the dataset's fingerprint and the device type; so a notebook cut
+    The key holds the starting model's weights (`weights_fingerprint`), the method and its full config, its split
+    (`Split.fingerprint`: every index array), the dataset's fingerprint and the device type; so a notebook cut
     mid-way resumes at the first unlearning it had not finished, with the run times it measured then."""
     cfg = make_config(name, cfg, **overrides)
     key = cache_key(kind="unlearned", method=name, cfg=cfg, start=weights_fingerprint(model), dataset=data.name,
-                    data=data.fingerprint, device=torch.device(data.device).type,
-                    **{f"idx_{f.name}": indices_key(getattr(split, f.name)) for f in fields(split)
-                       if isinstance(getattr(split, f.name), np.ndarray)})
-    path = entry_path("unlearned", f"{name}-{key}")
-    entry = load_entry(path) if cache else None
-    if entry is not None:
-        tensors, meta = entry
-        out = copy.deepcopy(model)  # the architecture (and any masks); the weights come from the cache
-        out.load_state_dict(tensors["state"])
-        return out.to(data.device).eval(), float(meta["seconds"])
-    out, seconds = unlearn(name, model, split, data, cfg)
-    if cache:
-        save_entry(path, {"state": {k: v.detach().cpu() for k, v in out.state_dict().items()}},
-                   {"method": name, "cfg": cfg, "seconds": seconds})
-    return out, seconds
+                    data=data.fingerprint, split=split.fingerprint(), device=torch.device(data.device).type)
+    return _through_cache(entry_path("unlearned", f"{name}-{key}"), model, data,
+                          lambda: unlearn(name, model, split, data, cfg), cache, {"method": name, "cfg": cfg})
 
 
 def validation_view(data: DeviceData, split: Split, seed: int = 0) -> tuple[Split, DeviceData, Split]:

@@ -23,7 +23,6 @@ class (our offline CIFAR-10 is).
 """
 from __future__ import annotations
 
-import hashlib
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..cache import weights_fingerprint
 from ..data import DeviceData, Split
 from ..gradients import add_flat_, batch_loss_grads, mean_loss_grad, sample_loss_grads
 from ..models import clone
@@ -80,20 +80,12 @@ def reuse_direction():
         _REUSE = outer
 
 
-def _weights_key(model: nn.Module) -> str:
-    h = hashlib.sha1()
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().float().cpu().numpy().tobytes())
-    return h.hexdigest()
-
-
 def influence_vector(model: nn.Module, data: DeviceData, split: Split, cfg: InfluenceConfig) -> torch.Tensor:
     """The flat parameter update alpha * F^{-1} v of the chosen form (the model is not changed)."""
     if cfg.form not in FORMS:
         raise ValueError(f"unknown influence form {cfg.form!r}; choose one of {FORMS}")
     if _REUSE is not None:
-        key = (_weights_key(model), data.fingerprint, split.fingerprint(), replace(cfg, alpha=1.0))
+        key = (weights_fingerprint(model), data.fingerprint, split.fingerprint(), replace(cfg, alpha=1.0))
         if key not in _REUSE:
             _REUSE[key] = _direction(model, data, split, cfg)
         return cfg.alpha * _REUSE[key]
