@@ -186,8 +186,6 @@ def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, descriptio
     staging.mkdir(parents=True)
     if (final / "seeds").is_dir():  # earlier invocations' per-seed rows: this run's tables merge them (unlearnlib.seeds)
         shutil.copytree(final / "seeds", staging / "seeds")
-    for split in final.glob("split_*seed*.json"):  # earlier seeds' splits (this run rewrites its own seeds')
-        shutil.copy2(split, staging / split.name)
     params = {"PROFILE": profile, **overrides, "RESULTS_DIR": str(staging)}
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
@@ -215,6 +213,11 @@ def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, descriptio
         shutil.rmtree(failed, ignore_errors=True)
         staging.rename(failed)
         return False, error
+    carried = carry_unwritten(final, staging)
+    if carried:
+        meta["carried"] = carried
+        (staging / "params.json").write_text(json.dumps(meta, indent=2, default=str))
+        print(f"  kept from the earlier run (this run did not write them): {', '.join(carried)}")
     old = final.with_name(final.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -223,6 +226,24 @@ def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, descriptio
     shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(failed, ignore_errors=True)
     return True, f"{meta['seconds']} s"
+
+
+def carry_unwritten(final: Path, staging: Path) -> list[str]:
+    """Copy into `staging` every file of the published folder `final` that this run did not write, and return
+    their relative paths: a run of part of a notebook (one scheme, one seed, `headline_only`) never deletes what an
+    earlier run computed. Each carried table keeps its own .meta.json (commit, time, seeds); the run's params.json
+    lists them under "carried". The run's own logs are never carried."""
+    if not final.is_dir():
+        return []
+    carried = []
+    for f in sorted(final.rglob("*")):
+        rel = f.relative_to(final)
+        if not f.is_file() or rel.name in ("params.json", "kernel.log") or (staging / rel).exists():
+            continue
+        (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, staging / rel)
+        carried.append(rel.as_posix())
+    return carried
 
 
 def prepare(notebooks: list[Path], profile: str, overrides: dict[str, dict], out: Path) -> None:

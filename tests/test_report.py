@@ -197,3 +197,37 @@ def test_careful_readme_without_signal_and_with_broken_tables(tmp_path, capsys):
     written = report.write(tmp_path)
     assert (tmp_path / "REPRODUCTION.md") in written and not (folder / "README.md").exists()
     assert "04_careful_evaluation/README.md not written" in capsys.readouterr().out
+
+
+def test_contrastive_after_needs_a_signal_before(tmp_path):
+    """Being at chance after unlearning shows nothing on an encoder the attack could not read before: with no
+    signal on any encoder the claim is not reproduced, whatever the accuracy; with a signal it follows the rule."""
+    def rows(before):
+        return [{"ssl": s, "model": when, "seed": seed, "mia_acc_pct": mia, "knn_acc_pct": acc}
+                for s in ("moco", "byol") for seed in (0, 1)
+                for when, mia, acc in (("before", before, 80.0), ("after", 50.5, 78.0))]
+
+    folder = tmp_path / "cpu" / "03_contrastive_unlearning"
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows(49.0)).to_csv(folder / "table2_3_ssl_methods.csv", index=False)
+    o = report.contrastive_after(report.Results(tmp_path, "cpu", "03_contrastive_unlearning"))
+    assert o.verdict == "not reproduced" and "no membership signal before unlearning on moco, byol" in o.value
+    assert "moco: MIA 49.00 ± 0.00 -> 50.50 ± 0.00, kNN accuracy lost 2.00 ± 0.00 points" in o.value
+    pd.DataFrame(rows(80.0)).to_csv(folder / "table2_3_ssl_methods.csv", index=False)
+    o = report.contrastive_after(report.Results(tmp_path, "cpu", "03_contrastive_unlearning"))
+    assert o.verdict == "reproduced" and "no membership signal" not in o.value
+
+
+def test_contrastive_supervised_over_seeds(tmp_path):
+    """Table VII's claim reads every seed's rows: mean ± sd of the member - non-member confidence gap and accuracy."""
+    d = tmp_path / "cpu" / "03_contrastive_unlearning" / "seeds" / "table7_supervised"
+    d.mkdir(parents=True)
+    for seed, after_member in ((0, 0.62), (1, 0.64)):
+        pd.DataFrame([{"method": m, "seed": seed, "member_top1": mt, "nonmember_top1": nt, "ta_pct": ta,
+                       "mia_efficacy_pct": mia}
+                      for m, mt, nt, ta, mia in (("before", 0.99, 0.80, 60.0, 10.0), ("after", after_member, 0.62, 57.0, 90.0),
+                                                 ("retrained", 0.7, 0.8, 60.0, 95.0))]).to_csv(d / f"seed{seed}.csv", index=False)
+    o = report.contrastive_supervised(report.Results(tmp_path, "cpu", "03_contrastive_unlearning"))
+    assert o.verdict == "reproduced"  # gap 0.19 -> 0.01, 3 points of test accuracy lost
+    assert o.value.startswith("top-1 member - non-member 0.190 ± 0.000 -> 0.010 ± 0.014; test accuracy 60.00 ± 0.00 -> 57.00")
+    assert "(2 seeds)" in o.value

@@ -94,20 +94,26 @@ def test_failure_keeps_earlier_results(demo):
     assert "failing on purpose" in json.loads((failed / "params.json").read_text())["status"]
 
 
-def test_a_new_run_keeps_earlier_seeds_rows_and_splits(demo):
-    """A run of seed 1 replaces the published folder: seed 0's per-seed rows and its split files stay in it."""
+def test_a_new_run_keeps_what_it_did_not_write(demo):
+    """A run of part of a notebook (seed 1, one scheme, headline_only) replaces the published folder: what it
+    rewrites is replaced, while seed 0's per-seed rows, its split files and the tables only the earlier run wrote
+    stay, listed under "carried" in params.json; the earlier run's log is not carried."""
     results = demo
     assert run_all.main(["--profile", "smoke", "--results", str(results)]) == 0
     final = results / "smoke" / "07_demo"
     (final / "seeds" / "table1").mkdir(parents=True)
     (final / "seeds" / "table1" / "seed0.csv").write_text("seed\n0\n")
     (final / "split_random_seed0.json").write_text('{"seed": 0}')
-    (final / "split.json").write_text("{}")  # not a per-seed split: the new run's own outputs replace it
+    (final / "table4_ablation.csv").write_text("x\n1\n")  # a table the partial run below does not write
+    (final / "kernel.log").write_text("the earlier run's log")
     assert run_all.main(["--profile", "smoke", "--results", str(results), "-p", "TAG", "'b'"]) == 0
     assert (final / "table.csv").read_text() == "tag\nb\n"
     assert (final / "seeds" / "table1" / "seed0.csv").read_text() == "seed\n0\n"
     assert (final / "split_random_seed0.json").read_text() == '{"seed": 0}'
-    assert not (final / "split.json").exists()
+    assert (final / "table4_ablation.csv").read_text() == "x\n1\n"
+    assert "earlier run" not in (final / "kernel.log").read_text()
+    carried = json.loads((final / "params.json").read_text())["carried"]
+    assert sorted(carried) == ["split_random_seed0.json", "table4_ablation.csv"]  # seeds/ was merged, not carried
 
 
 def test_two_runs_on_one_folder_do_not_collide(demo, tmp_path):

@@ -151,3 +151,18 @@ def test_augment_modes():
     assert augmentation(True, None) == (0, False)
     with pytest.raises(ValueError, match="flip"):
         augmentation("crop", data)
+
+
+def test_notebook_03_headline_only_runs_merge_with_a_full_run(tmp_path):
+    """headline_only (a table field) chooses which tables run: seed 1's headline-only rows merge with seed 0's full
+    run, while a field that changes the rows (the unlearning lr) keeps them apart."""
+    from unlearnlib.profiles import notebook_config
+
+    cfg = notebook_config("03_contrastive_unlearning", "cpu")
+    one = replace(cfg, seed=1, headline_only=True)
+    assert config_fingerprint(cfg)[0] == config_fingerprint(one)[0]
+    assert config_fingerprint(cfg)[0] != config_fingerprint(replace(one, unlearn_lr=cfg.unlearn_lr * 2))[0]
+    save_seed(tmp_path, "t", cfg, 0, rows(1.0))
+    save_seed(tmp_path, "t", one, 1, rows(3.0))
+    _, seeds, not_merged = merged(tmp_path, "t", one)
+    assert seeds == [0, 1] and not not_merged

@@ -1,4 +1,6 @@
 """SSL encoders, EncoderMI and gradient-penalty unlearning (notebook 03)."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -264,3 +266,35 @@ def test_encoder_probe_non_members_are_a_sample_of_every_class(digits):
     assert sorted(zip(probe.yt.tolist(), probe.xt.flatten(1).sum(1).tolist())) == pairs
     again = EncoderProbe.from_split(data, split, views=2, seed=0)
     assert torch.equal(again.xt, probe.xt)  # the order is the seed's: every model and call sees the same images
+
+
+def test_assessments_are_cached_by_weights_probe_attack_and_linear(digits_data, monkeypatch):
+    """A second assess_encoder(cache=True) of the same weights, probe, attack and `linear` reads the row back (with
+    its own label) instead of measuring; other weights, another attack threshold, `linear`, another probe or no
+    cache measure again. A threshold attack's fit is cached the same way."""
+    from unlearnlib import evaluation, load_dataset, make_split
+    from unlearnlib.evaluation import EncoderProbe, assess_encoder, fit_encoder_attack
+
+    split = make_split(load_dataset("digits"), "random", 24, 24, 0, train_size=120)
+    enc, _ = train_ssl(digits_data, split.train, "mlp", SSLConfig(epochs=1, batch_size=32, bf16=False, seed=11),
+                       progress=False)
+    probe = EncoderProbe.from_split(digits_data, split, views=2, seed=0, linear_epochs=2)
+    attack = fit_encoder_attack(enc, probe, cache=True)
+    first = assess_encoder(enc, probe, attack, label="before", cache=True)
+    calls = []
+    measure = evaluation._assess
+    monkeypatch.setattr(evaluation, "_assess", lambda *a: calls.append(1) or measure(*a))
+    again = assess_encoder(enc, probe, attack, label="again", cache=True)
+    assert not calls and again == {**first, "model": "again"}
+    assert fit_encoder_attack(enc, probe, cache=True).model == attack.model
+    other = copy.deepcopy(enc)
+    with torch.no_grad():
+        next(other.parameters()).add_(0.01)
+    assess_encoder(other, probe, attack, cache=True)
+    assess_encoder(enc, probe, EncoderMIAttack("threshold", float(attack.model) + 0.01), cache=True)
+    assess_encoder(enc, probe, attack, linear=True, cache=True)
+    assess_encoder(enc, EncoderProbe.from_split(digits_data, split, views=3, seed=0, linear_epochs=2), attack, cache=True)
+    assess_encoder(enc, probe, attack)
+    assert len(calls) == 5
+    monkeypatch.setattr(EncoderMIAttack, "fit", lambda *a, **k: pytest.fail("a cached threshold was fitted again"))
+    assert fit_encoder_attack(enc, probe, cache=True).model == attack.model

@@ -2,8 +2,10 @@
 for an SSL encoder (Wang & Chen's columns)."""
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,7 @@ import torch.nn as nn
 
 from .attacks.encodermi import EncoderMIAttack, cosine_features
 from .attacks.mia import svc_mia
+from .cache import cache_key, entry_path, load_entry, save_entry, weights_fingerprint
 from .data import DeviceData, Split
 from .metrics import accuracy_pct, avg_disparity, softmax, unlearning_accuracy
 from .ssl import embed, knn_accuracy, linear_eval, sample_stats
@@ -134,6 +137,7 @@ class EncoderProbe:
     views: int = 10
     seed: int = 0
     linear_epochs: int = 30
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_split(cls, data: DeviceData, split: Split, views: int = 10, seed: int = 0,
@@ -147,6 +151,18 @@ class EncoderProbe:
         xm, ym = data.train_part(split.train)
         return cls(xr, xv, xf, xt, yt, xm, ym, data.num_classes, views, seed, linear_epochs)
 
+    def fingerprint(self) -> str:
+        """Short hash of every image and label the probe holds, in order, and of its views, seed and linear epochs
+        (computed once): with the model's weights, it names a cached assessment."""
+        if self._fingerprint is None:
+            h = hashlib.sha1(f"{self.num_classes}:{self.views}:{self.seed}:{self.linear_epochs};".encode())
+            for t in (self.xr, self.xv, self.xf, self.xt, self.yt, self.xm, self.ym):
+                t = t.detach().cpu().contiguous()
+                h.update(f"{t.dtype}{tuple(t.shape)};".encode())
+                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+            self._fingerprint = h.hexdigest()[:20]
+        return self._fingerprint
+
     def generator(self) -> torch.Generator:
         return torch.Generator(device=self.xf.device).manual_seed(self.seed)
 
@@ -159,17 +175,59 @@ class EncoderProbe:
         return sample_stats(model, x, self.generator())
 
 
-def fit_encoder_attack(model: nn.Module, probe: EncoderProbe, kind: str = "threshold") -> EncoderMIAttack:
-    """An EncoderMI attack fitted on `model`'s retain (members) vs validation (non-members) similarities."""
-    n = min(len(probe.xr), len(probe.xv))
-    return EncoderMIAttack.fit(probe.similarities(model, probe.xr[:n]), probe.similarities(model, probe.xv[:n]), kind)
+# bump when what assess_encoder or fit_encoder_attack measure changes: cached results of older code are then not used
+ASSESS_VERSION = 1
+
+
+def _through_json_cache(cache: bool, compute: Callable[[], dict], **key_parts) -> dict:
+    """compute() (a JSON-able dict), or the one cached under `key_parts` (kind "assessed"), so that a notebook cut
+    mid-way does not measure again what it had measured (notebook 03 at the cpu profile: minutes an assessment)."""
+    if not cache:
+        return compute()
+    path = entry_path("assessed", cache_key(version=ASSESS_VERSION, **key_parts))
+    entry = load_entry(path)
+    if entry is not None:
+        return entry[1]
+    result = compute()
+    save_entry(path, {}, result)
+    return result
+
+
+def _probe_key(model: nn.Module, probe: EncoderProbe) -> dict:
+    return {"model": weights_fingerprint(model), "probe": probe.fingerprint(), "device": probe.xf.device.type}
+
+
+def fit_encoder_attack(model: nn.Module, probe: EncoderProbe, kind: str = "threshold", *,
+                       cache: bool = False) -> EncoderMIAttack:
+    """An EncoderMI attack fitted on `model`'s retain (members) vs validation (non-members) similarities. With
+    `cache`, a threshold attack's threshold is kept on disk (`_through_json_cache`), keyed by the model's weights
+    and the probe."""
+    def fit():
+        n = min(len(probe.xr), len(probe.xv))
+        return EncoderMIAttack.fit(probe.similarities(model, probe.xr[:n]), probe.similarities(model, probe.xv[:n]), kind)
+    if not cache or kind != "threshold":
+        return fit()
+    saved = _through_json_cache(True, lambda: {"threshold": float(fit().model)}, what="attack", kind=kind,
+                                **_probe_key(model, probe))
+    return EncoderMIAttack(kind, saved["threshold"])
 
 
 def assess_encoder(model: nn.Module, probe: EncoderProbe, attack: EncoderMIAttack | None = None, linear: bool = False,
-                   label: str = "") -> dict:
+                   label: str = "", *, cache: bool = False) -> dict:
     """One row of Wang & Chen's tables: ACC (weighted kNN; linear evaluation when `linear`), MIA accuracy,
     precision, recall and AUC on forget vs test (an equal number of each) of `attack` (EncoderMI-T; None:
-    fitted on this model), EncoderMI-V fitted on this model, and the forget set's mean TOP1 / LOSS / COSSIM."""
+    fitted on this model), EncoderMI-V fitted on this model, and the forget set's mean TOP1 / LOSS / COSSIM.
+
+    With `cache`, the row is kept on disk, keyed by the model's weights, the probe (`EncoderProbe.fingerprint`),
+    the attack (None, or a threshold attack's threshold; any other attack is never cached) and `linear`."""
+    cache = cache and (attack is None or attack.kind == "threshold")  # a threshold attack is named by its number
+    key = ({"attack": "refit" if attack is None else f"threshold {float(attack.model)!r}", "linear": linear,
+            **_probe_key(model, probe)} if cache else {})
+    row = _through_json_cache(cache, lambda: _assess(model, probe, attack, linear), what="assessment", **key)
+    return {"model": label, **{k: v for k, v in row.items() if k != "model"}}
+
+
+def _assess(model: nn.Module, probe: EncoderProbe, attack: EncoderMIAttack | None, linear: bool) -> dict:
     n = min(len(probe.xr), len(probe.xv))
     fr, fv = probe.similarities(model, probe.xr[:n]), probe.similarities(model, probe.xv[:n])
     attack = attack or EncoderMIAttack.fit(fr, fv, "threshold")
@@ -178,7 +236,7 @@ def assess_encoder(model: nn.Module, probe: EncoderProbe, attack: EncoderMIAttac
     mia = attack.evaluate(ff, ft)
     mia_v = EncoderMIAttack.fit(fr, fv, "vector").evaluate(ff, ft)
     bank, queries = embed(model, probe.xm), embed(model, probe.xt)
-    row = {"model": label, "knn_acc_pct": knn_accuracy(bank, probe.ym, queries, probe.yt, probe.num_classes),
+    row = {"knn_acc_pct": knn_accuracy(bank, probe.ym, queries, probe.yt, probe.num_classes),
            "mia_acc_pct": mia["accuracy_pct"], "mia_precision_pct": mia["precision_pct"],
            "mia_recall_pct": mia["recall_pct"], "mia_auc": mia["auc"],
            "mia_vector_acc_pct": mia_v["accuracy_pct"], "mia_vector_auc": mia_v["auc"]}
@@ -186,7 +244,7 @@ def assess_encoder(model: nn.Module, probe: EncoderProbe, attack: EncoderMIAttac
         row["linear_acc_pct"] = linear_eval(bank, probe.ym, queries, probe.yt, probe.num_classes,
                                             epochs=probe.linear_epochs, seed=probe.seed)
     row.update({f"forget_{k}": float(v.mean()) for k, v in probe.stats(model, probe.xf).items()})
-    return row
+    return {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v) for k, v in row.items()}
 
 
 def member_stats_frame(models: dict[str, nn.Module], probe: EncoderProbe) -> pd.DataFrame:

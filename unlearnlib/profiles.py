@@ -163,6 +163,8 @@ class DAUConfig(Setting):
 class ContrastiveConfig(Setting):
     """Notebook 03: gradient-penalty unlearning of SSL encoders and a supervised model (Tables II-VII)."""
 
+    TABLE_FIELDS: ClassVar[tuple[str, ...]] = ("headline_only",)  # which tables run, not what a row holds (seeds.py)
+
     ssl_methods: tuple[str, ...] = ("moco", "simclr", "byol")  # the first is the base model of the other tables
     n_members: int = 700  # training samples (members; paper 10,000)
     n_nonmembers: int = 360  # test samples (non-members; paper 10,000)
@@ -182,6 +184,9 @@ class ContrastiveConfig(Setting):
     gp_form: str = "wgan"  # wgan | squared_norm | norm_minus_one
     views: int = 10  # EncoderMI augmented views per image
     augment: Augment | None = None  # SSL views; None: ssl.default_augment(dataset) (mild for digits and MNIST)
+    # True: only the headline tables (II-III, VII), e.g. another seed's rows (-p SEED 1 -p HEADLINE_ONLY True); run_all
+    # keeps the other tables and figures of the run that made them
+    headline_only: bool = False
     seed: int = 0
 
     def __post_init__(self):

@@ -19,6 +19,8 @@ they are not part of the fingerprint: one seed may be run in parts,
     python run_all.py --profile cpu --only 02 -p SEEDS '[0]' -p SPARSITIES '[0.95]'
 
 and seed0.csv then holds both parts' rows (its sidecar lists the parts, each with its commit and time).
+A config's table fields (`TABLE_FIELDS`; notebook 03: headline_only) choose which tables a run makes and are left
+out of the fingerprint too, so seed 1's headline-only rows merge with seed 0's full run.
 """
 from __future__ import annotations
 
@@ -45,23 +47,29 @@ def row_fields(cfg) -> dict[str, str]:
     return dict(getattr(cfg, "ROW_FIELDS", {}) or {})
 
 
+def _skipped(cfg) -> set[str]:
+    """Fields left out of the fingerprint besides the seed fields: row fields and table fields (`TABLE_FIELDS`: fields
+    that choose which tables a run makes, e.g. notebook 03's headline_only)."""
+    return set(row_fields(cfg)) | set(getattr(cfg, "TABLE_FIELDS", ()) or ())
+
+
 def _fingerprint(config: dict, skip) -> str:
     d = {k: v for k, v in config.items() if k not in SEED_FIELDS and k not in skip}
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def config_fingerprint(cfg) -> tuple[str, dict]:
-    """(fingerprint, dict) of a notebook config without its seed fields and row fields (`row_fields`): what must match
+    """(fingerprint, dict) of a notebook config without its seed, row and table fields (`_skipped`): what must match
     to merge seeds. The dict keeps the row fields."""
     d = asdict(cfg) if is_dataclass(cfg) else dict(cfg)
     config = json.loads(json.dumps({k: v for k, v in d.items() if k not in SEED_FIELDS}, sort_keys=True, default=str))
-    return _fingerprint(config, row_fields(cfg)), config
+    return _fingerprint(config, _skipped(cfg)), config
 
 
 def _stored_fingerprint(info: dict, cfg) -> str | None:
     """A sidecar's fingerprint as this code computes it (from its stored config: files written before row fields
     existed hashed them in), else the one it stored."""
-    return _fingerprint(info["config"], row_fields(cfg)) if isinstance(info.get("config"), dict) else info.get("fingerprint")
+    return _fingerprint(info["config"], _skipped(cfg)) if isinstance(info.get("config"), dict) else info.get("fingerprint")
 
 
 def _keys(df: pd.DataFrame, cols: list[str]) -> pd.Series:
