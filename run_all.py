@@ -5,6 +5,7 @@
     python run_all.py --profile paper      # the papers' scale (a GPU)
     python run_all.py --only 00 02 -p SEED 1
     python run_all.py --only 02 -p SCHEMES '["class"]' -p SEEDS '[0, 1, 2]'
+    python run_all.py --profile cpu --only 03 -p SEED 1 -p HEADLINE_ONLY True   # another seed's headline tables
     python run_all.py --list
     python run_all.py --report             # results/REPRODUCTION.md: each paper's claims, verdict per profile
     python run_all.py --profile smoke --prepare-only build/nbval   # parameterised copies for nbval
@@ -16,7 +17,9 @@ unknown name, a value that does not parse or has the wrong type, or `-p PROFILE`
 --profile stops the run with a message naming the problem.
 
 Each notebook runs in a staging folder; only when it succeeds does it replace
-results/<profile>/<notebook>/ (with the executed notebook, its CSV/PNG and params.json).
+results/<profile>/<notebook>/ (with the executed notebook, its CSV/PNG and params.json); the files of the
+earlier published run that this run did not write (another scheme's or seed's tables, figures) are kept, and
+params.json lists them under "carried".
 A failing notebook leaves earlier results untouched, is kept in <notebook>.failed/, and
 is reported with its failing cell; the exit status is then non-zero. The kernel's own messages
 go to kernel.log in the notebook's results folder.
