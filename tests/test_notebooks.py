@@ -88,3 +88,24 @@ def test_every_notebook_has_a_cpu_profile_on_the_papers_data():
     assert notebook_config("01_amnesiac_unlearning", "cpu").dataset == "mnist"
     c = notebook_config("03_contrastive_unlearning", "cpu")
     assert (c.n_members, c.n_nonmembers, c.n_val, c.n_forget or c.n_members // 5) == (10000, 10000, 2000, 2000)
+
+
+def test_notebook_03_supervised_recipes():
+    """Table VII's supervised model: "adam" is the schedule notebook 03 always used (the same TrainConfig, so cached
+    models still match); the cpu profile's "onecycle" is the cpu original's SGD recipe without augmentation; an
+    unknown recipe is refused, naming the choices."""
+    from unlearnlib.config import ConfigError
+    from unlearnlib.profiles import notebook_config
+    from unlearnlib.train import TrainConfig
+
+    q = notebook_config("03_contrastive_unlearning", "quick")
+    assert q.sup_recipe == "adam"
+    assert q.supervised_train() == TrainConfig(epochs=q.sup_epochs, batch_size=q.ssl_batch, optimizer="adam", lr=1e-3,
+                                               weight_decay=0.0, schedule="constant", augment=False,
+                                               cpu_bf16=q.train.cpu_bf16, seed=q.seed)
+    c = notebook_config("03_contrastive_unlearning", "cpu", {"seed": 2})
+    t = c.supervised_train()
+    assert c.sup_recipe == "onecycle" and t.augment is False and t.seed == 2 and t.epochs == c.sup_epochs
+    assert (t.optimizer, t.lr, t.schedule, t.nesterov, t.weight_decay) == ("sgd", 0.15, "onecycle", True, 5e-4)
+    with pytest.raises(ConfigError, match="sup_recipe takes a value from \\['adam', 'onecycle'\\], got 'sgd'"):
+        notebook_config("03_contrastive_unlearning", "cpu", {"sup_recipe": "sgd"})
