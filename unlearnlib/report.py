@@ -297,6 +297,12 @@ def _ssl_rows(r: Results) -> pd.DataFrame | None:
 SIGNAL_PCT = 55
 
 
+def _silent(t: pd.DataFrame) -> list[str]:
+    """The SSL methods whose encoders the attack could not read before unlearning (mean EncoderMI < SIGNAL_PCT)."""
+    before = t[t.model == "before"].groupby("ssl", sort=False).mia_acc_pct.mean()
+    return [s for s, m in before.items() if m < SIGNAL_PCT]
+
+
 def contrastive_before(r: Results) -> Outcome | None:
     t = _ssl_rows(r)
     if t is None:
@@ -314,15 +320,12 @@ def contrastive_after(r: Results) -> Outcome | None:
     t = _ssl_rows(r)
     if t is None:
         return None
-    parts, ok, silent = [], [], []
+    parts, ok, silent = [], [], _silent(t)
     for s, g in t.groupby("ssl", sort=False):
         b, a = g[g.model == "before"].set_index("seed"), g[g.model == "after"].set_index("seed")
         loss = (b.knn_acc_pct - a.knn_acc_pct).dropna()
-        # an encoder the attack could not read before (EncoderMI below SIGNAL_PCT) shows nothing by being at chance
-        # after: its "near 50" does not count
-        signal = b.mia_acc_pct.mean() >= SIGNAL_PCT
-        silent += [] if signal else [s]
-        near = signal and abs(a.mia_acc_pct.mean() - 50) <= 3
+        # an encoder the attack could not read before shows nothing by being at chance after: its "near 50" does not count
+        near = s not in silent and abs(a.mia_acc_pct.mean() - 50) <= 3
         ok.append((near, loss.mean() <= 10))
         parts.append(f"{s}: MIA {_ms(b.mia_acc_pct)} -> {_ms(a.mia_acc_pct)}, kNN accuracy lost {_ms(loss)} points")
     verdict = ("reproduced" if all(a and b for a, b in ok) else "partly" if any(a or b for a, b in ok)
@@ -383,10 +386,9 @@ def contrastive_refit(r: Results) -> Outcome | None:
     means = a.groupby("ssl", sort=False).mia_acc_pct
     ok = [m >= 55 for m in means.mean()]
     verdict = "reproduced" if all(ok) else "partly" if any(ok) else "not reproduced"
-    before = t[t.model == "before"].groupby("ssl", sort=False).mia_acc_pct.mean()
-    silent = [s for s, m in before.items() if m < SIGNAL_PCT]
+    silent = _silent(t)
     note = ""
-    if silent and len(silent) == len(before):
+    if silent and len(silent) == t[t.model == "before"].ssl.nunique():
         verdict = "not reproduced"
         note = f"; no membership signal before unlearning on any encoder (EncoderMI < {SIGNAL_PCT} %): nothing to find"
     return Outcome("refitted EncoderMI accuracy after unlearning: " + ", ".join(f"{s} {_ms(g)}" for s, g in means)
