@@ -6,6 +6,7 @@
     python run_all.py --only 00 02 -p SEED 1
     python run_all.py --only 02 -p SCHEMES '["class"]' -p SEEDS '[0, 1, 2]'
     python run_all.py --profile cpu --only 03 -p SEED 1 -p HEADLINE_ONLY True   # another seed's headline tables
+    python run_all.py --profile cpu --only 01 -p SEED 1 -p HEADLINE_ONLY True   # (notebooks 01 and 03)
     python run_all.py --list
     python run_all.py --report             # results/REPRODUCTION.md: each paper's claims, verdict per profile
     python run_all.py --profile smoke --prepare-only build/nbval   # parameterised copies for nbval

@@ -166,3 +166,25 @@ def test_notebook_03_headline_only_runs_merge_with_a_full_run(tmp_path):
     save_seed(tmp_path, "t", one, 1, rows(3.0))
     _, seeds, not_merged = merged(tmp_path, "t", one)
     assert seeds == [0, 1] and not not_merged
+
+
+def test_notebook_01_headline_only_runs_merge_with_a_full_run(tmp_path):
+    """Notebook 01's headline_only (Table 1 only: no retrain from scratch, no figures) is a table field too: a seed-1
+    headline-only run merges with seed 0's full run, and with rows saved before the field existed (their stored
+    config lacks it); a field that changes the recalls (the unlearning epochs) keeps them apart."""
+    from unlearnlib.profiles import notebook_config
+
+    cfg = notebook_config("01_amnesiac_unlearning", "cpu")
+    one = replace(cfg, seed=1, headline_only=True)
+    assert "headline_only" in type(cfg).TABLE_FIELDS
+    assert config_fingerprint(cfg)[0] == config_fingerprint(one)[0]
+    assert config_fingerprint(cfg)[0] != config_fingerprint(replace(one, unlearn_epochs=cfg.unlearn_epochs + 1))[0]
+    save_seed(tmp_path, "t", cfg, 0, rows(1.0))
+    side = tmp_path / "seeds" / "t" / "seed0.json"  # as the committed seed-0 file: written before headline_only existed
+    info = json.loads(side.read_text())
+    del info["config"]["headline_only"]
+    side.write_text(json.dumps(info))
+    save_seed(tmp_path, "t", one, 1, rows(3.0))
+    _, seeds, not_merged = merged(tmp_path, "t", one)
+    assert seeds == [0, 1] and not not_merged
+    assert not list((tmp_path / "seeds" / "t").glob("other-*")), "seed 0 stays beside seed 1"

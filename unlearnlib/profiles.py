@@ -90,6 +90,8 @@ class AmnesiacMLConfig(Setting):
     unlearning of a class and of individual samples, followed epoch by epoch; shadow-model MIA (Table 1),
     model inversion, test accuracy against the share of batches removed."""
 
+    TABLE_FIELDS: ClassVar[tuple[str, ...]] = ("headline_only",)  # which tables run, not what a row holds (seeds.py)
+
     train: TrainConfig = AMNESIAC_TRAIN  # the original's schedule (also the shadows' and retrain's)
     target_class: int | None = None  # class forgotten; None: the paper's, CIFAR-100 class 81, else 3 (their MNIST digit)
     n_forget_samples: int = 16  # individual training samples forgotten (the sample scheme; this project's sizes)
@@ -101,6 +103,10 @@ class AmnesiacMLConfig(Setting):
     repeats: int = 3  # random requests per size (mean and spread)
     inversion: str = "paper"  # paper: their inversion notebook | project: this project's earlier variant
     inversion_steps: int = 1000  # model-inversion iterations (their inversion notebook's num_iters = 1000)
+    # True: only the headline table (Table 1's recalls over seeds), e.g. another seed's rows (-p SEED 1 -p HEADLINE_ONLY
+    # True): no retrain from scratch (table_methods), no inversion variants, no figures; run_all keeps those of the run
+    # that made them
+    headline_only: bool = False
     seed: int = 0  # split, training, shadow and attack seed
 
     def __post_init__(self):
