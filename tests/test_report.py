@@ -231,3 +231,27 @@ def test_contrastive_supervised_over_seeds(tmp_path):
     assert o.verdict == "reproduced"  # gap 0.19 -> 0.01, 3 points of test accuracy lost
     assert o.value.startswith("top-1 member - non-member 0.190 ± 0.000 -> 0.010 ± 0.014; test accuracy 60.00 ± 0.00 -> 57.00")
     assert "(2 seeds)" in o.value
+
+
+def test_amnesiac_recall_reads_the_attack_auc_of_every_seed(tmp_path):
+    """Table 1's claim reports the shadow attack's AUC as the mean over the seeds of its rows, not the last
+    invocation's shadow_attack_quality (one seed: after a headline-only seed it would be that seed's alone)."""
+    nb = "01_amnesiac_unlearning"
+    folder = tmp_path / "cpu" / nb
+    (folder / "seeds" / "table1_mia_recall").mkdir(parents=True)
+    for seed, auc in ((0, 0.50), (1, 0.80)):
+        pd.DataFrame([{"scheme": "class", "epoch": e, "naive_retrain": 0.9, "random_label": r, "amnesiac": a,
+                       "attack_auc": auc, "seed": seed} for e, r, a in (("0", 0.9, 0.9), ("0'", 0.9, 0.0), ("1", 0.0, 0.0))]
+                     ).to_csv(folder / "seeds" / "table1_mia_recall" / f"seed{seed}.csv", index=False)
+    pd.DataFrame([{"attack": "shadow", "auc": 0.99}]).to_csv(folder / "shadow_attack_quality.csv", index=False)
+    r = report.Results(tmp_path, "cpu", nb)
+    o = report.amnesiac_recall(r)
+    assert "AUC on the original 0.650" in o.value and "2 seeds" in o.value
+    assert o.verdict == "reproduced"  # recall 0.9 -> 0.0 with an attack above chance on average
+    assert "AUC on the original 0.650" in report.amnesiac_others_slower(r).value
+    (folder / "seeds" / "table1_mia_recall" / "seed1.csv").unlink()
+    o = report.amnesiac_recall(r)
+    assert "AUC on the original 0.500" in o.value and o.verdict == "partly"  # near chance: recall tracks correctness
+    rows = pd.read_csv(folder / "seeds" / "table1_mia_recall" / "seed0.csv").drop(columns="attack_auc")
+    rows.to_csv(folder / "seeds" / "table1_mia_recall" / "seed0.csv", index=False)  # older rows: no attack_auc column
+    assert "AUC on the original 0.990" in report.amnesiac_recall(r).value

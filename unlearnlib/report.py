@@ -122,7 +122,11 @@ def _amnesiac_rows(r: Results) -> pd.DataFrame | None:
     return r.seed_rows("table1_mia_recall", dtype={"epoch": str})
 
 
-def _attack_auc(r: Results) -> float | None:
+def _attack_auc(r: Results, rows: pd.DataFrame | None = None) -> float | None:
+    """The shadow attack's AUC on the original: the mean over the seeds of `rows` (Table 1's per-seed rows carry it),
+    else the last run's shadow_attack_quality table (one seed)."""
+    if rows is not None and "attack_auc" in rows and rows.attack_auc.notna().any():
+        return float(rows.groupby("seed").attack_auc.first().mean()) if "seed" in rows else float(rows.attack_auc.mean())
     q = r.table("shadow_attack_quality", first=True)
     return None if q is None else float(q.auc.iloc[0])
 
@@ -140,7 +144,7 @@ def amnesiac_recall(r: Results) -> Outcome | None:
     e0, e1 = c[c.epoch == "0"].amnesiac, c[c.epoch == "0'"].amnesiac
     if e0.empty or e1.empty:
         return None
-    auc = _attack_auc(r)
+    auc = _attack_auc(r, c)
     ok = e0.mean() >= 0.8 and e1.mean() <= 0.1
     verdict = ("reproduced" if auc is None or auc > CHANCE_AUC else "partly") if ok else "not reproduced"
     return Outcome(f"recall {_ms(e0, 3)} at epoch 0 -> {_ms(e1, 3)} at 0' ({_seeds(c)}){_auc_note(auc)}", verdict,
@@ -156,7 +160,7 @@ def amnesiac_test_acc(r: Results) -> Outcome | None:
     before, after, repaired = a["0"], a["0'"], a.get("1", np.nan)
     verdict = "reproduced" if before - after <= 3 else "partly" if before - repaired <= 3 else "not reproduced"
     return Outcome(f"test accuracy (other classes) {before:.2f} -> {after:.2f} % right after the removal, {_fmt(repaired)} % "
-                   f"after one repair epoch (one seed: the last run's); partly = near the original only after repair",
+                   f"after one repair epoch (one seed: the last full run's); partly = near the original only after repair",
                    verdict, r.where("accuracy_over_epochs"))
 
 
@@ -173,7 +177,7 @@ def amnesiac_others_slower(r: Results) -> Outcome | None:
     checks = [am <= 0.1, rl1 <= 0.1, nr_last >= 0.5]  # amnesiac at once, random label after one epoch, naive not yet
     verdict = "reproduced" if all(checks) else "partly" if any(checks[1:]) else "not reproduced"
     return Outcome(f"recall: amnesiac {_fmt(am, 3)} right after the removal; random label {_fmt(rl1, 3)} after one epoch; "
-                   f"naive retraining {_fmt(nr_last, 3)} after {last} epochs ({_seeds(c)})" + _auc_note(_attack_auc(r)),
+                   f"naive retraining {_fmt(nr_last, 3)} after {last} epochs ({_seeds(c)})" + _auc_note(_attack_auc(r, c)),
                    verdict, r.where("table1_mia_recall"))
 
 
