@@ -153,34 +153,22 @@ def test_augment_modes():
         augmentation("crop", data)
 
 
-def test_notebook_03_headline_only_runs_merge_with_a_full_run(tmp_path):
-    """headline_only (a table field) chooses which tables run: seed 1's headline-only rows merge with seed 0's full
-    run, while a field that changes the rows (the unlearning lr) keeps them apart."""
+@pytest.mark.parametrize("notebook, changed", [("03_contrastive_unlearning", {"unlearn_lr": 2e-3}),
+                                               ("01_amnesiac_unlearning", {"unlearn_epochs": 6})])
+def test_headline_only_runs_merge_with_a_full_run(tmp_path, notebook, changed):
+    """headline_only (a table field of notebooks 01 and 03) chooses which tables run: seed 1's headline-only rows
+    merge with seed 0's full run, also with rows saved before the field existed (their stored config lacks it), while
+    a field that changes the rows (the unlearning lr or epochs) keeps them apart."""
     from unlearnlib.profiles import notebook_config
 
-    cfg = notebook_config("03_contrastive_unlearning", "cpu")
-    one = replace(cfg, seed=1, headline_only=True)
-    assert config_fingerprint(cfg)[0] == config_fingerprint(one)[0]
-    assert config_fingerprint(cfg)[0] != config_fingerprint(replace(one, unlearn_lr=cfg.unlearn_lr * 2))[0]
-    save_seed(tmp_path, "t", cfg, 0, rows(1.0))
-    save_seed(tmp_path, "t", one, 1, rows(3.0))
-    _, seeds, not_merged = merged(tmp_path, "t", one)
-    assert seeds == [0, 1] and not not_merged
-
-
-def test_notebook_01_headline_only_runs_merge_with_a_full_run(tmp_path):
-    """Notebook 01's headline_only (Table 1 only: no retrain from scratch, no figures) is a table field too: a seed-1
-    headline-only run merges with seed 0's full run, and with rows saved before the field existed (their stored
-    config lacks it); a field that changes the recalls (the unlearning epochs) keeps them apart."""
-    from unlearnlib.profiles import notebook_config
-
-    cfg = notebook_config("01_amnesiac_unlearning", "cpu")
+    cfg = notebook_config(notebook, "cpu")
     one = replace(cfg, seed=1, headline_only=True)
     assert "headline_only" in type(cfg).TABLE_FIELDS
+    assert all(getattr(cfg, k) != v for k, v in changed.items())
     assert config_fingerprint(cfg)[0] == config_fingerprint(one)[0]
-    assert config_fingerprint(cfg)[0] != config_fingerprint(replace(one, unlearn_epochs=cfg.unlearn_epochs + 1))[0]
+    assert config_fingerprint(cfg)[0] != config_fingerprint(replace(one, **changed))[0]
     save_seed(tmp_path, "t", cfg, 0, rows(1.0))
-    side = tmp_path / "seeds" / "t" / "seed0.json"  # as the committed seed-0 file: written before headline_only existed
+    side = tmp_path / "seeds" / "t" / "seed0.json"  # as a committed seed-0 file written before headline_only existed
     info = json.loads(side.read_text())
     del info["config"]["headline_only"]
     side.write_text(json.dumps(info))

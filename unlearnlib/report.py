@@ -123,10 +123,10 @@ def _amnesiac_rows(r: Results) -> pd.DataFrame | None:
 
 
 def _attack_auc(r: Results, rows: pd.DataFrame | None = None) -> float | None:
-    """The shadow attack's AUC on the original: the mean over the seeds of `rows` (Table 1's per-seed rows carry it),
-    else the last run's shadow_attack_quality table (one seed)."""
+    """The shadow attack's AUC on the original: the mean over the seeds of `rows` (Table 1's per-seed rows from
+    `Results.seed_rows`, which carry it), else the last run's shadow_attack_quality table (one seed)."""
     if rows is not None and "attack_auc" in rows and rows.attack_auc.notna().any():
-        return float(rows.groupby("seed").attack_auc.first().mean()) if "seed" in rows else float(rows.attack_auc.mean())
+        return float(rows.groupby("seed").attack_auc.first().mean())
     q = r.table("shadow_attack_quality", first=True)
     return None if q is None else float(q.auc.iloc[0])
 
