@@ -7,6 +7,7 @@
     python run_all.py --only 02 -p SCHEMES '["class"]' -p SEEDS '[0, 1, 2]'
     python run_all.py --profile cpu --only 03 -p SEED 1 -p HEADLINE_ONLY True   # another seed's headline tables
     python run_all.py --profile cpu --only 01 -p SEED 1 -p HEADLINE_ONLY True   # (notebooks 01 and 03)
+    python run_all.py --profile cpu --only 03 -p PARTS '["ablation"]'           # one of notebook 03's other parts
     python run_all.py --list
     python run_all.py --report             # results/REPRODUCTION.md: each paper's claims, verdict per profile
     python run_all.py --profile smoke --prepare-only build/nbval   # parameterised copies for nbval
@@ -234,9 +235,9 @@ def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, descriptio
 
 def carry_unwritten(final: Path, staging: Path) -> list[str]:
     """Copy into `staging` every file of the published folder `final` that this run did not write, and return
-    their relative paths: a run of part of a notebook (one scheme, one seed, `headline_only`) never deletes what an
-    earlier run computed. Each carried table keeps its own .meta.json (commit, time, seeds); the run's params.json
-    lists them under "carried". The run's own logs are never carried."""
+    their relative paths: a run of part of a notebook (one scheme, one seed, `headline_only`, notebook 03's `parts`)
+    never deletes what an earlier run computed. Each carried table keeps its own .meta.json (commit, time, seeds); the
+    run's params.json lists them under "carried". The run's own logs are never carried."""
     if not final.is_dir():
         return []
     carried = []

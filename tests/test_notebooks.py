@@ -109,3 +109,22 @@ def test_notebook_03_supervised_recipes():
     assert (t.optimizer, t.lr, t.schedule, t.nesterov, t.weight_decay) == ("sgd", 0.15, "onecycle", True, 5e-4)
     with pytest.raises(ConfigError, match="sup_recipe takes a value from \\['adam', 'onecycle'\\], got 'sgd'"):
         notebook_config("03_contrastive_unlearning", "cpu", {"sup_recipe": "sgd"})
+
+
+def test_notebook_03_parts():
+    """PARTS splits a seed of notebook 03 over invocations: every part by default, only the headline tables with
+    headline_only; an unknown or empty part list, or one contradicting headline_only, is refused naming the choices."""
+    from unlearnlib.config import ConfigError
+    from unlearnlib.profiles import CONTRASTIVE_PARTS, notebook_config
+
+    nb = "03_contrastive_unlearning"
+    assert notebook_config(nb, "cpu").run_parts() == frozenset(CONTRASTIVE_PARTS)
+    assert notebook_config(nb, "cpu", {"headline_only": True}).run_parts() == {"headline"}
+    assert notebook_config(nb, "cpu", {"parts": ["ablation"]}).run_parts() == {"ablation"}
+    assert notebook_config(nb, "cpu", {"parts": ["headline"], "headline_only": True}).run_parts() == {"headline"}
+    with pytest.raises(ConfigError, match="parts takes a value from .*'figures'\\], got 'tables'"):
+        notebook_config(nb, "cpu", {"parts": ["tables"]})
+    with pytest.raises(ConfigError, match="got \\[\\]"):
+        notebook_config(nb, "cpu", {"parts": []})
+    with pytest.raises(ConfigError, match="headline_only=True runs only the headline tables, but parts=\\['amounts'\\]"):
+        notebook_config(nb, "cpu", {"parts": ["amounts"], "headline_only": True})

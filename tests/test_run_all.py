@@ -148,3 +148,24 @@ def test_prepare_only_injects_parameters(tmp_path):
     nb = nbformat.read(tmp_path / "00_quickstart.ipynb", as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and 'PROFILE = "smoke"' in injected[0].source
+
+
+def test_notebook_03_runs_only_the_parts_asked(tmp_path):
+    """-p PARTS '["amounts"]' (a cpu seed's other tables split over sessions): notebook 03 trains only the base
+    encoder, writes Table VI naming that encoder's weights, and nothing of the other parts, so that run_all keeps the
+    earlier run's Tables II-III, VII, the acceptance and the figures."""
+    results = tmp_path / "results"
+    assert run_all.main(["--profile", "smoke", "--results", str(results), "--only", "03",
+                         "-p", "PARTS", '["amounts"]']) == 0
+    out = results / "smoke" / "03_contrastive_unlearning"
+    written = {p.name for p in out.iterdir()}
+    assert {"table6_amount.csv", "table6_amount.meta.json", "params.json"} <= written
+    for part_of_another in ("table2_3_ssl_methods.csv", "table7_supervised.csv", "table4_ablation_full.csv",
+                            "table_retrained_encoder.csv", "acceptance.csv", "distributions.png", "tsne.png", "seeds"):
+        assert part_of_another not in written
+    meta = json.loads((out / "table6_amount.meta.json").read_text())
+    assert meta["ssl"] == "moco" and len(meta["encoder_weights"]) == 20
+    nb = nbformat.read(out / "03_contrastive_unlearning.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "parts ['amounts']" in printed
+    assert "moco:" in printed and "simclr:" not in printed and "byol:" not in printed  # only the base encoder trained

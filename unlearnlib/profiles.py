@@ -171,11 +171,17 @@ SUP_RECIPES = {"adam": dict(optimizer="adam", lr=1e-3, weight_decay=0.0, schedul
                                 schedule="onecycle", warmup=0.2)}
 
 
+# notebook 03's parts (ContrastiveConfig.parts): headline, Tables II-III (every SSL method) and VII (the supervised
+# model); ablation, Tables IV-V; amounts, Table VI; retrained, the base encoder retrained without the forget set;
+# figures, the distributions, 3-D scatter and t-SNE of the base encoder before and after
+CONTRASTIVE_PARTS = ("headline", "ablation", "amounts", "retrained", "figures")
+
+
 @dataclass(frozen=True)
 class ContrastiveConfig(Setting):
     """Notebook 03: gradient-penalty unlearning of SSL encoders and a supervised model (Tables II-VII)."""
 
-    TABLE_FIELDS: ClassVar[tuple[str, ...]] = ("headline_only",)  # which tables run, not what a row holds (seeds.py)
+    TABLE_FIELDS: ClassVar[tuple[str, ...]] = ("headline_only", "parts")  # which tables run, not what a row holds
 
     ssl_methods: tuple[str, ...] = ("moco", "simclr", "byol")  # the first is the base model of the other tables
     n_members: int = 700  # training samples (members; paper 10,000)
@@ -203,6 +209,11 @@ class ContrastiveConfig(Setting):
     # True: only the headline tables (II-III, VII), e.g. another seed's rows (-p SEED 1 -p HEADLINE_ONLY True); run_all
     # keeps the other tables and figures of the run that made them
     headline_only: bool = False
+    # the parts of the notebook a run makes, from CONTRASTIVE_PARTS; None: every part (only "headline" with
+    # headline_only). A run without "headline" trains only the base encoder (ssl_methods[0]) and its Tables II-III
+    # unlearning, which the other parts start from, so that one seed's other tables may be split over invocations
+    # (-p PARTS '["ablation"]', then '["amounts", "retrained", "figures"]'); run_all keeps what a run did not write
+    parts: tuple[str, ...] | None = None
     seed: int = 0
 
     def __post_init__(self):
@@ -212,6 +223,17 @@ class ContrastiveConfig(Setting):
         _choices("ssl_methods", self.ssl_methods, SSL_METHODS)
         _choices("gp_form", (self.gp_form,), GP_FORMS)
         _choices("sup_recipe", (self.sup_recipe,), tuple(SUP_RECIPES))
+        if self.parts is not None:
+            _choices("parts", tuple(self.parts), CONTRASTIVE_PARTS)
+            if self.headline_only and set(self.parts) != {"headline"}:
+                raise ConfigError(f"headline_only=True runs only the headline tables, but parts={list(self.parts)}: "
+                                  "pass one of them (e.g. -p PARTS '[\"headline\"]' without HEADLINE_ONLY)")
+
+    def run_parts(self) -> frozenset[str]:
+        """The parts this run makes: `parts`, else every part, or only "headline" when headline_only."""
+        if self.parts is not None:
+            return frozenset(self.parts)
+        return frozenset({"headline"} if self.headline_only else CONTRASTIVE_PARTS)
 
     def supervised_train(self) -> TrainConfig:
         """Table VII's supervised model: `sup_epochs` epochs of `sup_recipe` on the members, batch `ssl_batch`, no

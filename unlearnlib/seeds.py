@@ -19,7 +19,7 @@ they are not part of the fingerprint: one seed may be run in parts,
     python run_all.py --profile cpu --only 02 -p SEEDS '[0]' -p SPARSITIES '[0.95]'
 
 and seed0.csv then holds both parts' rows (its sidecar lists the parts, each with its commit and time).
-A config's table fields (`TABLE_FIELDS`; notebook 03: headline_only) choose which tables a run makes and are left
+A config's table fields (`TABLE_FIELDS`; notebooks 01 and 03: headline_only, notebook 03: parts) choose which tables a run makes and are left
 out of the fingerprint too, so seed 1's headline-only rows merge with seed 0's full run.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ def row_fields(cfg) -> dict[str, str]:
 
 def _skipped(cfg) -> set[str]:
     """Fields left out of the fingerprint besides the seed fields: row fields and table fields (`TABLE_FIELDS`: fields
-    that choose which tables a run makes, e.g. notebook 03's headline_only)."""
+    that choose which tables a run makes, e.g. notebook 03's headline_only and parts)."""
     return set(row_fields(cfg)) | set(getattr(cfg, "TABLE_FIELDS", ()) or ())
 
 
