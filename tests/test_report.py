@@ -218,6 +218,39 @@ def test_contrastive_after_needs_a_signal_before(tmp_path):
     assert o.verdict == "reproduced" and "no membership signal" not in o.value
 
 
+def test_contrastive_ablation_claims_read_table_iv(tmp_path):
+    """Table IV gives two claims: the attack one (GP disables EncoderMI, MNorm + MLoss without GP does not; it needs
+    a membership signal before) and the utility one (MLoss keeps accuracy, MNorm alone loses most; no signal needed).
+    The published side is the paper's Table IV as data."""
+    folder = tmp_path / "cpu" / "03_contrastive_unlearning"
+    folder.mkdir(parents=True)
+
+    def write(before_mia, mia, acc):
+        pd.DataFrame([{"mnorm": k[0], "gp": k[1], "mloss": k[2], "before_mia_acc_pct": before_mia,
+                       "before_knn_acc_pct": 70.0, "after_mia_acc_pct": mia[k], "after_knn_acc_pct": acc[k]}
+                      for k in mia]).to_csv(folder / "table4_ablation_full.csv", index=False)
+        r = report.Results(tmp_path, "cpu", "03_contrastive_unlearning")
+        return report.contrastive_ablation_attack(r), report.contrastive_ablation_utility(r)
+
+    keys = [(0, 0, 1), (0, 1, 0), (0, 1, 1), (1, 0, 0), (1, 0, 1), (1, 1, 0), (1, 1, 1)]
+    paper_mia = dict(zip(keys, (80.0, 50.0, 50.0, 50.0, 94.0, 50.0, 51.0)))
+    paper_acc = dict(zip(keys, (66.0, 55.0, 62.0, 10.0, 57.0, 54.0, 60.0)))
+    attack, utility = write(87.0, paper_mia, paper_acc)
+    assert attack.verdict == "reproduced" and "MNorm + MLoss 94.00" in attack.value and "GP + MLoss 50.00" in attack.value
+    assert utility.verdict == "reproduced" and "GP 55.00 -> GP + MLoss 62.00" in utility.value
+    # no signal before: the attack claim cannot be shown, the utility claim still can
+    attack, utility = write(50.0, {**paper_mia, (1, 0, 1): 50.0}, paper_acc)
+    assert attack.verdict == "not reproduced" and "no membership signal before unlearning" in attack.value
+    assert utility.verdict == "reproduced"
+    # the attack survives one GP combination, and the member loss costs accuracy: partly / not reproduced
+    attack, utility = write(87.0, {**paper_mia, (0, 1, 0): 70.0},
+                            {**paper_acc, (0, 1, 1): 50.0, (1, 1, 1): 40.0, (1, 0, 0): 45.0})
+    assert attack.verdict == "partly"
+    assert utility.verdict == "not reproduced" and "the lowest of 7 combinations: no" in utility.value
+    pub = report._published_ablation("mia_acc_pct")
+    assert pub.startswith("Table IV (MIA, MoCo CIFAR-10): before 87; after") and "MNorm + MLoss 94" in pub
+
+
 def test_contrastive_supervised_over_seeds(tmp_path):
     """Table VII's claim reads every seed's rows: mean ± sd of the member - non-member confidence gap and accuracy."""
     d = tmp_path / "cpu" / "03_contrastive_unlearning" / "seeds" / "table7_supervised"
