@@ -372,7 +372,8 @@ def contrastive_ablation_attack(r: Results) -> Outcome | None:
     if t is None:
         return None
     dist = (t.after_mia_acc_pct - 50).abs()
-    with_gp = dist[dist.index.get_level_values("gp") == 1]
+    gp_on = t.index.get_level_values("gp") == 1
+    with_gp = dist[gp_on]
     no_gp = dist.get((1, 0, 1))
     checks = [len(with_gp) > 0 and bool((with_gp <= 3).all()),  # GP, with any other term, disables the attack
               no_gp is not None and no_gp > 3]  # without GP (MNorm + MLoss) the attack still works
@@ -383,7 +384,7 @@ def contrastive_ablation_attack(r: Results) -> Outcome | None:
         verdict = "not reproduced"
         note = (f"; no membership signal before unlearning (EncoderMI {before:.2f} % < {SIGNAL_PCT} %), so no term can "
                 "show an effect on it")
-    gp_rows = ", ".join(f"{_terms(k)} {v:.2f}" for k, v in t.after_mia_acc_pct[t.index.get_level_values("gp") == 1].items())
+    gp_rows = ", ".join(f"{_terms(k)} {v:.2f}" for k, v in t.after_mia_acc_pct[gp_on].items())
     return Outcome(f"EncoderMI after, with GP: {gp_rows}; without GP, MNorm + MLoss {_fmt(t.after_mia_acc_pct.get((1, 0, 1)))}"
                    f" (before {_fmt(before)}; one seed: the last run's){note}", verdict, r.where("table4_ablation_full"))
 
@@ -407,8 +408,12 @@ def contrastive_ablation_utility(r: Results) -> Outcome | None:
                    verdict, r.where("table4_ablation_full"))
 
 
+ABLATION_TERMS = {"mnorm": "MNorm", "gp": "GP", "mloss": "MLoss"}  # Table IV's columns, in order, and their names
+
+
 def _terms(key) -> str:
-    return " + ".join(n for n, on in zip(("MNorm", "GP", "MLoss"), key) if on)
+    """(mnorm, gp, mloss) flags as 'MNorm + MLoss'."""
+    return " + ".join(n for n, on in zip(ABLATION_TERMS.values(), key) if on)
 
 
 def contrastive_refit(r: Results) -> Outcome | None:
@@ -534,9 +539,8 @@ def _published_ablation(quantity: str) -> str:
     p = _pub("contrastive", table="Table IV", quantity=quantity)
     before = p[p.when == "before"].value
     after = p[p.when == "after"]
-    terms = {"mnorm": "MNorm", "gp": "GP", "mloss": "MLoss"}
     return (f"Table IV ({'ACC' if quantity == 'acc_pct' else 'MIA'}, MoCo CIFAR-10): before {before.iloc[0]:g}; after "
-            + ", ".join(f"{' + '.join(terms[x] for x in k.split('+'))} {v:g}" for k, v in zip(after.terms, after.value)))
+            + ", ".join(f"{' + '.join(ABLATION_TERMS[x] for x in k.split('+'))} {v:g}" for k, v in zip(after.terms, after.value)))
 
 
 def claims() -> list[Claim]:
