@@ -161,7 +161,8 @@ def test_notebook_03_runs_only_the_parts_asked(tmp_path):
     written = {p.name for p in out.iterdir()}
     assert {"table6_amount.csv", "table6_amount.meta.json", "params.json"} <= written
     for part_of_another in ("table2_3_ssl_methods.csv", "table7_supervised.csv", "table4_ablation_full.csv",
-                            "table_retrained_encoder.csv", "acceptance.csv", "distributions.png", "tsne.png", "seeds"):
+                            "table_retrained_encoder.csv", "acceptance.csv", "distributions.png", "distributions_summary.csv",
+                            "tsne.png", "seeds"):
         assert part_of_another not in written
     meta = json.loads((out / "table6_amount.meta.json").read_text())
     assert meta["ssl"] == "moco" and len(meta["encoder_weights"]) == 20

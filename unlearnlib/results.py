@@ -62,16 +62,23 @@ def describe_run(device: str | torch.device = "cpu", **extra) -> dict:
     }
 
 
-def save_table(df: pd.DataFrame, path: str | Path, meta: dict | None = None, floatfmt: str = ".2f") -> Path:
-    """Write `path` as CSV and a Markdown twin (.md) headed by `meta` (dataset, profile, seeds, device, ...)."""
+def save_table(df: pd.DataFrame, path: str | Path, meta: dict | None = None, floatfmt: str = ".2f",
+               markdown: bool = True) -> Path:
+    """Write `path` as CSV and a Markdown twin (.md) headed by `meta` (dataset, profile, seeds, device, ...).
+
+    markdown=False: no Markdown twin (per-sample data too long to read as a table); a stale twin of an earlier run
+    is removed so the folder never pairs this CSV with another run's table."""
     path = Path(path).with_suffix(".csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, index=False)
-    lines = [f"# {path.stem}", ""]
-    for k, v in (meta or {}).items():
-        lines.append(f"- {k}: {v}")
-    lines += ["", _markdown(df, floatfmt), ""]
-    path.with_suffix(".md").write_text("\n".join(lines))
+    if markdown:
+        lines = [f"# {path.stem}", ""]
+        for k, v in (meta or {}).items():
+            lines.append(f"- {k}: {v}")
+        lines += ["", _markdown(df, floatfmt), ""]
+        path.with_suffix(".md").write_text("\n".join(lines))
+    else:
+        path.with_suffix(".md").unlink(missing_ok=True)
     if meta:
         path.with_suffix(".meta.json").write_text(json.dumps(meta, indent=2, default=str))
     return path
