@@ -237,18 +237,30 @@ def carry_unwritten(final: Path, staging: Path) -> list[str]:
     """Copy into `staging` every file of the published folder `final` that this run did not write, and return
     their relative paths: a run of part of a notebook (one scheme, one seed, `headline_only`, notebook 03's `parts`)
     never deletes what an earlier run computed. Each carried table keeps its own .meta.json (commit, time, seeds); the
-    run's params.json lists them under "carried". The run's own logs are never carried."""
+    run's params.json lists them under "carried". The run's own logs are never carried, nor the Markdown twin or
+    .meta.json of a table whose CSV this run wrote (they describe the earlier run's data; `save_table(markdown=False)`
+    writes a CSV without a twin)."""
     if not final.is_dir():
         return []
+    written = {f.relative_to(staging) for f in staging.rglob("*") if f.is_file()}  # before anything is carried
     carried = []
     for f in sorted(final.rglob("*")):
         rel = f.relative_to(final)
-        if not f.is_file() or rel.name in ("params.json", "kernel.log") or (staging / rel).exists():
+        if (not f.is_file() or rel.name in ("params.json", "kernel.log") or rel in written
+                or _twin_of_written(rel, written)):
             continue
         (staging / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, staging / rel)
         carried.append(rel.as_posix())
     return carried
+
+
+def _twin_of_written(rel: Path, written: set[Path]) -> bool:
+    """Whether `rel` is the .md or .meta.json twin of a table whose .csv this run wrote (`written`: relative paths)."""
+    for suffix in (".md", ".meta.json"):
+        if rel.name.endswith(suffix):
+            return rel.parent / (rel.name[: -len(suffix)] + ".csv") in written
+    return False
 
 
 def prepare(notebooks: list[Path], profile: str, overrides: dict[str, dict], out: Path) -> None:

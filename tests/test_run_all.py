@@ -105,6 +105,10 @@ def test_a_new_run_keeps_what_it_did_not_write(demo):
     (final / "seeds" / "table1" / "seed0.csv").write_text("seed\n0\n")
     (final / "split_random_seed0.json").write_text('{"seed": 0}')
     (final / "table4_ablation.csv").write_text("x\n1\n")  # a table the partial run below does not write
+    (final / "table4_ablation.md").write_text("# table4_ablation\n")  # ... and its twins, which go with it
+    (final / "table4_ablation.meta.json").write_text('{"seeds": [0]}')
+    (final / "table.md").write_text("# the earlier run's table\n")  # a twin of table.csv, which the run rewrites
+    (final / "table.meta.json").write_text('{"tag": "a"}')
     (final / "kernel.log").write_text("the earlier run's log")
     assert run_all.main(["--profile", "smoke", "--results", str(results), "-p", "TAG", "'b'"]) == 0
     assert (final / "table.csv").read_text() == "tag\nb\n"
@@ -113,7 +117,10 @@ def test_a_new_run_keeps_what_it_did_not_write(demo):
     assert (final / "table4_ablation.csv").read_text() == "x\n1\n"
     assert "earlier run" not in (final / "kernel.log").read_text()
     carried = json.loads((final / "params.json").read_text())["carried"]
-    assert sorted(carried) == ["split_random_seed0.json", "table4_ablation.csv"]  # seeds/ was merged, not carried
+    assert sorted(carried) == ["split_random_seed0.json", "table4_ablation.csv", "table4_ablation.md",
+                               "table4_ablation.meta.json"]  # seeds/ was merged, not carried
+    # the earlier run's twins of the rewritten table.csv would describe other data: not carried
+    assert not (final / "table.md").exists() and not (final / "table.meta.json").exists()
 
 
 def test_two_runs_on_one_folder_do_not_collide(demo, tmp_path):
