@@ -74,12 +74,19 @@ def test_report_marks_missing_profiles_not_run_and_run_all_writes_it(tmp_path):
     line = next(l for l in text.splitlines() if l.startswith("| Class-wise forgetting"))
     cells = [c.strip() for c in line.split(" | ")]
     assert cells[2] == "**not run**" and cells[3].startswith("**reproduced**") and cells[4].rstrip(" |") == "**not run**"
+    runs = next(l for l in text.splitlines() if l.startswith("Runs:") and NB in l)
+    assert f"cpu: [cpu/{NB}](cpu/{NB}/) (cpu: test; commit abc; 1.0 s)" in runs and "invocations" not in runs
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, str(root / "run_all.py"), "--report", "--results", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "REPRODUCTION.md").read_text() == text
     assert "02_discriminative_adversarial_unlearning" in (tmp_path / "cpu" / "README.md").read_text()
+    # a part run that kept earlier runs' tables: the line says its commit and time are not theirs
+    params = tmp_path / "cpu" / NB / "params.json"
+    params.write_text(json.dumps({**json.loads(params.read_text()), "carried": ["table4.csv", "table4.md"]}))
+    runs = next(l for l in report.build(tmp_path).splitlines() if l.startswith("Runs:") and NB in l)
+    assert "1.0 s; the last of several invocations, 2 files kept from earlier ones name their own runs)" in runs
 
 
 def test_a_failing_claim_links_the_sweeps_of_its_profile(tmp_path):

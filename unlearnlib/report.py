@@ -607,9 +607,16 @@ def _sweep_links(root: Path, profile: str, folder: str) -> str:
 
 
 def _run_line(root: Path, profile: str, notebook: str) -> str:
+    """Each results folder's last invocation (params.json); when that invocation ran part of the notebook and kept
+    the earlier runs' tables (`carried`), the line says so: those tables' commit and time are in their .meta.json."""
     runs = Results(root, profile, notebook).runs()
+
+    def carried(r):
+        n = len(r.get("carried") or [])
+        return f"; the last of several invocations, {n} files kept from earlier ones name their own runs" if n else ""
+
     return "; ".join(f"[{r['folder']}]({r['folder']}/) ({r.get('device', '?')}; commit {str(r.get('git_commit', '?'))[:9]}; "
-                     f"{r.get('seconds', '?')} s)" for r in runs) or "not run"
+                     f"{r.get('seconds', '?')} s{carried(r)})" for r in runs) or "not run"
 
 
 def build(root: Path) -> str:
