@@ -22,7 +22,6 @@ def test_save_table_writes_csv_markdown_and_meta_and_escapes_pipes(tmp_path):
     assert json.loads((tmp_path / "acceptance.meta.json").read_text())["dataset"] == "digits"
 
 
-
 def test_save_table_without_markdown_keeps_csv_and_meta_and_drops_a_stale_twin(tmp_path):
     """Per-sample data (thousands of rows) is written as CSV and meta only; the Markdown twin an earlier run left
     would describe other data, so it goes."""
@@ -32,6 +31,7 @@ def test_save_table_without_markdown_keeps_csv_and_meta_and_drops_a_stale_twin(t
     assert pd.read_csv(path).top1.tolist() == [0.1, 0.2, 0.3]
     assert not (tmp_path / "distributions.md").exists()
     assert json.loads((tmp_path / "distributions.meta.json").read_text())["seeds"] == [1]
+
 
 def test_image_grid_shows_raw_pixels_and_floats_alike():
     """A dataset's uint8 pixels (0-255) and the same image as floats in [0, 1] draw the same picture (uint8 pixels
