@@ -89,6 +89,24 @@ def test_report_marks_missing_profiles_not_run_and_run_all_writes_it(tmp_path):
     assert "1.0 s; the last of several invocations, 2 files kept from earlier ones name their own runs)" in runs
 
 
+def test_profile_readme_names_the_commit_behind_each_table_and_seed_row(tmp_path):
+    """A folder merged from several invocations: each commit is listed once, oldest first, with what it wrote (tables
+    from their .meta.json, per-seed rows from seeds/<table>/seed<N>.json), and a +dirty commit keeps its mark."""
+    folder = make(tmp_path, "cpu", dau_rows(0, 89.0, 5.0)).folders[0]
+    (folder / "seeds" / "table1").mkdir(parents=True)
+    for name, commit, time in (("seeds/table1/seed0.json", "a" * 40, "2026-01-01T00:00"),
+                               ("seeds/table1/seed1.json", "b" * 40 + "+dirty", "2026-01-02T00:00"),
+                               ("table1.meta.json", "c" * 40, "2026-01-03T00:00"),
+                               ("table2.meta.json", "a" * 40, "2026-01-01T01:00")):
+        (folder / name).write_text(json.dumps({"git_commit": commit, "time_utc": time}))
+    (folder / "broken.meta.json").write_text("{not json")
+    assert list(report.provenance(folder).items()) == [
+        ("a" * 40, ("2026-01-01T00:00", "2026-01-01T01:00", ["table1 seed 0", "table2"])),
+        ("b" * 40 + "+dirty", ("2026-01-02T00:00", "2026-01-02T00:00", ["table1 seed 1"])),
+        ("c" * 40, ("2026-01-03T00:00", "2026-01-03T00:00", ["table1"]))]
+    text = report.profile_readme(tmp_path, "cpu")
+    assert f"| [{NB}]({NB}/) | {'b' * 12} +dirty | 2026-01-02T00:00 | 2026-01-02T00:00 | table1 seed 1 |" in text
+
 def test_a_failing_claim_links_the_sweeps_of_its_profile(tmp_path):
     make(tmp_path, "cpu", dau_rows(0, 89.0, 5.0))  # random: DAU 5.0 against FT's 3.0, not reproduced
     (tmp_path / "cpu" / "02_sweeps").mkdir()

@@ -1,9 +1,11 @@
 """Result tables: CSV, a Markdown twin headed by what ran, and the metadata JSON."""
 import json
 import re
+import subprocess
 
 import pandas as pd
 
+from unlearnlib import paths, results
 from unlearnlib.results import save_table
 
 
@@ -49,3 +51,25 @@ def test_image_grid_shows_raw_pixels_and_floats_alike():
     assert np.allclose(drawn[0], raw / 255.0) and np.allclose(drawn[0], drawn[1])
     assert np.allclose(drawn[2], raw[..., 0] / 255.0)
     plt.close(fig)
+
+
+def test_git_commit_is_dirty_for_changed_code_not_for_changed_results(tmp_path, monkeypatch):
+    """A run published into results/ changes tracked files there; the next run's code is still the commit's, so
+    only a change outside results/ marks the commit +dirty."""
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table.csv").write_text("a\n1\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "c")
+    monkeypatch.delenv("UNLEARNLIB_GIT_COMMIT", raising=False)
+    monkeypatch.setattr(paths, "repo_root", lambda: tmp_path)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    assert results.git_commit() == head
+    (tmp_path / "results" / "table.csv").write_text("a\n2\n")
+    assert results.git_commit() == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert results.git_commit() == head + "+dirty"

@@ -25,7 +25,7 @@ def notebook_dir(profile: str, notebook: str, override: str | Path | None = None
 
 
 def git_commit() -> str:
-    """HEAD's hash (+dirty when tracked files changed); UNLEARNLIB_GIT_COMMIT overrides it
+    """HEAD's hash (+dirty when tracked files outside results/ changed); UNLEARNLIB_GIT_COMMIT overrides it
     (for copies of the checkout without .git, such as a remote GPU's); else "unknown"."""
     env = os.environ.get("UNLEARNLIB_GIT_COMMIT")
     if env:
@@ -36,8 +36,9 @@ def git_commit() -> str:
                               text=True, timeout=10)
         if head.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}", head.stdout.strip()):
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        # results/ holds outputs, not code: a run published there earlier leaves the next run's code clean
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
         return head.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
