@@ -107,6 +107,7 @@ def test_profile_readme_names_the_commit_behind_each_table_and_seed_row(tmp_path
     text = report.profile_readme(tmp_path, "cpu")
     assert f"| [{NB}]({NB}/) | {'b' * 12} +dirty | 2026-01-02T00:00 | 2026-01-02T00:00 | table1 seed 1 |" in text
 
+
 def test_a_failing_claim_links_the_sweeps_of_its_profile(tmp_path):
     make(tmp_path, "cpu", dau_rows(0, 89.0, 5.0))  # random: DAU 5.0 against FT's 3.0, not reproduced
     (tmp_path / "cpu" / "02_sweeps").mkdir()
