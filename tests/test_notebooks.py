@@ -85,6 +85,9 @@ def test_every_notebook_has_a_cpu_profile_on_the_papers_data():
         assert cfg.dataset in ("mnist", "cifar10") and cfg.train.cpu_bf16, stem
     dau = notebook_config("02_discriminative_adversarial_unlearning", "cpu")
     assert dau.val_size == 5000 and dau.train_size is None and dau.sparsities == (0.0, 0.95)
+    # DAU's swept values (results/cpu/02_sweeps), not the paper profile's
+    assert (dau.dau_lr, dau.dau_alpha, dau.dau_lambda) == (0.003, 0.3, 0.01)
+    assert notebook_config("02_discriminative_adversarial_unlearning", "paper").dau_alpha == 1.0
     assert notebook_config("01_amnesiac_unlearning", "cpu").dataset == "mnist"
     c = notebook_config("03_contrastive_unlearning", "cpu")
     assert (c.n_members, c.n_nonmembers, c.n_val, c.n_forget or c.n_members // 5) == (10000, 10000, 2000, 2000)
