@@ -214,15 +214,13 @@ def _by_setting(t: pd.DataFrame, scheme: str):
         yield ("dense" if sp == 0 else f"{sp:.0%} sparse"), g
 
 
-def _unrun_settings(t: pd.DataFrame, scheme: str) -> list[str]:
-    """The settings of a 'dense and sparse' claim with no rows for `scheme`: such a claim is at most partly checked."""
+def _dense_and_sparse(r: Results, t: pd.DataFrame, scheme: str, parts: list[str], verdict: str) -> Outcome:
+    """The Outcome of a claim made for dense and sparse models: a setting with no rows for `scheme` is named as not
+    run, and 'reproduced' on the other alone is 'partly'."""
     sp = t[t.scheme == scheme].sparsity
-    return [label for label, ran in (("dense", (sp == 0).any()), ("sparse", (sp > 0).any())) if not ran]
-
-
-def _cap(verdict: str, unrun: list[str]) -> str:
-    """'reproduced' on part of a claim's settings is 'partly'."""
-    return "partly" if unrun and verdict == "reproduced" else verdict
+    unrun = [label for label, ran in (("dense", (sp == 0).any()), ("sparse", (sp > 0).any())) if not ran]
+    verdict = "partly" if unrun and verdict == "reproduced" else verdict
+    return Outcome("; ".join([*parts, *(f"{label}: not run" for label in unrun)]), verdict, r.where("table1_seeds"))
 
 
 def dau_class(r: Results) -> Outcome | None:
@@ -241,9 +239,7 @@ def dau_class(r: Results) -> Outcome | None:
                      f"TA-retrain {_ms(dta)} ({_seeds(d.reset_index())})")
     verdict = ("reproduced" if all(a and b for a, b in flags) else "partly" if any(a or b for a, b in flags)
                else "not reproduced")
-    unrun = _unrun_settings(t, "class")
-    parts += [f"{label}: not run" for label in unrun]
-    return Outcome("; ".join(parts), _cap(verdict, unrun), r.where("table1_seeds"))
+    return _dense_and_sparse(r, t, "class", parts, verdict)
 
 
 def dau_random(r: Results) -> Outcome | None:
@@ -262,9 +258,7 @@ def dau_random(r: Results) -> Outcome | None:
     if not wins:
         return None
     verdict = "reproduced" if all(wins) else "partly" if any(wins) else "not reproduced"
-    unrun = _unrun_settings(t, "random")
-    parts += [f"{label}: not run" for label in unrun]
-    return Outcome("; ".join(parts), _cap(verdict, unrun), r.where("table1_seeds"))
+    return _dense_and_sparse(r, t, "random", parts, verdict)
 
 
 def dau_runtime(r: Results) -> Outcome | None:
