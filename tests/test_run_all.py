@@ -209,3 +209,17 @@ def test_notebook_03_runs_only_the_parts_asked(tmp_path):
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "parts ['amounts']" in printed
     assert "moco:" in printed and "simclr:" not in printed and "byol:" not in printed  # only the base encoder trained
+
+
+def test_notebook_02_split_runs_add_up(tmp_path):
+    """Notebook 02 split over two invocations (dense, then 95 % sparse: how the GPU calls and the long cpu runs are
+    sized) ends with both halves in Table 1 and in the game's trajectory: the second run's trajectory no longer
+    replaces the first's."""
+    results = tmp_path / "results"
+    run = ["--profile", "smoke", "--results", str(results), "--only", "02", "-p", "SCHEMES", '["random"]']
+    for sparsities in ("[0.0]", "[0.95]"):
+        assert run_all.main(run + ["-p", "SPARSITIES", sparsities]) == 0
+    out = results / "smoke" / "02_discriminative_adversarial_unlearning"
+    for table in ("table1_seeds", "trajectory"):
+        assert sorted(set(pd.read_csv(out / f"{table}.csv").sparsity)) == [0.0, 0.95], table
+    assert sorted(set(pd.read_csv(out / "seeds" / "trajectory" / "seed0.csv").sparsity)) == [0.0, 0.95]
