@@ -239,14 +239,16 @@ def carry_unwritten(final: Path, staging: Path) -> list[str]:
     never deletes what an earlier run computed. Each carried table keeps its own .meta.json (commit, time, seeds); the
     run's params.json lists them under "carried". The run's own logs are never carried, nor the Markdown twin or
     .meta.json of a table whose CSV this run wrote (they describe the earlier run's data; `save_table(markdown=False)`
-    writes a CSV without a twin)."""
+    writes a CSV without a twin). Nor is seeds/: the run started from a copy of it, and what the run did there is
+    final (a seed of a new config moves every seed of another config aside to other-<fingerprint>/; carrying the
+    earlier copies back would put them beside the new config's seeds again)."""
     if not final.is_dir():
         return []
     written = {f.relative_to(staging) for f in staging.rglob("*") if f.is_file()}  # before anything is carried
     carried = []
     for f in sorted(final.rglob("*")):
         rel = f.relative_to(final)
-        if (not f.is_file() or rel.name in ("params.json", "kernel.log") or rel in written
+        if (not f.is_file() or rel.parts[0] == "seeds" or rel.name in ("params.json", "kernel.log") or rel in written
                 or _twin_of_written(rel, written)):
             continue
         (staging / rel).parent.mkdir(parents=True, exist_ok=True)

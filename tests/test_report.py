@@ -11,15 +11,16 @@ from unlearnlib import report
 NB = "02_discriminative_adversarial_unlearning"
 
 
-def dau_rows(seed, dau_ra, dau_disp_random):
+def dau_rows(seed, dau_ra, dau_disp_random, sparsities=(0.0, 0.95)):
     rows = []
     for scheme in ("class", "random"):
         for method, ua, mia, ra, disp, rt in (("retrain", 100 if scheme == "class" else 10, 100, 90.0, 0.0, 100.0),
                                               ("finetune", 50, 50, 90.0, 3.0, 10.0),
                                               ("dau", 99.9 if scheme == "class" else 9, 100, dau_ra, dau_disp_random
                                                if scheme == "random" else 0.5, 8.0)):
-            rows.append({"method": method, "ua_pct": ua, "mia_efficacy_pct": mia, "ra_pct": ra, "ta_pct": ra - 5,
-                         "avg_disparity": disp, "runtime_s": rt, "seed": seed, "scheme": scheme, "sparsity": 0.0})
+            rows += [{"method": method, "ua_pct": ua, "mia_efficacy_pct": mia, "ra_pct": ra, "ta_pct": ra - 5,
+                      "avg_disparity": disp, "runtime_s": rt, "seed": seed, "scheme": scheme, "sparsity": sp}
+                     for sp in sparsities]
     return rows
 
 
@@ -42,6 +43,16 @@ def test_dau_verdicts_follow_the_rules(tmp_path):
     assert report.dau_class(bad).verdict == "partly"  # forgets, but RA 20 points below retrain
     assert report.dau_random(bad).verdict == "reproduced"
     assert report.dau_class(report.Results(tmp_path, "paper", NB)) is None  # nothing there
+
+
+def test_a_dense_and_sparse_claim_checked_on_one_setting_is_at_most_partly(tmp_path):
+    dense = make(tmp_path, "paper", dau_rows(0, 89.0, 1.0, sparsities=(0.0,)))
+    for o in (report.dau_class(dense), report.dau_random(dense)):  # each met on the dense rows
+        assert o.verdict == "partly" and o.value.endswith("sparse: not run")
+    sparse = make(tmp_path, "cpu", dau_rows(0, 70.0, 5.0, sparsities=(0.95,)))
+    assert report.dau_class(sparse).verdict == "partly"  # RA 20 below: partly already
+    assert report.dau_random(sparse).verdict == "not reproduced"  # a failure stays a failure
+    assert "dense: not run" in report.dau_random(sparse).value
 
 
 def test_barlow_ablation_over_seeds_and_in_the_older_one_seed_form(tmp_path):

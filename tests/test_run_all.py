@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,6 +122,37 @@ def test_a_new_run_keeps_what_it_did_not_write(demo):
                                "table4_ablation.meta.json"]  # seeds/ was merged, not carried
     # the earlier run's twins of the rewritten table.csv would describe other data: not carried
     assert not (final / "table.md").exists() and not (final / "table.meta.json").exists()
+
+
+@dataclass(frozen=True)
+class SeedDemoConfig:
+    alpha: float = 1.0  # a config field: a new value is a new config
+    seed: int = 0
+
+
+SEED_DEMO = ("import pandas as pd\nfrom unlearnlib.seeds import save_seed\n"
+             "from dataclasses import dataclass\n"
+             "@dataclass(frozen=True)\nclass Cfg:\n    alpha: float = 1.0\n    seed: int = 0\n"
+             "cfg = Cfg(**OVERRIDES)\n"
+             "save_seed(RESULTS_DIR, 't', cfg, cfg.seed, pd.DataFrame({'alpha': [cfg.alpha]}))")
+
+
+def test_seeds_of_another_config_moved_aside_stay_aside(demo, tmp_path, monkeypatch):
+    """Seed 0 of a new config moves seeds 0 and 1 of the old one to other-<fingerprint>/; publishing must not carry
+    the old seed 1 back beside the new seed 0 (seeds/<table>/ holds one config, which the report and READMEs read)."""
+    _notebook(tmp_path / "notebooks" / "08_seeds.ipynb", SEED_DEMO)
+    monkeypatch.setitem(profiles.NOTEBOOK_CONFIGS, "08_seeds", {p: SeedDemoConfig() for p in profiles.PROFILE_NAMES})
+    run = ["--profile", "smoke", "--results", str(demo), "--only", "08"]
+    for seed in (0, 1):
+        assert run_all.main(run + ["-p", "SEED", str(seed)]) == 0
+    folder = demo / "smoke" / "08_seeds" / "seeds" / "t"
+    assert sorted(p.name for p in folder.glob("seed*.csv")) == ["seed0.csv", "seed1.csv"]
+    assert run_all.main(run + ["-p", "SEED", "0", "-p", "ALPHA", "0.3"]) == 0
+    assert sorted(p.name for p in folder.glob("seed*.csv")) == ["seed0.csv"]
+    assert pd.read_csv(folder / "seed0.csv").alpha.tolist() == [0.3]
+    (aside,) = folder.glob("other-*")
+    assert sorted(p.name for p in aside.glob("seed*.csv")) == ["seed0.csv", "seed1.csv"]
+    assert "carried" not in json.loads((folder.parents[1] / "params.json").read_text())
 
 
 def test_two_runs_on_one_folder_do_not_collide(demo, tmp_path):
