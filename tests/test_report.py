@@ -111,10 +111,16 @@ def test_profile_readme_names_the_commit_behind_each_table_and_seed_row(tmp_path
                                ("table2.meta.json", "a" * 40, "2026-01-01T01:00")):
         (folder / name).write_text(json.dumps({"git_commit": commit, "time_utc": time}))
     (folder / "broken.meta.json").write_text("{not json")
+    # seed 2 ran in two parts (dense, then sparse) at two commits: each part is listed under its own commit
+    (folder / "seeds" / "table1" / "seed2.json").write_text(json.dumps({
+        "git_commit": "c" * 40, "time_utc": "2026-01-03T00:00",
+        "parts": [{"git_commit": "a" * 40, "time_utc": "2026-01-01T02:00", "sparsities": [0.0]},
+                  {"git_commit": "c" * 40, "time_utc": "2026-01-03T00:00", "sparsities": [0.95]}]}))
     assert list(report.provenance(folder).items()) == [
-        ("a" * 40, ("2026-01-01T00:00", "2026-01-01T01:00", ["table1 seed 0", "table2"])),
+        ("a" * 40, ("2026-01-01T00:00", "2026-01-01T02:00",
+                    ["table1 seed 0", "table1 seed 2 (sparsities=0.0)", "table2"])),
         ("b" * 40 + "+dirty", ("2026-01-02T00:00", "2026-01-02T00:00", ["table1 seed 1"])),
-        ("c" * 40, ("2026-01-03T00:00", "2026-01-03T00:00", ["table1"]))]
+        ("c" * 40, ("2026-01-03T00:00", "2026-01-03T00:00", ["table1", "table1 seed 2 (sparsities=0.95)"]))]
     text = report.profile_readme(tmp_path, "cpu")
     assert f"| [{NB}]({NB}/) | {'b' * 12} +dirty | 2026-01-02T00:00 | 2026-01-02T00:00 | table1 seed 1 |" in text
 

@@ -713,7 +713,8 @@ def profile_readme(root: Path, profile: str) -> str | None:
 
 def provenance(folder: Path) -> dict[str, tuple[str, str, list[str]]]:
     """The commits behind a results folder: for each, the first and last time it wrote something and what it wrote
-    (tables, from their .meta.json; per-seed rows, from seeds/<table>/seed<N>.json), oldest commit first."""
+    (tables, from their .meta.json; per-seed rows, from seeds/<table>/seed<N>.json, each of a seed's parts under its
+    own commit where the sidecar lists parts), oldest commit first."""
     found: dict[str, list] = {}
 
     def add(meta: Path, what: str) -> None:
@@ -721,7 +722,15 @@ def provenance(folder: Path) -> dict[str, tuple[str, str, list[str]]]:
             d = json.loads(meta.read_text())
         except (OSError, ValueError):
             return
-        if isinstance(d, dict) and d.get("git_commit"):
+        parts = d.get("parts") if isinstance(d, dict) else None
+        if isinstance(parts, list) and parts and all(isinstance(q, dict) and q.get("git_commit") for q in parts):
+            # a seed run in parts (one sparsity or scheme each): each part under the commit that computed it
+            for q in parts:
+                rows = " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in q.items()
+                                if k not in ("git_commit", "device", "time_utc"))
+                found.setdefault(str(q["git_commit"]), []).append((str(q.get("time_utc", "?")),
+                                                                   f"{what} ({rows})" if rows else what))
+        elif isinstance(d, dict) and d.get("git_commit"):
             found.setdefault(str(d["git_commit"]), []).append((str(d.get("time_utc", "?")), what))
 
     for meta in sorted(folder.glob("*.meta.json")):
