@@ -12,8 +12,10 @@
     python run_all.py --report             # results/REPRODUCTION.md: each paper's claims, verdict per profile
     python run_all.py --profile smoke --prepare-only build/nbval   # parameterised copies for nbval
 
-`-p NAME VALUE` changes the field `name` of a notebook's config (`unlearnlib.profiles`; VALUE a
+`-p NAME VALUE` changes the field `name` of a notebook's config (`unlearnlib.papers`; VALUE a
 Python literal) and reaches the notebook through its OVERRIDES parameter; DEVICE is passed as is.
+`-p METHOD.FIELD VALUE` (e.g. `-p DAU.ALPHA 0.5`) changes a method's field on top of its profile preset in
+every selected notebook that runs that method (notebooks 02 and 04 both run DAU).
 Every name and value is checked against the selected notebooks' configs before anything runs: an
 unknown name, a value that does not parse or has the wrong type, or `-p PROFILE` disagreeing with
 --profile stops the run with a message naming the problem.
@@ -52,13 +54,14 @@ def discover() -> list[Path]:
 def resolve_parameters(pairs: list[tuple[str, str]], profile: str, notebooks: list[Path]) -> dict[str, dict]:
     """-p NAME VALUE pairs -> per notebook {"OVERRIDES": {field: value}, "DEVICE": ...}, every name and
     value checked against the notebooks' configs. Raises SystemExit with the problem named."""
-    from unlearnlib.config import ConfigError, parse_literal
-    from unlearnlib.profiles import config_class, notebook_config
+    from unlearnlib.config import ConfigError, field_types, parse_literal
+    from unlearnlib.methods import list_methods
+    from unlearnlib.papers import config_class, notebook_config, runs_methods
 
     run, fields = {}, {}
     for name, text in pairs:
         if not name.isupper():
-            raise SystemExit(f"-p {name}: parameters are UPPER_CASE names (e.g. SEEDS)")
+            raise SystemExit(f"-p {name}: parameters are UPPER_CASE names (e.g. SEEDS, or DAU.ALPHA for a method's field)")
         try:
             value = parse_literal(name, text)
         except ConfigError as exc:
@@ -70,11 +73,22 @@ def resolve_parameters(pairs: list[tuple[str, str]], profile: str, notebooks: li
         if name == "RESULTS_DIR":
             raise SystemExit("-p RESULTS_DIR: run_all chooses the results folder; use --results ROOT")
         (run if name in RUN_PARAMETERS else fields)[name] = value
+    methods_named = {k.split(".", 1)[0].lower() for k in fields if "." in k}
+    for m in sorted(methods_named):
+        if m not in list_methods():
+            raise SystemExit(f"-p {m.upper()}.<FIELD>: no registered method {m!r}; registered: {list_methods()}")
     per_notebook, used = {}, set()
     for nb in notebooks:
         cls = config_class(nb.stem)
-        known = {f.upper() for f in cls.__dataclass_fields__} if cls else set()
+        known = {f.upper() for f in field_types(cls) if f != "profile"} if cls else set()
         mine = {k.lower(): v for k, v in fields.items() if k in known}
+        if cls is not None and runs_methods(nb.stem):
+            # a method's field (-p DAU.ALPHA 0.5) reaches every selected notebook that runs the method
+            try:
+                runs = set(notebook_config(nb.stem, profile, mine).methods)
+            except ConfigError as exc:
+                raise SystemExit(f"-p for {nb.stem}: {exc}") from None
+            mine.update({k.lower(): v for k, v in fields.items() if "." in k and k.split(".", 1)[0].lower() in runs})
         if cls is not None:
             try:
                 notebook_config(nb.stem, profile, mine)  # builds the config: every check runs now, not mid-run
@@ -84,10 +98,14 @@ def resolve_parameters(pairs: list[tuple[str, str]], profile: str, notebooks: li
         per_notebook[nb.stem] = {**run, "OVERRIDES": mine}
     unused = sorted(set(fields) - used)
     if unused:
-        accepted = {nb.stem: sorted(f.upper() for f in getattr(config_class(nb.stem), "__dataclass_fields__", {}))
-                    for nb in notebooks}
+        def accepted(stem):
+            cls = config_class(stem)
+            names = sorted(f.upper() for f in field_types(cls) if f != "profile") if cls else []
+            return [*RUN_PARAMETERS, *names, *(["METHOD.FIELD (e.g. DAU.ALPHA)"] if runs_methods(stem) else [])]
+
         raise SystemExit(f"-p {', '.join(unused)}: no selected notebook has such a parameter. Accepted: "
-                         + "; ".join(f"{k}: {', '.join([*RUN_PARAMETERS, *v])}" for k, v in accepted.items()))
+                         + "; ".join(f"{nb.stem}: {', '.join(accepted(nb.stem))}" for nb in notebooks)
+                         + ". A METHOD.FIELD name reaches the selected notebooks that run that method.")
     return per_notebook
 
 

@@ -20,7 +20,7 @@ import torch
 
 from unlearnlib import load_dataset, make_split, to_device, train_original
 from unlearnlib.evaluation import top1_confidence
-from unlearnlib.profiles import notebook_config
+from unlearnlib.papers import notebook_config
 from unlearnlib.train import TrainConfig, accuracy
 
 torch.set_num_threads(2)

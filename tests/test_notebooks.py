@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from unlearnlib.profiles import NOTEBOOK_CONFIGS
+from unlearnlib.papers import ROOMS
 from unlearnlib.published import PAPERS, published
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -21,7 +21,7 @@ def code_cells(path: Path) -> list[tuple[list[str], str]]:
 
 def test_there_are_notebooks_and_each_has_a_config():
     assert len(NOTEBOOKS) >= 4
-    assert {nb.stem for nb in NOTEBOOKS} == set(NOTEBOOK_CONFIGS)
+    assert {nb.stem for nb in NOTEBOOKS} == set(ROOMS)
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
@@ -77,17 +77,18 @@ def test_no_published_figure_is_typed_into_a_notebook(nb):
 
 def test_every_notebook_has_a_cpu_profile_on_the_papers_data():
     """The cpu profile runs the papers' datasets and split sizes (not the digits) in bf16 on a CPU."""
-    from unlearnlib.profiles import PROFILE_NAMES, notebook_config
+    from unlearnlib.papers import PROFILE_NAMES, notebook_config
 
     assert "cpu" in PROFILE_NAMES
-    for stem in NOTEBOOK_CONFIGS:
+    for stem in ROOMS:
         cfg = notebook_config(stem, "cpu")
         assert cfg.dataset in ("mnist", "cifar10") and cfg.train.cpu_bf16, stem
     dau = notebook_config("02_discriminative_adversarial_unlearning", "cpu")
     assert dau.val_size == 5000 and dau.train_size is None and dau.sparsities == (0.0, 0.95)
-    # DAU's swept values (results/cpu/02_sweeps), not the paper profile's
-    assert (dau.dau_lr, dau.dau_alpha, dau.dau_lambda) == (0.003, 0.3, 0.01)
-    assert notebook_config("02_discriminative_adversarial_unlearning", "paper").dau_alpha == 1.0
+    # DAU's swept values (results/cpu/02_sweeps), not the paper profile's, from DAU's presets
+    d = dau.method_config("dau")
+    assert (d.lr, d.alpha, d.lam) == (0.003, 0.3, 0.01)
+    assert notebook_config("02_discriminative_adversarial_unlearning", "paper").method_config("dau").alpha == 1.0
     assert notebook_config("01_amnesiac_unlearning", "cpu").dataset == "mnist"
     c = notebook_config("03_contrastive_unlearning", "cpu")
     assert (c.n_members, c.n_nonmembers, c.n_val, c.n_forget or c.n_members // 5) == (10000, 10000, 2000, 2000)
@@ -98,7 +99,7 @@ def test_notebook_03_supervised_recipes():
     models still match); the cpu profile's "onecycle" is the cpu original's SGD recipe without augmentation; an
     unknown recipe is refused, naming the choices."""
     from unlearnlib.config import ConfigError
-    from unlearnlib.profiles import notebook_config
+    from unlearnlib.papers import notebook_config
     from unlearnlib.train import TrainConfig
 
     q = notebook_config("03_contrastive_unlearning", "quick")
@@ -118,7 +119,8 @@ def test_notebook_03_parts():
     """PARTS splits a seed of notebook 03 over invocations: every part by default, only the headline tables with
     headline_only; an unknown or empty part list, or one contradicting headline_only, is refused naming the choices."""
     from unlearnlib.config import ConfigError
-    from unlearnlib.profiles import CONTRASTIVE_PARTS, notebook_config
+    from unlearnlib.papers import notebook_config
+    from unlearnlib.papers.contrastive import CONTRASTIVE_PARTS
 
     nb = "03_contrastive_unlearning"
     assert notebook_config(nb, "cpu").run_parts() == frozenset(CONTRASTIVE_PARTS)

@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from unlearnlib import report
+from unlearnlib.papers import amnesiac_ml, careful, contrastive, dau
+from unlearnlib.papers.claims import Results
 
 NB = "02_discriminative_adversarial_unlearning"
 
@@ -30,29 +32,29 @@ def make(root: Path, profile: str, rows):
     pd.DataFrame(rows).to_csv(folder / "table1_seeds.csv", index=False)
     (folder / "params.json").write_text(json.dumps({"device": "cpu: test", "git_commit": "abc", "seconds": 1.0,
                                                     "status": "ok", "end_utc": "now"}))
-    return report.Results(root, profile, NB)
+    return Results(root, profile, NB)
 
 
 def test_dau_verdicts_follow_the_rules(tmp_path):
     good = make(tmp_path, "cpu", dau_rows(0, 89.0, 5.0) + dau_rows(1, 91.0, 4.0))
-    o = report.dau_class(good)
+    o = dau.dau_class(good)
     assert o.verdict == "reproduced" and "2 seeds" in o.value and "RA-retrain 0.00 ± 1.41" in o.value
-    assert report.dau_random(good).verdict == "not reproduced"  # DAU 4.5 against FT's 3.0
-    assert report.dau_runtime(good).verdict == "reproduced"  # 8 % of retrain
+    assert dau.dau_random(good).verdict == "not reproduced"  # DAU 4.5 against FT's 3.0
+    assert dau.dau_runtime(good).verdict == "reproduced"  # 8 % of retrain
     bad = make(tmp_path, "quick", dau_rows(0, 70.0, 1.0))
-    assert report.dau_class(bad).verdict == "partly"  # forgets, but RA 20 points below retrain
-    assert report.dau_random(bad).verdict == "reproduced"
-    assert report.dau_class(report.Results(tmp_path, "paper", NB)) is None  # nothing there
+    assert dau.dau_class(bad).verdict == "partly"  # forgets, but RA 20 points below retrain
+    assert dau.dau_random(bad).verdict == "reproduced"
+    assert dau.dau_class(Results(tmp_path, "paper", NB)) is None  # nothing there
 
 
 def test_a_dense_and_sparse_claim_checked_on_one_setting_is_at_most_partly(tmp_path):
     dense = make(tmp_path, "paper", dau_rows(0, 89.0, 1.0, sparsities=(0.0,)))
-    for o in (report.dau_class(dense), report.dau_random(dense)):  # each met on the dense rows
+    for o in (dau.dau_class(dense), dau.dau_random(dense)):  # each met on the dense rows
         assert o.verdict == "partly" and o.value.endswith("sparse: not run")
     sparse = make(tmp_path, "cpu", dau_rows(0, 70.0, 5.0, sparsities=(0.95,)))
-    assert report.dau_class(sparse).verdict == "partly"  # RA 20 below: partly already
-    assert report.dau_random(sparse).verdict == "not reproduced"  # a failure stays a failure
-    assert "dense: not run" in report.dau_random(sparse).value
+    assert dau.dau_class(sparse).verdict == "partly"  # RA 20 below: partly already
+    assert dau.dau_random(sparse).verdict == "not reproduced"  # a failure stays a failure
+    assert "dense: not run" in dau.dau_random(sparse).value
 
 
 def test_barlow_ablation_over_seeds_and_in_the_older_one_seed_form(tmp_path):
@@ -66,7 +68,7 @@ def test_barlow_ablation_over_seeds_and_in_the_older_one_seed_form(tmp_path):
                              for seed in (0, 1, 2)])
     cols = ["ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct", "avg_disparity", "runtime_s"]
     mean_sd(per_seed, ["scheme", "barlow_lambda"], cols).to_csv(r.folders[0] / "table2_ablation.csv", index=False)
-    o = report.dau_barlow(r)
+    o = dau.dau_barlow(r)
     # class: 7.00 -> 6.00 (better), random: 4.00 -> 6.00 (worse): partly, with sd and the number of seeds
     assert o.verdict == "partly"
     assert "class: disparity 7.00 ± 1.00 without -> 6.00 ± 1.00 with, UA 51.00 ± 1.00 -> 51.00 ± 1.00" in o.value
@@ -74,7 +76,7 @@ def test_barlow_ablation_over_seeds_and_in_the_older_one_seed_form(tmp_path):
     # the older form: one row per lambda, no sd columns: one seed, plain figures
     old = per_seed[per_seed.seed == 0].drop(columns="seed")
     old[old.scheme == "class"].to_csv(r.folders[0] / "table2_ablation.csv", index=False)
-    o = report.dau_barlow(r)
+    o = dau.dau_barlow(r)
     assert o.verdict == "reproduced" and o.value == ("class: disparity 6.00 without -> 5.00 with, UA 50.00 -> 50.00, "
                                                      "MIA-Efficacy 60.00 -> 60.00 (1 seed)")
 
@@ -168,12 +170,12 @@ def test_careful_evaluation_rows(tmp_path):
                   {"method": "dau", "population_auc_distance": 0.10, "per_example_auc_distance": 0.03,
                    "forgetting_quality": 0.5, "looks_private_to_population": False, "private_to_per_example": True}]
                  ).to_csv(folder / "findings.csv", index=False)
-    r = report.Results(tmp_path, "quick", "04_careful_evaluation")
-    assert report.careful_sanity(r).verdict == "reproduced"
-    assert report.careful_stronger(r).verdict == "reproduced"  # original and FT: per-example further from chance
+    r = Results(tmp_path, "quick", "04_careful_evaluation")
+    assert careful.careful_sanity(r).verdict == "reproduced"
+    assert careful.careful_stronger(r).verdict == "reproduced"  # original and FT: per-example further from chance
     # an AUC far below chance separates too: a population attack at 0.3 is not "private"
-    assert "finetune 0.030 vs 0.200" in report.careful_stronger(r).value
-    o = report.careful_false_privacy(r)
+    assert "finetune 0.030 vs 0.200" in careful.careful_stronger(r).value
+    o = careful.careful_false_privacy(r)
     assert o.verdict == "reproduced" and "['finetune']" in o.value and "['dau']" in o.value
 
 
@@ -253,11 +255,11 @@ def test_contrastive_after_needs_a_signal_before(tmp_path):
     folder = tmp_path / "cpu" / "03_contrastive_unlearning"
     folder.mkdir(parents=True)
     pd.DataFrame(rows(49.0)).to_csv(folder / "table2_3_ssl_methods.csv", index=False)
-    o = report.contrastive_after(report.Results(tmp_path, "cpu", "03_contrastive_unlearning"))
+    o = contrastive.contrastive_after(Results(tmp_path, "cpu", "03_contrastive_unlearning"))
     assert o.verdict == "not reproduced" and "no membership signal before unlearning on moco, byol" in o.value
     assert "moco: MIA 49.00 ± 0.00 -> 50.50 ± 0.00, kNN accuracy lost 2.00 ± 0.00 points" in o.value
     pd.DataFrame(rows(80.0)).to_csv(folder / "table2_3_ssl_methods.csv", index=False)
-    o = report.contrastive_after(report.Results(tmp_path, "cpu", "03_contrastive_unlearning"))
+    o = contrastive.contrastive_after(Results(tmp_path, "cpu", "03_contrastive_unlearning"))
     assert o.verdict == "reproduced" and "no membership signal" not in o.value
 
 
@@ -272,8 +274,8 @@ def test_contrastive_ablation_claims_read_table_iv(tmp_path):
         pd.DataFrame([{"mnorm": k[0], "gp": k[1], "mloss": k[2], "before_mia_acc_pct": before_mia,
                        "before_knn_acc_pct": 70.0, "after_mia_acc_pct": mia[k], "after_knn_acc_pct": acc[k]}
                       for k in mia]).to_csv(folder / "table4_ablation_full.csv", index=False)
-        r = report.Results(tmp_path, "cpu", "03_contrastive_unlearning")
-        return report.contrastive_ablation_attack(r), report.contrastive_ablation_utility(r)
+        r = Results(tmp_path, "cpu", "03_contrastive_unlearning")
+        return contrastive.contrastive_ablation_attack(r), contrastive.contrastive_ablation_utility(r)
 
     keys = [(0, 0, 1), (0, 1, 0), (0, 1, 1), (1, 0, 0), (1, 0, 1), (1, 1, 0), (1, 1, 1)]
     paper_mia = dict(zip(keys, (80.0, 50.0, 50.0, 50.0, 94.0, 50.0, 51.0)))
@@ -290,7 +292,7 @@ def test_contrastive_ablation_claims_read_table_iv(tmp_path):
                             {**paper_acc, (0, 1, 1): 50.0, (1, 1, 1): 40.0, (1, 0, 0): 45.0})
     assert attack.verdict == "partly"
     assert utility.verdict == "not reproduced" and "the lowest of 7 combinations: no" in utility.value
-    pub = report._published_ablation("mia_acc_pct")
+    pub = contrastive._published_ablation("mia_acc_pct")
     assert pub.startswith("Table IV (MIA, MoCo CIFAR-10): before 87; after") and "MNorm + MLoss 94" in pub
 
 
@@ -303,7 +305,7 @@ def test_contrastive_supervised_over_seeds(tmp_path):
                        "mia_efficacy_pct": mia}
                       for m, mt, nt, ta, mia in (("before", 0.99, 0.80, 60.0, 10.0), ("after", after_member, 0.62, 57.0, 90.0),
                                                  ("retrained", 0.7, 0.8, 60.0, 95.0))]).to_csv(d / f"seed{seed}.csv", index=False)
-    o = report.contrastive_supervised(report.Results(tmp_path, "cpu", "03_contrastive_unlearning"))
+    o = contrastive.contrastive_supervised(Results(tmp_path, "cpu", "03_contrastive_unlearning"))
     assert o.verdict == "reproduced"  # gap 0.19 -> 0.01, 3 points of test accuracy lost
     assert o.value.startswith("top-1 member - non-member 0.190 ± 0.000 -> 0.010 ± 0.014; test accuracy 60.00 ± 0.00 -> 57.00")
     assert "(2 seeds)" in o.value
@@ -320,14 +322,14 @@ def test_amnesiac_recall_reads_the_attack_auc_of_every_seed(tmp_path):
                        "attack_auc": auc, "seed": seed} for e, r, a in (("0", 0.9, 0.9), ("0'", 0.9, 0.0), ("1", 0.0, 0.0))]
                      ).to_csv(folder / "seeds" / "table1_mia_recall" / f"seed{seed}.csv", index=False)
     pd.DataFrame([{"attack": "shadow", "auc": 0.99}]).to_csv(folder / "shadow_attack_quality.csv", index=False)
-    r = report.Results(tmp_path, "cpu", nb)
-    o = report.amnesiac_recall(r)
+    r = Results(tmp_path, "cpu", nb)
+    o = amnesiac_ml.amnesiac_recall(r)
     assert "AUC on the original 0.650" in o.value and "2 seeds" in o.value
     assert o.verdict == "reproduced"  # recall 0.9 -> 0.0 with an attack above chance on average
-    assert "AUC on the original 0.650" in report.amnesiac_others_slower(r).value
+    assert "AUC on the original 0.650" in amnesiac_ml.amnesiac_others_slower(r).value
     (folder / "seeds" / "table1_mia_recall" / "seed1.csv").unlink()
-    o = report.amnesiac_recall(r)
+    o = amnesiac_ml.amnesiac_recall(r)
     assert "AUC on the original 0.500" in o.value and o.verdict == "partly"  # near chance: recall tracks correctness
     rows = pd.read_csv(folder / "seeds" / "table1_mia_recall" / "seed0.csv").drop(columns="attack_auc")
     rows.to_csv(folder / "seeds" / "table1_mia_recall" / "seed0.csv", index=False)  # older rows: no attack_auc column
-    assert "AUC on the original 0.990" in report.amnesiac_recall(r).value
+    assert "AUC on the original 0.990" in amnesiac_ml.amnesiac_recall(r).value

@@ -14,7 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import run_all  # noqa: E402
-from unlearnlib import profiles  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+from unlearnlib import papers  # noqa: E402
+from unlearnlib.setting import PROFILE_NAMES  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,11 @@ class DemoConfig:
     fail: bool = False  # fail on purpose
     sleep_s: float = 0.0  # hold the run this long
     tag: str = "a"  # written into the result
+
+
+def demo_room(notebook: str, config) -> SimpleNamespace:
+    """A paper's room for a demo notebook: its config at every profile, no claims."""
+    return SimpleNamespace(NOTEBOOK=notebook, PROFILES={p: config for p in PROFILE_NAMES}, claims=lambda: [])
 
 
 def _notebook(path: Path, body: str):
@@ -46,7 +54,7 @@ def demo(tmp_path, monkeypatch):
     nbdir.mkdir()
     _notebook(nbdir / "07_demo.ipynb", DEMO)
     monkeypatch.setattr(run_all, "NOTEBOOKS", nbdir)
-    monkeypatch.setitem(profiles.NOTEBOOK_CONFIGS, "07_demo", {p: DemoConfig() for p in profiles.PROFILE_NAMES})
+    monkeypatch.setitem(papers.ROOMS, "07_demo", demo_room("07_demo", DemoConfig()))
     return tmp_path / "results"
 
 
@@ -141,7 +149,7 @@ def test_seeds_of_another_config_moved_aside_stay_aside(demo, tmp_path, monkeypa
     """Seed 0 of a new config moves seeds 0 and 1 of the old one to other-<fingerprint>/; publishing must not carry
     the old seed 1 back beside the new seed 0 (seeds/<table>/ holds one config, which the report and READMEs read)."""
     _notebook(tmp_path / "notebooks" / "08_seeds.ipynb", SEED_DEMO)
-    monkeypatch.setitem(profiles.NOTEBOOK_CONFIGS, "08_seeds", {p: SeedDemoConfig() for p in profiles.PROFILE_NAMES})
+    monkeypatch.setitem(papers.ROOMS, "08_seeds", demo_room("08_seeds", SeedDemoConfig()))
     run = ["--profile", "smoke", "--results", str(demo), "--only", "08"]
     for seed in (0, 1):
         assert run_all.main(run + ["-p", "SEED", str(seed)]) == 0
@@ -159,9 +167,9 @@ def test_two_runs_on_one_folder_do_not_collide(demo, tmp_path):
     """The second run stops at once naming the first; the first publishes its own result and parameters."""
     results = demo
     script = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-              "import run_all, test_run_all\nfrom pathlib import Path\nfrom unlearnlib import profiles\n"
+              "import run_all, test_run_all\nfrom pathlib import Path\nfrom unlearnlib import papers\n"
               f"run_all.NOTEBOOKS = Path({str(tmp_path / 'notebooks')!r})\n"
-              "profiles.NOTEBOOK_CONFIGS['07_demo'] = {p: test_run_all.DemoConfig() for p in profiles.PROFILE_NAMES}\n"
+              "papers.ROOMS['07_demo'] = test_run_all.demo_room('07_demo', test_run_all.DemoConfig())\n"
               "sys.exit(run_all.main(sys.argv[1:]))\n")
     cmd = [sys.executable, "-c", script, "--profile", "smoke", "--results", str(results)]
     first = subprocess.Popen(cmd + ["-p", "TAG", "'first'", "-p", "SLEEP_S", "8"], stdout=subprocess.PIPE,

@@ -82,14 +82,18 @@ def test_a_sidecar_written_before_row_fields_still_merges(tmp_path):
 
 
 def test_notebook_02_config_declares_its_row_fields():
-    from unlearnlib.profiles import notebook_config
+    from unlearnlib.papers import notebook_config
     from unlearnlib.seeds import row_fields
 
     cfg = notebook_config("02_discriminative_adversarial_unlearning", "cpu")
     assert row_fields(cfg) == {"schemes": "scheme", "sparsities": "sparsity"}
     other = replace(cfg, sparsities=(0.95,), schemes=("class",), seeds=(2,))
     assert config_fingerprint(cfg)[0] == config_fingerprint(other)[0]
-    assert config_fingerprint(cfg)[0] != config_fingerprint(replace(cfg, influence_alpha=cfg.influence_alpha * 2))[0]
+    # a method's hyper-parameter is part of the fingerprint, however it is set: the same resolved config (an
+    # override equal to the preset) merges, a different one does not
+    iu = cfg.method_config("influence").alpha
+    assert config_fingerprint(cfg)[0] != config_fingerprint(replace(cfg, method_overrides={"influence": {"alpha": iu * 2}}))[0]
+    assert config_fingerprint(cfg)[0] == config_fingerprint(replace(cfg, method_overrides={"influence": {"alpha": iu}}))[0]
 
 
 def test_fingerprint_ignores_only_seed_fields():
@@ -159,7 +163,7 @@ def test_headline_only_runs_merge_with_a_full_run(tmp_path, notebook, changed):
     """headline_only (a table field of notebooks 01 and 03) chooses which tables run: seed 1's headline-only rows
     merge with seed 0's full run, also with rows saved before the field existed (their stored config lacks it), while
     a field that changes the rows (the unlearning lr or epochs) keeps them apart."""
-    from unlearnlib.profiles import notebook_config
+    from unlearnlib.papers import notebook_config
 
     cfg = notebook_config(notebook, "cpu")
     one = replace(cfg, seed=1, headline_only=True)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from .data import load_dataset, make_split, to_device
 from .models import count_parameters, create_model, list_models
 from .config import ConfigError, apply_overrides, parse_assignments
-from .profiles import setting
+from .setting import setting
 from .results import describe_run
 from .originals import train_original
 from .train import TrainConfig, accuracy, autocast, prepare_model, resolve_device

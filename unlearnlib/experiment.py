@@ -29,33 +29,9 @@ from .evaluation import collect, evaluate, results_table
 from .methods import make_config, unlearn, with_seed
 from .models import masks, prune_global
 from .originals import train_original
-from .profiles import Setting
 from .results import save_table
+from .setting import Setting
 from .train import TrainConfig, fit
-
-
-def method_configs(cfg, graves_epochs: int = 1) -> dict[str, Any]:
-    """Every method's config from a DAU notebook config (`profiles.DAUConfig`): Retrain on the original's schedule;
-    FT and GA at Unlearn-Sparse's batch 256 (its arg_parser default; its Table A1 says 128), FT for cfg.ft_epochs;
-    FF, IU and DAU with the config's hyper-parameters; random label and amnesiac repair with Graves et al.'s
-    schedule for `graves_epochs` (amnesiac's record is attached where the original is trained). Notebooks 02
-    and 04 build their methods here."""
-    from .methods import make_config
-
-    bf16 = cfg.train.cpu_bf16
-    return {
-        "retrain": make_config("retrain", train=cfg.train),
-        "finetune": make_config("finetune", epochs=cfg.ft_epochs, cpu_bf16=bf16),
-        "grad_ascent": make_config("grad_ascent", lr=cfg.ga_lr, cpu_bf16=bf16),
-        "fisher": make_config("fisher", alpha=cfg.fisher_alpha, max_samples=cfg.fisher_samples),
-        "influence": make_config("influence", alpha=cfg.influence_alpha, form=cfg.influence_form),
-        "dau": make_config("dau", iterations=cfg.dau_iterations, alpha=cfg.dau_alpha, lam=cfg.dau_lambda, lr=cfg.dau_lr,
-                           max_grad_norm=cfg.dau_max_grad_norm, pretrain_iters=cfg.dau_pretrain,
-                           bn_from_retain=cfg.dau_bn_from_retain, bn_recalibrate=cfg.dau_bn_recalibrate,
-                           class_off=cfg.dau_class_off, sensitivity_draws=cfg.dau_sensitivity_draws, cpu_bf16=bf16),
-        "random_label": make_config("random_label", epochs=graves_epochs, cpu_bf16=bf16),
-        "amnesiac": make_config("amnesiac", epochs=graves_epochs, cpu_bf16=bf16),
-    }
 
 
 def forget_request(scheme: str, forget_fraction: float, forget_class: int):

@@ -62,6 +62,11 @@ def config_fingerprint(cfg) -> tuple[str, dict]:
     """(fingerprint, dict) of a notebook config without its seed, row and table fields (`_skipped`): what must match
     to merge seeds. The dict keeps the row fields."""
     d = asdict(cfg) if is_dataclass(cfg) else dict(cfg)
+    if callable(getattr(cfg, "method_configs", None)):
+        # a config that runs registered methods: each method's resolved config (defaults, preset, overrides) is what
+        # must match, not the overrides that led to it
+        d = {k: v for k, v in d.items() if k not in ("profile", "method_overrides")}
+        d["method_configs"] = {name: asdict(c) for name, c in cfg.method_configs()}
     config = json.loads(json.dumps({k: v for k, v in d.items() if k not in SEED_FIELDS}, sort_keys=True, default=str))
     return _fingerprint(config, _skipped(cfg)), config
 

@@ -4,7 +4,7 @@
         --grid non_saturating=False,True max_grad_norm=None,5 --out sweep.json
 
 The original model (cached) and the retrained reference are trained once; then the method runs
-for every combination of the grid, each row evaluated like notebook 02's Table 1 (UA,
+for every combination of the grid (each on top of the method's preset at the profile, as the notebooks run it), each row evaluated like notebook 02's Table 1 (UA,
 MIA-Efficacy, RA, TA, Avg. Disparity against retrain, run time). The JSON file is rewritten
 after every row, so an interrupted sweep keeps what it finished. Grid points are independent jobs
 (`SweepJob`): in this process one after another, or as Ray tasks on a cluster with `--ray ADDRESS`
@@ -35,9 +35,9 @@ from .config import ConfigError, apply_overrides, parse_literal
 from .data import device_data, load_dataset
 from .evaluation import collect, results_table
 from .experiment import forget_request, run_setting, setting_split, validation_view
-from .methods import get_method, make_config
+from .methods import get_method, make_config, preset_config
 from .methods.influence import reuse_direction
-from .profiles import setting
+from .setting import setting
 from .results import describe_run
 from .originals import train_original
 from .tasks import ray_address, run_tasks
@@ -101,8 +101,9 @@ def run_sweep_job(job: SweepJob) -> list[dict]:
         start = job.start.to(data.device)
         rows = []
         with ThreadPoolExecutor(max_workers=4) as pool, (reuse_direction() if len(job.combos) > 1 else nullcontext()):
-            for combo in job.combos:  # FT and GA at Unlearn-Sparse's batch 256 (their configs' defaults)
-                run = run_setting(start, data, split, 0.0, [(job.method, make_config(job.method, **combo))],
+            for combo in job.combos:  # each grid point on top of the method's preset at this profile
+                cfg = preset_config(job.method, job.profile, train=s.train, overrides=combo)
+                run = run_setting(start, data, split, 0.0, [(job.method, cfg)],
                                   seed=job.seed, mia_max_per_side=s.mia_max_per_side, executor=pool, score=score, log=None)
                 rows.append(collect(run.rows[1:])[0])
         return rows
@@ -176,11 +177,12 @@ def main(argv=None) -> int:
         raise SystemExit(f"--threads must be at least 1, got {threads}")
     meta = describe_run(device, dataset=s.dataset, profile=args.profile, model=s.model, seeds=[args.seed],
                         scheme=args.scheme, sparsity=args.sparsity, score=args.score, note=note,
+                        method_configs="each grid point on top of the method's preset at this profile (unlearnlib/methods)",
                         runner=f"Ray at {where}" if where else "in-process")
     pool = ThreadPoolExecutor(max_workers=4)
     tune = replace(s.train, epochs=max(1, s.train.epochs // 4))
     # the reference: original and retrain, through the pipeline (retrain cached)
-    ref = run_setting(original, data, split, args.sparsity, [("retrain", make_config("retrain", train=s.train))],
+    ref = run_setting(original, data, split, args.sparsity, [("retrain", preset_config("retrain", args.profile, train=s.train))],
                       tune_cfg=tune, seed=args.seed, mia_max_per_side=s.mia_max_per_side, executor=pool, score=score, log=None)
     jobs = plan_jobs(plans, profile=args.profile, overrides=tuple((k, v) for k, v in (("dataset", args.dataset),
                                                                                        ("model", args.model)) if v),

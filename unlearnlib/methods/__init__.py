@@ -4,6 +4,11 @@
 
 returns a new model, never mutates its input, takes its device from the model, and reads
 no globals. `unlearn(name, ...)` runs one and measures its run time.
+
+A method's file holds its frozen config (defaults cited to their sources) and, where a profile needs other values,
+`PRESETS = {profile: {field: value}}` beside it. `preset_config(name, profile, train=..., overrides=...)` is the
+config every notebook, the sweep and the shadow jobs run a method with: defaults, then the start model's training
+setting, then the profile's preset, then the caller's overrides.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
+from ..config import apply_overrides
 from ..data import DeviceData, Split
 from ..train import model_device
 
@@ -72,6 +78,29 @@ def make_config(name: str, cfg: Any = None, **overrides):
     if unknown:
         raise TypeError(f"{spec.config.__name__} has no field(s) {unknown}; fields: {sorted(known)}")
     return replace(cfg, **overrides)
+
+
+def presets(name: str) -> dict[str, dict[str, Any]]:
+    """The method's PRESETS (profile -> field values), declared in its module beside its config; {} if none."""
+    spec = get_method(name)
+    return dict(getattr(importlib.import_module(spec.fn.__module__), "PRESETS", {}))
+
+
+def preset_config(name: str, profile: str | None = None, *, train: Any = None,
+                  overrides: dict[str, Any] | None = None):
+    """The method's config at `profile`: its defaults; then the start model's training setting `train` (a
+    TrainConfig: a config with a `train` field, retrain's, gets it whole, one with `cpu_bf16` follows it); then
+    PRESETS[profile]; then `overrides` (field -> value, type-checked: a ConfigError names `name.field`)."""
+    spec = get_method(name)
+    cfg = spec.config()
+    names = {f.name for f in fields(cfg)}
+    if train is not None:
+        cfg = replace(cfg, **({"train": train} if "train" in names else {}),
+                      **({"cpu_bf16": train.cpu_bf16} if "cpu_bf16" in names else {}))
+    table = presets(name)
+    if profile is not None and profile in table:
+        cfg = apply_overrides(cfg, table[profile], prefix=f"{name}.")
+    return apply_overrides(cfg, dict(overrides or {}), prefix=f"{name}.")
 
 
 WEIGHTS = ("alpha", "beta", "gamma", "lam")  # loss weights and step sizes: 0 switches a term off
@@ -146,4 +175,4 @@ def unlearn(name: str, model: nn.Module, split: Split, data: DeviceData, cfg: An
 
 
 __all__ = ["register", "list_methods", "get_method", "make_config", "check_config", "unlearn", "with_seed",
-           "MethodSpec"]
+           "presets", "preset_config", "MethodSpec"]

@@ -190,6 +190,18 @@ class _Watch:
         return out
 
 
+# Per profile (why, with the sweeps behind each value: results/<profile>/NOTES.md and results/<profile>/02_sweeps):
+# no clipping on the MLP of smoke and quick, 5 where the ResNet-18 collapsed without it; the cpu profile's 2
+# sensitivity draws and 100 iterations fit 2 cores; defender lr 0.003 and alpha 0.3 by validation-scored sweeps.
+PRESETS = {
+    "smoke": {"iterations": 10, "pretrain_iters": 5, "max_grad_norm": None},
+    "quick": {"pretrain_iters": 50, "max_grad_norm": None},
+    "cpu": {"iterations": 100, "pretrain_iters": 50, "max_grad_norm": 5.0, "sensitivity_draws": 2, "lr": 0.003,
+            "alpha": 0.3},
+    "paper": {"iterations": 400, "pretrain_iters": 200, "max_grad_norm": 5.0, "lr": 0.003},
+}
+
+
 @register("dau", DAUConfig)
 def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.Module:
     """Min-max game of the model against a transformer MIA attacker, plus Barlow Twins on forget vs val features."""

@@ -54,6 +54,12 @@ def _head(model: nn.Module) -> set[int]:
     return {id(p) for p in model.head.parameters()} if hasattr(model, "head") else set()
 
 
+# alpha 1e-7 at every profile (results/quick/02_sweeps, results/paper/02_sweeps); the Hessian estimate from a
+# sample of the retain set where all of it is too slow (smoke 100; cpu 4,000: results/cpu/NOTES.md)
+PRESETS = {"smoke": {"alpha": 1e-7, "max_samples": 100}, "quick": {"alpha": 1e-7},
+           "cpu": {"alpha": 1e-7, "max_samples": 4000}, "paper": {"alpha": 1e-7}}
+
+
 @register("fisher", FisherConfig)
 def fisher(model: nn.Module, split: Split, data: DeviceData, cfg: FisherConfig) -> nn.Module:
     """Gaussian noise on the weights, scaled by the inverse curvature of the retain loss."""

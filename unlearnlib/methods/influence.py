@@ -109,6 +109,10 @@ def _direction(model: nn.Module, data: DeviceData, split: Split, cfg: InfluenceC
     return woodfisher_ihvp(sample_loss_grads(model, xr[idx], yr[idx]), v, cfg.woodfisher_n)
 
 
+# alpha: the best of the validation-scored sweep per profile (results/<profile>/02_sweeps)
+PRESETS = {"smoke": {"alpha": 0.3}, "quick": {"alpha": 0.3}, "cpu": {"alpha": 0.1}, "paper": {"alpha": 3.0}}
+
+
 @register("influence", InfluenceConfig)
 def influence(model: nn.Module, split: Split, data: DeviceData, cfg: InfluenceConfig) -> nn.Module:
     """theta + alpha * WoodFisher(F_retain)^{-1} v, v the forget set's (current form: minus the retain set's) gradient."""

@@ -1,0 +1,58 @@
+"""What every paper's notebook config shares: built from its profile's Setting, and (for notebooks that run
+registered methods) the method list with per-method overrides on top of each method's preset.
+
+    cfg = notebook_config("02_discriminative_adversarial_unlearning", "cpu", {"dau.alpha": 0.5})
+    cfg.method_config("dau")        # DAU's defaults -> the cpu preset (methods/dau.py) -> alpha 0.5
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ..config import ConfigError
+from ..methods import list_methods, preset_config
+from ..setting import SETTINGS, Setting, check_profile, choices
+
+
+@dataclass(frozen=True)
+class MethodsRun(Setting):
+    """A notebook config that runs registered methods: which, and how each differs from its profile's preset."""
+
+    profile: str | None = None  # the profile whose method presets apply (set by `from_setting`; None: defaults)
+    methods: tuple[str, ...] = ("retrain",)  # registered method names, in the order they run
+    # per-method field overrides on top of the preset, e.g. {"dau": {"alpha": 0.5}}; run_all's -p DAU.ALPHA 0.5 and
+    # OVERRIDES {"dau.alpha": 0.5} land here, in every notebook that runs the method
+    method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        choices("methods", self.methods, list_methods())
+        if not isinstance(self.method_overrides, dict):
+            raise ConfigError(f"method_overrides takes a dict of method -> {{field: value}}, got {self.method_overrides!r}")
+        unknown = sorted(set(self.method_overrides) - set(list_methods()))
+        if unknown:
+            raise ConfigError(f"method_overrides names unknown method(s) {unknown}; registered: {list_methods()}")
+        for name in self.method_overrides:
+            self.method_config(name)  # type-checks every override now, not mid-run
+
+    def method_config(self, name: str):
+        """Method `name`'s config in this notebook: defaults, this setting's training (retrain's schedule, the CPU bf16
+        switch), the profile's preset, then `method_overrides[name]`."""
+        ov = self.method_overrides.get(name) or {}
+        if not isinstance(ov, dict):
+            raise ConfigError(f"method_overrides[{name!r}] takes a dict of {name} config fields, got {ov!r}")
+        return preset_config(name, self.profile, train=self.train, overrides=ov)
+
+    def method_configs(self) -> list[tuple[str, Any]]:
+        """(name, config) of every method this notebook runs, in order."""
+        return [(name, self.method_config(name)) for name in self.methods]
+
+
+def from_setting(profile: str, cls, **values):
+    """An instance of the notebook config `cls` at `profile`: its Setting's fields, then `values` (keywords only)."""
+    check_profile(profile)
+    base = SETTINGS[profile]
+    names = {f.name for f in fields(cls)}
+    start = {f.name: getattr(base, f.name) for f in fields(Setting)}
+    if "profile" in names:
+        start["profile"] = profile
+    return cls(**{**start, **values})

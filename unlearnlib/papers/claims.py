@@ -1,0 +1,156 @@
+"""The vocabulary of claims: what a rule returns (Outcome), a claim (Claim), and the results it reads (Results).
+
+A claim's rule is a function of rows (a DataFrame a notebook holds in memory, or reads back from its results
+folder), so the notebook's checks cell and the report (`unlearnlib.report`) call the same function: each
+threshold is written once, in the paper's room (`unlearnlib.papers.<paper>`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from ..published import published
+from ..seeds import pm
+
+VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
+
+
+@dataclass
+class Outcome:
+    """One profile's result for one claim."""
+
+    value: str
+    verdict: str
+    evidence: list[str] = field(default_factory=list)  # result files (relative to the results root)
+
+
+@dataclass
+class Claim:
+    paper: str  # amnesiac_ml | dau | contrastive | careful
+    text: str
+    published: str  # the paper's figure (from unlearnlib/published) or its words
+    check: Callable[["Results"], Outcome | None]  # None: not run at this profile
+    unspecified: str = ""  # what the paper leaves open (shown where the claim fails)
+    sweeps: str = ""  # folder of results/<profile>/ holding the sweeps tried for it, linked where the claim fails
+
+
+class Results:
+    """The result folders of one notebook at one profile: its own folder, then `extra` folders (variant runs kept
+    under other names, which a paper's room lists per profile)."""
+
+    def __init__(self, root: Path, profile: str, notebook: str, extra: tuple[str, ...] = ()):
+        self.root, self.profile, self.notebook = Path(root), profile, notebook
+        names = (notebook, *extra)
+        self.folders = [self.root / profile / n for n in names if (self.root / profile / n).is_dir()]
+
+    def table(self, name: str, first: bool = False) -> pd.DataFrame | None:
+        """`name`.csv from the folders (concatenated, or the first found with first=True); None if absent."""
+        parts = []
+        for f in self.folders:
+            p = f / f"{name}.csv"
+            if p.exists():
+                parts.append(pd.read_csv(p).assign(_folder=str(f.relative_to(self.root))))
+                if first:
+                    break
+        return pd.concat(parts, ignore_index=True) if parts else None
+
+    def seed_rows(self, name: str, **read_kw) -> pd.DataFrame | None:
+        """Per-seed rows of table `name` (seeds/<name>/seed*.csv) from the first folder that has them, else its
+        single-seed `name`.csv (as seed 0); None if no folder has either."""
+        for f in self.folders:
+            d = f / "seeds" / name
+            files = sorted(d.glob("seed*.csv")) if d.is_dir() else []
+            if files:
+                return pd.concat([pd.read_csv(p, **read_kw) for p in files], ignore_index=True)
+            if (f / f"{name}.csv").exists():
+                return pd.read_csv(f / f"{name}.csv", **read_kw).assign(seed=0)
+        return None
+
+    def where(self, name: str) -> list[str]:
+        return [str((f / f"{name}.csv").relative_to(self.root)) for f in self.folders if (f / f"{name}.csv").exists()]
+
+    def figure(self, name: str) -> list[str]:
+        """The first folder's `name`.png, if there (a figure cited as evidence)."""
+        return [str((f / f"{name}.png").relative_to(self.root)) for f in self.folders[:1] if (f / f"{name}.png").exists()]
+
+    def runs(self) -> list[dict]:
+        out = []
+        for f in self.folders:
+            p = f / "params.json"
+            if p.exists():
+                d = json.loads(p.read_text())
+                out.append({"folder": str(f.relative_to(self.root)), **d})
+        return out
+
+
+def published_rows(paper: str, **where) -> pd.DataFrame:
+    """The paper's published figures (unlearnlib/published) where each column equals the value given."""
+    p = published(paper)
+    for k, v in where.items():
+        p = p[p[k] == v]
+    return p
+
+
+def fmt(x, digits=2):
+    return "n/a" if x is None or pd.isna(x) else f"{x:.{digits}f}"
+
+
+def ms(series: pd.Series, digits=2) -> str:
+    """Mean ± sd (ddof 1) of a series' non-missing values."""
+    s = series.dropna()
+    return pm(s.mean(), s.std(ddof=1) if len(s) > 1 else np.nan, digits)
+
+
+def n_seeds(n: int) -> str:
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
+def seeds_of(df: pd.DataFrame) -> str:
+    return n_seeds(df.seed.nunique()) if "seed" in df else "1 seed"
+
+
+class Frames:
+    """A notebook's rows in memory, read by a claim's rule as it reads a results folder (`Results`): table name ->
+    DataFrame (per-seed rows where the report reads per-seed rows). Cites no files."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame | None]):
+        self.tables = {k: v for k, v in tables.items() if v is not None}
+        self.folders = []
+
+    def table(self, name: str, first: bool = False) -> pd.DataFrame | None:
+        return self.tables.get(name)
+
+    def seed_rows(self, name: str, **read_kw) -> pd.DataFrame | None:
+        t = self.tables.get(name)
+        if t is None:
+            return None
+        t = t if "seed" in t else t.assign(seed=0)
+        for col, kind in (read_kw.get("dtype") or {}).items():
+            if col in t:
+                t = t.assign(**{col: t[col].astype(kind)})
+        return t
+
+    def where(self, name: str) -> list[str]:
+        return []
+
+    def figure(self, name: str) -> list[str]:
+        return []
+
+
+def acceptance(claims: list[Claim], frames: Frames) -> pd.DataFrame:
+    """A notebook's acceptance table: each of its paper's claims judged by the report's own rule on this run's rows
+    (`frames`): claim, value, verdict. The report gives the same rows the same verdict."""
+    rows = []
+    for c in claims:
+        try:
+            o = c.check(frames)
+        except (KeyError, IndexError, AttributeError, ValueError) as exc:  # a partial run lacks a row
+            o = Outcome(f"incomplete result ({type(exc).__name__}: {exc})", "not run")
+        rows.append({"claim": c.text, "value": o.value if o else "not run in this invocation",
+                     "verdict": o.verdict if o else "not run"})
+    return pd.DataFrame(rows)

@@ -1,0 +1,292 @@
+"""Notebook 03, Machine Unlearning in Contrastive Learning (Wang & Chen, 2024): its config, profiles and claims.
+
+Why each profile's sizes and recipes (measured): results/<profile>/NOTES.md and results/cpu/03_sweeps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pandas as pd
+
+from ..config import ConfigError
+from ..losses import GP_FORMS
+from ..setting import Setting, choices
+from ..ssl import SSL_METHODS, Augment
+from ..train import TrainConfig
+from .base import from_setting
+from .claims import Claim, Outcome, fmt, ms, published_rows, seeds_of
+
+NOTEBOOK = "03_contrastive_unlearning"
+PAPER = "contrastive"
+TITLE = "Machine Unlearning in Contrastive Learning (Wang & Chen, 2024)"
+EXTRA_FOLDERS: dict[str, tuple[str, ...]] = {}
+
+SIGNAL_PCT = 55  # EncoderMI accuracy (%) before unlearning below which an encoder carries no membership signal
+SIGNAL_CLAIM_PCT = 60  # "well above chance" before unlearning (the paper's Table III: 70-90 %)
+CHANCE_PTS = 3  # EncoderMI within this many points of 50 % is at chance
+UTILITY_PTS = 10  # accuracy points an unlearning may cost
+TOP1_GAP = 0.03  # member minus non-member top-1 confidence at which the two have met (Table VII)
+
+
+# Table VII's supervised training recipes (ContrastiveConfig.sup_recipe)
+SUP_RECIPES = {"adam": dict(optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="constant"),
+               "onecycle": dict(optimizer="sgd", lr=0.15, momentum=0.9, nesterov=True, weight_decay=5e-4,
+                                schedule="onecycle", warmup=0.2)}
+
+
+# notebook 03's parts (ContrastiveConfig.parts): headline, Tables II-III (every SSL method) and VII (the supervised
+# model); ablation, Tables IV-V; amounts, Table VI; retrained, the base encoder retrained without the forget set;
+# figures, the distributions, 3-D scatter and t-SNE of the base encoder before and after
+CONTRASTIVE_PARTS = ("headline", "ablation", "amounts", "retrained", "figures")
+
+
+@dataclass(frozen=True)
+class ContrastiveConfig(Setting):
+    """Notebook 03: gradient-penalty unlearning of SSL encoders and a supervised model (Tables II-VII)."""
+
+    TABLE_FIELDS: ClassVar[tuple[str, ...]] = ("headline_only", "parts")  # which tables run, not what a row holds
+
+    ssl_methods: tuple[str, ...] = ("moco", "simclr", "byol")  # the first is the base model of the other tables
+    n_members: int = 700  # training samples (members; paper 10,000)
+    n_nonmembers: int = 360  # test samples (non-members; paper 10,000)
+    n_val: int = 200  # held-out training samples: the attacker's known non-members
+    n_forget: int | None = None  # samples forgotten; None: a fifth of the members (paper 2,000 of 10,000)
+    ssl_epochs: int = 500  # SSL training epochs (paper 1,600)
+    ssl_lr: float = 1e-3  # Adam learning rate (paper 0.01)
+    ssl_batch: int = 128
+    linear_epochs: int = 30  # linear evaluation epochs
+    amounts: tuple[int, ...] = (70, 140, 350, 700)  # Table VI forget sizes
+    sup_epochs: int = 30  # supervised model (Table VII) epochs
+    # its recipe (SUP_RECIPES): "adam", Adam 1e-3 at a constant rate as the encoders; "onecycle", the cpu original's
+    # one-cycle SGD, which ends at a rate of zero (Adam's constant rate left small_cnn's members at 47-100 % from one
+    # ten epochs to the next: results/cpu/03_sweeps/README.md)
+    sup_recipe: str = "adam"
+    unlearn_epochs: int = 10  # paper: 10
+    unlearn_lr: float = 1e-3  # Adam learning rate of the unlearning
+    gp_alpha: float = 1.0  # member training loss weight
+    gp_beta: float = 1.0  # gradient-penalty weight
+    gp_gamma: float = 0.1  # output-norm weight
+    gp_form: str = "wgan"  # wgan | squared_norm | norm_minus_one
+    views: int = 10  # EncoderMI augmented views per image
+    augment: Augment | None = None  # SSL views; None: ssl.default_augment(dataset) (mild for digits and MNIST)
+    # True: only the headline tables (II-III, VII), e.g. another seed's rows (-p SEED 1 -p HEADLINE_ONLY True); run_all
+    # keeps the other tables and figures of the run that made them
+    headline_only: bool = False
+    # the parts of the notebook a run makes, from CONTRASTIVE_PARTS; None: every part (only "headline" with
+    # headline_only). A run without "headline" trains only the base encoder (ssl_methods[0]) and its Tables II-III
+    # unlearning, which the other parts start from, so that one seed's other tables may be split over invocations
+    # (-p PARTS '["ablation"]', then '["amounts", "retrained", "figures"]'); run_all keeps what a run did not write
+    parts: tuple[str, ...] | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        choices("ssl_methods", self.ssl_methods, SSL_METHODS)
+        choices("gp_form", (self.gp_form,), GP_FORMS)
+        choices("sup_recipe", (self.sup_recipe,), tuple(SUP_RECIPES))
+        if self.parts is not None:
+            choices("parts", tuple(self.parts), CONTRASTIVE_PARTS)
+            if self.headline_only and set(self.parts) != {"headline"}:
+                raise ConfigError(f"headline_only=True runs only the headline tables, but parts={list(self.parts)}: "
+                                  "pass one of them (e.g. -p PARTS '[\"headline\"]' without HEADLINE_ONLY)")
+
+    def run_parts(self) -> frozenset[str]:
+        """The parts this run makes: `parts`, else every part, or only "headline" when headline_only."""
+        if self.parts is not None:
+            return frozenset(self.parts)
+        return frozenset({"headline"} if self.headline_only else CONTRASTIVE_PARTS)
+
+    def supervised_train(self) -> TrainConfig:
+        """Table VII's supervised model: `sup_epochs` epochs of `sup_recipe` on the members, batch `ssl_batch`, no
+        augmentation (it should fit its members, as the paper's does), the profile's CPU bf16 setting."""
+        return TrainConfig(epochs=self.sup_epochs, batch_size=self.ssl_batch, augment=False,
+                           cpu_bf16=self.train.cpu_bf16, seed=self.seed, **SUP_RECIPES[self.sup_recipe])
+ 
+
+PROFILES = {
+    "smoke": from_setting("smoke", ContrastiveConfig, n_members=300, n_nonmembers=200, n_val=100, ssl_epochs=5,
+                          linear_epochs=5, amounts=(30, 60), sup_epochs=3),
+    "quick": from_setting("quick", ContrastiveConfig, model="mlp"),
+    # the paper's sizes on CIFAR-10; 30 SSL epochs of small_cnn in bf16 (the paper: 1,600 of ResNet-18); Table VII's
+    # supervised model on the one-cycle recipe (results/cpu/03_sweeps/README.md)
+    "cpu": from_setting("cpu", ContrastiveConfig, n_members=10000, n_nonmembers=10000, n_val=2000, ssl_epochs=30,
+                        ssl_batch=256, linear_epochs=30, amounts=(500, 1000, 2000, 4000), sup_epochs=40,
+                        sup_recipe="onecycle"),
+    "paper": from_setting("paper", ContrastiveConfig, n_members=10000, n_nonmembers=10000, n_val=2000, ssl_epochs=400,
+                          ssl_batch=512, linear_epochs=100, amounts=(1000, 2000, 4000, 6000, 8000, 10000),
+                          sup_epochs=100),
+}
+
+
+def _ssl_rows(r) -> pd.DataFrame | None:
+    return r.seed_rows("table2_3_ssl_methods")
+
+
+def _silent(t: pd.DataFrame) -> list[str]:
+    """The SSL methods whose encoders the attack could not read before unlearning (mean EncoderMI < SIGNAL_PCT)."""
+    before = t[t.model == "before"].groupby("ssl", sort=False).mia_acc_pct.mean()
+    return [s for s, m in before.items() if m < SIGNAL_PCT]
+
+
+def contrastive_before(r) -> Outcome | None:
+    t = _ssl_rows(r)
+    if t is None:
+        return None
+    b = t[t.model == "before"]
+    means = b.groupby("ssl", sort=False).mia_acc_pct
+    ok = [m >= SIGNAL_CLAIM_PCT for m in means.mean()]
+    parts = [f"{s} {ms(g)}" for s, g in means]
+    verdict = "reproduced" if all(ok) else "partly" if any(ok) else "not reproduced"
+    return Outcome("EncoderMI accuracy before: " + ", ".join(parts) + f" ({seeds_of(b)})", verdict,
+                   r.where("table2_3_ssl_methods"))
+
+
+def contrastive_after(r) -> Outcome | None:
+    t = _ssl_rows(r)
+    if t is None:
+        return None
+    parts, ok, silent = [], [], _silent(t)
+    for s, g in t.groupby("ssl", sort=False):
+        b, a = g[g.model == "before"].set_index("seed"), g[g.model == "after"].set_index("seed")
+        loss = (b.knn_acc_pct - a.knn_acc_pct).dropna()
+        # an encoder the attack could not read before shows nothing by being at chance after: its "near 50" does not count
+        near = s not in silent and abs(a.mia_acc_pct.mean() - 50) <= CHANCE_PTS
+        ok.append((near, loss.mean() <= UTILITY_PTS))
+        parts.append(f"{s}: MIA {ms(b.mia_acc_pct)} -> {ms(a.mia_acc_pct)}, kNN accuracy lost {ms(loss)} points")
+    verdict = ("reproduced" if all(a and b for a, b in ok) else "partly" if any(a or b for a, b in ok)
+               else "not reproduced")
+    if silent and len(silent) == len(ok):
+        verdict = "not reproduced"  # nothing was there to remove: the claim is not shown, whatever the accuracy
+    note = (f"; no membership signal before unlearning on {', '.join(silent)} (EncoderMI < {SIGNAL_PCT} %), so being at "
+            "chance after shows nothing there" if silent else "")
+    return Outcome("; ".join(parts) + f" ({seeds_of(t)})" + note, verdict, r.where("table2_3_ssl_methods"))
+
+
+def contrastive_supervised(r) -> Outcome | None:
+    t = r.seed_rows("table7_supervised")
+    if t is None:
+        return None
+    w = t.pivot_table(index="seed", columns="method", values=["member_top1", "nonmember_top1", "ta_pct",
+                                                               "mia_efficacy_pct"])
+    gap_b = w["member_top1"]["before"] - w["nonmember_top1"]["before"]
+    gap_a = w["member_top1"]["after"] - w["nonmember_top1"]["after"]
+    loss = w["ta_pct"]["before"] - w["ta_pct"]["after"]
+    gb, ga, lo = gap_b.mean(), gap_a.mean(), loss.mean()
+    verdict = ("reproduced" if abs(ga) <= TOP1_GAP and lo <= UTILITY_PTS and gb > TOP1_GAP else
+               "partly" if abs(ga) < abs(gb) else "not reproduced")
+    return Outcome(f"top-1 member - non-member {ms(gap_b, 3)} -> {ms(gap_a, 3)}; test accuracy "
+                   f"{ms(w['ta_pct']['before'])} -> {ms(w['ta_pct']['after'])} %; MIA-Efficacy "
+                   f"{ms(w['mia_efficacy_pct']['before'])} -> {ms(w['mia_efficacy_pct']['after'])} ({seeds_of(t)})",
+                   verdict, r.where("table7_supervised"))
+
+
+def _ablation(r):
+    """Table IV of the last run, indexed by (mnorm, gp, mloss), or None."""
+    t = r.table("table4_ablation_full", first=True)
+    return None if t is None else t.set_index(["mnorm", "gp", "mloss"])
+
+
+def contrastive_ablation_attack(r) -> Outcome | None:
+    """Table IV's attack columns: every combination with GP leaves EncoderMI at chance, MNorm + MLoss without GP
+    does not (the paper: 94 %)."""
+    t = _ablation(r)
+    if t is None:
+        return None
+    dist = (t.after_mia_acc_pct - 50).abs()
+    gp_on = t.index.get_level_values("gp") == 1
+    with_gp = dist[gp_on]
+    no_gp = dist.get((1, 0, 1))
+    checks = [len(with_gp) > 0 and bool((with_gp <= CHANCE_PTS).all()),  # GP, with any other term, disables the attack
+              no_gp is not None and no_gp > CHANCE_PTS]  # without GP (MNorm + MLoss) the attack still works
+    verdict = "reproduced" if all(checks) else "partly" if any(checks) else "not reproduced"
+    before = float(t.before_mia_acc_pct.iloc[0]) if "before_mia_acc_pct" in t else None
+    note = ""
+    if before is not None and before < SIGNAL_PCT:
+        verdict = "not reproduced"
+        note = (f"; no membership signal before unlearning (EncoderMI {before:.2f} % < {SIGNAL_PCT} %), so no term can "
+                "show an effect on it")
+    gp_rows = ", ".join(f"{_terms(k)} {v:.2f}" for k, v in t.after_mia_acc_pct[gp_on].items())
+    return Outcome(f"EncoderMI after, with GP: {gp_rows}; without GP, MNorm + MLoss {fmt(t.after_mia_acc_pct.get((1, 0, 1)))}"
+                   f" (before {fmt(before)}; one seed: the last run's){note}", verdict, r.where("table4_ablation_full"))
+
+
+def contrastive_ablation_utility(r) -> Outcome | None:
+    """Table IV's accuracy columns: the member loss keeps accuracy (GP + MLoss above GP, all three above MNorm + GP)
+    and MNorm alone loses the most (the paper: 10 %, a collapse). Needs no membership signal."""
+    t = _ablation(r)
+    if t is None:
+        return None
+    acc = t.after_knn_acc_pct
+    g = acc.get
+    checks = [None not in (g((0, 1, 1)), g((0, 1, 0))) and g((0, 1, 1)) > g((0, 1, 0)),
+              None not in (g((1, 1, 1)), g((1, 1, 0))) and g((1, 1, 1)) > g((1, 1, 0)),
+              g((1, 0, 0)) is not None and g((1, 0, 0)) == acc.min()]
+    verdict = "reproduced" if all(checks) else "partly" if any(checks) else "not reproduced"
+    before = float(t.before_knn_acc_pct.iloc[0]) if "before_knn_acc_pct" in t else None
+    return Outcome(f"kNN accuracy after (before {fmt(before)}): GP {fmt(g((0, 1, 0)))} -> GP + MLoss {fmt(g((0, 1, 1)))}; "
+                   f"MNorm + GP {fmt(g((1, 1, 0)))} -> all three {fmt(g((1, 1, 1)))}; MNorm alone {fmt(g((1, 0, 0)))}, "
+                   f"the lowest of {len(acc)} combinations: {'yes' if checks[2] else 'no'} (one seed: the last run's)",
+                   verdict, r.where("table4_ablation_full"))
+
+
+ABLATION_TERMS = {"mnorm": "MNorm", "gp": "GP", "mloss": "MLoss"}  # Table IV's columns, in order, and their names
+
+
+def _terms(key) -> str:
+    """(mnorm, gp, mloss) flags as 'MNorm + MLoss'."""
+    return " + ".join(n for n, on in zip(ABLATION_TERMS.values(), key) if on)
+
+
+def contrastive_refit(r) -> Outcome | None:
+    t = _ssl_rows(r)
+    if t is None:
+        return None
+    a = t[t.model == "after (attack refitted)"]
+    if a.empty:
+        return None
+    means = a.groupby("ssl", sort=False).mia_acc_pct
+    ok = [m >= SIGNAL_PCT for m in means.mean()]
+    verdict = "reproduced" if all(ok) else "partly" if any(ok) else "not reproduced"
+    silent = _silent(t)
+    note = ""
+    if silent and len(silent) == t[t.model == "before"].ssl.nunique():
+        verdict = "not reproduced"
+        note = f"; no membership signal before unlearning on any encoder (EncoderMI < {SIGNAL_PCT} %): nothing to find"
+    return Outcome("refitted EncoderMI accuracy after unlearning: " + ", ".join(f"{s} {ms(g)}" for s, g in means)
+                   + f" ({seeds_of(a)}); reproduced = the attacker still separates them (>= {SIGNAL_PCT} %){note}", verdict,
+                   r.where("table2_3_ssl_methods"))
+
+
+def _published_contrastive(quantity: str, when: str) -> str:
+    p = published_rows("contrastive", table="Table III", quantity=quantity, when=when)
+    return ", ".join(f"{m} {v:g}" for m, v in zip(p.model, p.value))
+
+
+def _published_ablation(quantity: str) -> str:
+    p = published_rows("contrastive", table="Table IV", quantity=quantity)
+    before = p[p.when == "before"].value
+    after = p[p.when == "after"]
+    return (f"Table IV ({'ACC' if quantity == 'acc_pct' else 'MIA'}, MoCo CIFAR-10): before {before.iloc[0]:g}; after "
+            + ", ".join(f"{' + '.join(ABLATION_TERMS[x] for x in k.split('+'))} {v:g}" for k, v in zip(after.terms, after.value)))
+
+
+def claims() -> list[Claim]:
+    return [
+        Claim("contrastive", f"EncoderMI is well above chance (>= {SIGNAL_CLAIM_PCT} %) on the SSL encoders before unlearning",
+              "Table III: " + _published_contrastive("mia_acc_pct", "before"), contrastive_before,
+              "the paper trains 1,600 epochs to overfit; its EncoderMI variant is described in words only",
+              sweeps="03_sweeps"),
+        Claim("contrastive", f"After gradient-penalty unlearning EncoderMI is within {CHANCE_PTS} points of 50 % with at most {UTILITY_PTS} points "
+              "of accuracy lost, for each SSL method", "Table III: " + _published_contrastive("mia_acc_pct", "after"),
+              contrastive_after),
+        Claim("contrastive", "The supervised model's member and non-member top-1 confidences meet after unlearning, at "
+              "little cost in test accuracy (Table VII)", "Table VII (CIFAR-10 ResNet-18)", contrastive_supervised),
+        Claim("contrastive", "Ablation (Table IV): the gradient penalty is what disables the attack: every combination "
+              f"with GP leaves EncoderMI within {CHANCE_PTS} points of 50 %, MNorm + MLoss without it does not",
+              _published_ablation("mia_acc_pct"), contrastive_ablation_attack),
+        Claim("contrastive", "Ablation (Table IV): the member loss keeps accuracy (GP + MLoss above GP alone, all three "
+              "above MNorm + GP) and MNorm alone loses the most", _published_ablation("acc_pct"),
+              contrastive_ablation_utility),
+        Claim("contrastive", "Beyond the paper: an attacker refitted on the unlearned encoder still separates forgotten "
+              "from unseen samples", "not examined by the paper", contrastive_refit),
+    ]
