@@ -1,12 +1,15 @@
-"""One-off: restate notebook 02's per-seed sidecars (seeds/<table>/seed<N>.json) in the config shape of method presets.
+"""One-off: restate notebooks 02's and 03's per-seed sidecars (seeds/<table>/seed<N>.json) in the config shape of
+method presets.
 
 Before the paper rooms (issue 35), notebook 02's config flattened the methods' hyper-parameters into its own fields
-(dau_alpha, fisher_samples, ...); now each method's config comes from its preset, and a seed's fingerprint covers
-every method's resolved config. This rewrites each sidecar's "config" from the flat fields, mapped exactly as the
-old `experiment.method_configs` mapped them, keeps the flat one under "config_flat" and recomputes "fingerprint";
-the rows (CSV files) are untouched. Run from the repository root:
+(dau_alpha, fisher_samples, ...), and notebook 03's its gradient penalty's (gp_alpha, unlearn_lr, ...); now each
+method's config comes from its preset, and a seed's fingerprint covers every method's resolved config. This rewrites
+each sidecar's "config" from the flat fields, mapped exactly as the old code mapped them (notebook 02:
+`experiment.method_configs`; notebook 03: its setup cell, less the batch size derived from the forget set), keeps
+the flat one under "config_flat" and recomputes "fingerprint"; the rows (CSV files) are untouched. Run from the
+repository root:
 
-    python scripts/migrate_seed_sidecars.py results/*/02_*
+    python scripts/migrate_seed_sidecars.py results/*/02_* results/*/03_contrastive_unlearning
 
 It prints, for the sidecars at the top of each seeds/<table>/ folder, whether their fingerprint equals the present
 config's at that profile (they merge with a new run's seeds).
@@ -27,6 +30,8 @@ FLAT = ("ft_epochs", "dau_iterations", "dau_pretrain", "dau_alpha", "dau_lambda"
         "dau_sensitivity_draws", "dau_class_off", "dau_bn_from_retain", "dau_bn_recalibrate", "fisher_alpha",
         "fisher_samples", "influence_alpha", "influence_form", "ga_lr")
 ROW_FIELDS = ("schemes", "sparsities")
+FLAT_03 = ("gp_alpha", "gp_beta", "gp_gamma", "gp_form", "unlearn_epochs", "unlearn_lr")
+TABLE_FIELDS_03 = ("headline_only", "parts")
 
 
 def flat_to_methods(c: dict) -> dict:
@@ -50,12 +55,21 @@ def flat_to_methods(c: dict) -> dict:
 def migrate(side: Path) -> str | None:
     info = json.loads(side.read_text())
     c = info.get("config")
-    if not isinstance(c, dict) or "dau_alpha" not in c:
+    if isinstance(c, dict) and "dau_alpha" in c:
+        new = {k: v for k, v in c.items() if k not in FLAT}
+        new["method_configs"] = flat_to_methods(c)
+        skip = set(ROW_FIELDS)
+    elif isinstance(c, dict) and "gp_alpha" in c:
+        new = {k: v for k, v in c.items() if k not in FLAT_03}
+        new["methods"] = ["gradient_penalty"]
+        gp = make_config("gradient_penalty", alpha=c["gp_alpha"], beta=c["gp_beta"], gamma=c["gp_gamma"],
+                         form=c["gp_form"], epochs=c["unlearn_epochs"], lr=c["unlearn_lr"])
+        new["method_configs"] = {"gradient_penalty": asdict(gp)}
+        skip = set(TABLE_FIELDS_03)
+    else:
         return None
-    new = {k: v for k, v in c.items() if k not in FLAT}
-    new["method_configs"] = flat_to_methods(c)
     new = json.loads(json.dumps(new, sort_keys=True, default=str))
-    info.update(config=new, config_flat=c, fingerprint=_fingerprint(new, set(ROW_FIELDS)))
+    info.update(config=new, config_flat=c, fingerprint=_fingerprint(new, skip))
     side.write_text(json.dumps(info, indent=1, default=str))
     return info["fingerprint"]
 
@@ -63,7 +77,8 @@ def migrate(side: Path) -> str | None:
 def main(folders: list[str]) -> None:
     for folder in map(Path, folders):
         profile = folder.parent.name
-        present = config_fingerprint(notebook_config("02_discriminative_adversarial_unlearning", profile))[0]
+        notebook = "03_contrastive_unlearning" if folder.name.startswith("03") else "02_discriminative_adversarial_unlearning"
+        present = config_fingerprint(notebook_config(notebook, profile))[0]
         for side in sorted(folder.glob("seeds/**/seed*.json")):
             fp = migrate(side)
             if fp is not None and side.parent.parent.name == "seeds":

@@ -68,6 +68,36 @@ def test_method_contract(name, toy_overfit):
 
 
 @pytest.mark.parametrize("name", list_methods())
+def test_presets_name_known_profiles_and_fields(name):
+    """A method's PRESETS (beside its config) name only profiles that exist and fields its config has, with values of
+    the right type: preset_config resolves at every profile, and a preset's value is what that profile runs."""
+    from unlearnlib.config import ConfigError
+    from unlearnlib.methods import preset_config, presets
+    from unlearnlib.setting import PROFILE_NAMES, SETTINGS
+
+    table = presets(name)
+    assert set(table) <= set(PROFILE_NAMES), f"{name}: PRESETS for unknown profiles {set(table) - set(PROFILE_NAMES)}"
+    for profile in PROFILE_NAMES:
+        cfg = preset_config(name, profile, train=SETTINGS[profile].train)
+        for field, value in table.get(profile, {}).items():
+            assert getattr(cfg, field) == value, (name, profile, field)
+    with pytest.raises(ConfigError, match=f"unknown parameter\\(s\\) \\['{name}.no_such_field'\\]"):
+        preset_config(name, "quick", overrides={"no_such_field": 1})
+
+
+def test_preset_order_defaults_training_preset_overrides():
+    """defaults < the start model's training setting < the profile's preset < the caller's overrides."""
+    from unlearnlib.methods import make_config, preset_config
+    from unlearnlib.setting import SETTINGS
+
+    cpu = SETTINGS["cpu"].train
+    dau = preset_config("dau", "cpu", train=cpu, overrides={"alpha": 0.5})
+    assert dau.cpu_bf16 is True and dau.lr == 0.003 and dau.alpha == 0.5 and dau.lam == make_config("dau").lam
+    assert preset_config("retrain", "cpu", train=cpu).train == cpu
+    assert preset_config("dau", None) == make_config("dau")  # no profile: the defaults
+
+
+@pytest.mark.parametrize("name", list_methods())
 def test_pruning_masks_survive_unlearning(name, toy_overfit):
     model, split, data, rec = toy_overfit
     pruned = prune_global(model, 0.5)

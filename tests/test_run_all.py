@@ -74,6 +74,10 @@ def test_discovery_and_list(capsys):
     (["--only", "02", "-p", "FORGET_FRACTION", "'x'"], "forget_fraction takes a number"),
     (["-p", "seed", "1"], "UPPER_CASE"),
     (["-p", "RESULTS_DIR", "/tmp/x"], "run_all chooses the results folder"),
+    (["-p", "NOPE.ALPHA", "1"], "no registered method 'nope'"),
+    (["--only", "00", "-p", "DAU.ALPHA", "0.5"], "DAU.ALPHA: no selected notebook has such a parameter"),
+    (["--only", "02", "-p", "DAU.ALPHAA", "0.5"], r"unknown parameter\(s\) \['dau.alphaa'\] for DAUConfig"),
+    (["--only", "04", "-p", "DAU.ALPHA", "'x'"], "dau.alpha takes a number"),
 ])
 def test_bad_parameters_stop_before_anything_runs(argv, match, tmp_path, monkeypatch):
     started = []
@@ -88,6 +92,26 @@ def test_parameters_reach_only_the_notebooks_that_have_them():
     per = run_all.resolve_parameters([("SCHEMES", '["class"]'), ("DEVICE", "cpu")], "smoke", nbs)
     assert per["02_discriminative_adversarial_unlearning"] == {"DEVICE": "cpu", "OVERRIDES": {"schemes": ["class"]}}
     assert per["00_quickstart"] == {"DEVICE": "cpu", "OVERRIDES": {}}
+
+
+def test_a_method_override_reaches_every_notebook_that_runs_the_method():
+    """-p DAU.ALPHA 0.5 changes DAU in notebooks 02 and 04 alike (both read DAU's preset), and nothing in 00, which
+    does not run DAU; FINETUNE.EPOCHS reaches all three."""
+    from unlearnlib.papers import notebook_config
+
+    nbs = [p for p in run_all.discover() if p.stem[:2] in ("00", "02", "04")]
+    per = run_all.resolve_parameters([("DAU.ALPHA", "0.5"), ("FINETUNE.EPOCHS", "3")], "cpu", nbs)
+    assert per["00_quickstart"]["OVERRIDES"] == {"finetune.epochs": 3}
+    for stem in ("02_discriminative_adversarial_unlearning", "04_careful_evaluation"):
+        assert per[stem]["OVERRIDES"] == {"dau.alpha": 0.5, "finetune.epochs": 3}
+        cfg = notebook_config(stem, "cpu", per[stem]["OVERRIDES"])
+        dau, default = cfg.method_config("dau"), notebook_config(stem, "cpu").method_config("dau")
+        assert dau.alpha == 0.5 and default.alpha == 0.3  # the cpu preset's alpha, overridden
+        assert dau.lr == default.lr == 0.003  # the rest of the preset stays
+        assert cfg.method_config("finetune").epochs == 3
+    # notebook 04's own per-method overrides (one repair epoch) stay beside a new one
+    cfg = notebook_config("04_careful_evaluation", "cpu", {"amnesiac.epochs": 2})
+    assert cfg.method_config("amnesiac").epochs == 2 and cfg.method_config("random_label").epochs == 1
 
 
 def test_failure_keeps_earlier_results(demo):

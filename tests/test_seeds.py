@@ -157,7 +157,8 @@ def test_augment_modes():
         augmentation("crop", data)
 
 
-@pytest.mark.parametrize("notebook, changed", [("03_contrastive_unlearning", {"unlearn_lr": 2e-3}),
+@pytest.mark.parametrize("notebook, changed", [("03_contrastive_unlearning",
+                                                {"method_overrides": {"gradient_penalty": {"lr": 2e-3}}}),
                                                ("01_amnesiac_unlearning", {"unlearn_epochs": 6})])
 def test_headline_only_runs_merge_with_a_full_run(tmp_path, notebook, changed):
     """headline_only (a table field of notebooks 01 and 03) chooses which tables run: seed 1's headline-only rows

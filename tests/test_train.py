@@ -102,12 +102,12 @@ def test_retrained_reference_is_cached_with_its_run_time(digits, digits_data, mo
     split = make_split(digits, "class", 3, val_size=50, seed=0, train_size=400)
     cfg = TrainConfig(epochs=3, batch_size=64, lr=0.05, augment=False)
     orig, _ = train_original("mlp", digits_data, split, cfg, progress=False)
-    retr, seconds = E.retrain(orig, digits_data, split, make_config("retrain", train=cfg))
+    retr, seconds = E.cached_unlearn("retrain", orig, split, digits_data, make_config("retrain", train=cfg))
     xf, yf = digits_data.train_part(split.forget)
     # the retrained model never saw class 3; the original did
     assert seconds > 0 and accuracy(retr, xf, yf) < 5 < 50 < accuracy(orig, xf, yf)
     monkeypatch.setattr(E, "unlearn", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained again")))
-    again, seconds_again = E.retrain(orig, digits_data, split, make_config("retrain", train=cfg))
+    again, seconds_again = E.cached_unlearn("retrain", orig, split, digits_data, make_config("retrain", train=cfg))
     assert seconds_again == seconds
     assert all(torch.equal(a, b) for a, b in zip(retr.state_dict().values(), again.state_dict().values()))
 

@@ -1,33 +1,34 @@
-"""The unlearning pipeline, written once: original model (cached) -> optional pruning -> the retrained
-reference -> every method -> evaluation -> table. Notebooks 00 and 02 and the sweep call it.
+"""The unlearning pipeline, written once: original model (cached) -> optional pruning -> every method (each
+cached) -> evaluation -> table. Notebooks 00 and 02 and the sweep call it; notebooks 01 and 03 and the shadow jobs
+run their methods through the same `run_method` / `run_methods`.
 
     table = run_table(dataset, data, setting, schemes=["random"], sparsities=[0.0], seeds=[0],
                       methods=[("retrain", cfg_r), ("finetune", cfg_ft)], out=results_folder)
 
 `run_setting` does one (scheme, sparsity, seed); `run_table` loops over them and, given `out`, saves
 the table gathered so far after each one, so an interrupted run keeps what it finished.
-Retraining has one path: the registered `retrain` method (a fresh model of the same architecture and
-pruning masks, trained on the retain set with the original's schedule), its result cached on disk
-under a key of everything that determines it, so a resumed run skips it.
+Every method runs through one cached path (`run_method`): its result is stored on disk under a key of everything
+that determines it (the method's own `cache_entry` where it declares one, as retrain does), with its measured run
+time and, when asked, its per-iteration trace, so a resumed run skips what it finished.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
 
-from .cache import cache_key, entry_path, indices_key, load_entry, save_entry, weights_fingerprint
+from .cache import cache_key, entry_path, load_entry, save_entry, weights_fingerprint
 from .data import Dataset, DeviceData, Split, make_split
 from .evaluation import collect, evaluate, results_table
-from .methods import make_config, unlearn, with_seed
-from .models import masks, prune_global
+from .methods import custom_cache_entry, make_config, unlearn, with_seed
+from .models import prune_global
 from .originals import train_original
 from .results import save_table
 from .setting import Setting
@@ -63,58 +64,98 @@ def prune_and_tune(model: nn.Module, data: DeviceData, split: Split, sparsity: f
     return pruned, {"seconds": seconds, "sparsity": sparsity}
 
 
-def _fingerprint(model: nn.Module) -> str:
-    """The architecture and pruning masks of `model` (what a retrained copy inherits)."""
-    h = hashlib.sha1(type(model).__name__.encode())
-    for name, p in model.state_dict().items():
-        h.update(f"{name}:{tuple(p.shape)};".encode())
-    for name, m in sorted(masks(model).items()):
-        h.update(name.encode())
-        h.update(m.detach().cpu().numpy().astype(np.uint8).tobytes())
-    return h.hexdigest()
+@dataclass
+class MethodRun:
+    """One method's outcome: the unlearned model, its run time as measured when it was computed, the per-iteration
+    trace it reported (DAU's game, when asked; [] otherwise) and whether it came from the cache."""
+
+    model: nn.Module
+    seconds: float
+    trace: list[dict] = field(default_factory=list)
+    cached: bool = False
 
 
-def retrain(start: nn.Module, data: DeviceData, split: Split, cfg, *, cache: bool = True) -> tuple[nn.Module, float]:
-    """The retrained reference: `unlearn("retrain", start, ...)`, cached on disk with its measured run time.
-
-    The key holds the dataset, the retain indices (all retraining sees), the architecture and masks of `start`
-    and the RetrainConfig."""
-    retain = indices_key(split.retain)
-    key = cache_key(kind="retrain", dataset=data.name, data=data.fingerprint, retain=retain,
-                    model=_fingerprint(start), cfg=cfg.train)
-    return _through_cache(entry_path("retrained", key), start, data, lambda: unlearn("retrain", start, split, data, cfg),
-                          cache)
+class _Uncacheable(Exception):
+    """A config value the cache key cannot name (an arbitrary object)."""
 
 
-def _through_cache(path: Path, start: nn.Module, data: DeviceData, run: Callable[[], tuple[nn.Module, float]],
-                   cache: bool, meta: dict | None = None) -> tuple[nn.Module, float]:
-    """(model, seconds) of run(), saved at `path`; on a hit, a copy of `start` (its architecture and masks) with the
-    cached weights and the run time measured when it ran."""
-    entry = load_entry(path) if cache else None
-    if entry is not None:
+def _key_value(v):
+    """A config value as plain data for the cache key: tensors by their bytes' hash, dataclasses field by field."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, torch.Tensor):
+        t = v.detach().cpu().contiguous().reshape(-1)
+        return f"tensor:{t.dtype}:{hashlib.sha1(t.view(torch.uint8).numpy().tobytes()).hexdigest()}"
+    if isinstance(v, (list, tuple)):
+        return [_key_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _key_value(x) for k, x in v.items()}
+    if is_dataclass(v) and not isinstance(v, type):
+        return {f.name: _key_value(getattr(v, f.name)) for f in fields(v) if f.compare}
+    raise _Uncacheable(type(v).__name__)
+
+
+def method_entry(name: str, start: nn.Module, split: Split, data: DeviceData, cfg) -> Path | None:
+    """The cache entry of method `name` run from `start`, or None when it cannot be cached: a hook other than the
+    trace is set (its side effects must happen), or the config holds a value the key cannot name.
+
+    The key: the method's own `cache_entry` where it declares one (retrain: the retain set and the architecture),
+    else its start model's weights (`weights_fingerprint`), its full config (hooks aside), its split
+    (`Split.fingerprint`: every index array), the dataset's fingerprint and the device type."""
+    hooks = [f.name for f in fields(cfg) if not f.compare and getattr(cfg, f.name) is not None]
+    if any(h != "on_iteration" for h in hooks):
+        return None
+    own = custom_cache_entry(name)
+    if own is not None:
+        return own(start, split, data, cfg)
+    try:
+        plain = _key_value(cfg)
+    except _Uncacheable:
+        return None
+    key = cache_key(kind="unlearned", method=name, cfg=plain, start=weights_fingerprint(start), dataset=data.name,
+                    data=data.fingerprint, split=split.fingerprint(), device=torch.device(data.device).type)
+    return entry_path("unlearned", f"{name}-{key}")
+
+
+def run_method(name: str, start: nn.Module, split: Split, data: DeviceData, cfg: Any = None, *, cache: bool = True,
+               trace: bool = False, **overrides) -> MethodRun:
+    """`unlearn(name, start, ...)` through the on-disk cache (`method_entry`), with its measured run time.
+
+    trace: collect what the method reports per iteration (a config with an `on_iteration` hook, as DAU's); the trace
+    is stored with the cached entry, so a hit returns it too (an entry cached without one is recomputed)."""
+    cfg = make_config(name, cfg, **overrides)
+    wants = trace and "on_iteration" in {f.name for f in fields(cfg)}
+    path = method_entry(name, start, split, data, cfg) if cache else None
+    entry = load_entry(path) if path is not None else None
+    if entry is not None and (not wants or "trace" in entry[1]):
         tensors, saved = entry
         model = copy.deepcopy(start)
         model.load_state_dict(tensors["state"])
-        return model.to(data.device).eval(), float(saved["seconds"])
-    model, seconds = run()
-    if cache:
+        return MethodRun(model.to(data.device).eval(), float(saved["seconds"]), list(saved.get("trace", [])), True)
+    collected: list[dict] = []
+    if wants:
+        cfg = replace(cfg, on_iteration=collected.append)
+    model, seconds = unlearn(name, start, split, data, cfg)
+    if path is not None:
         save_entry(path, {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}},
-                   {**(meta or {}), "seconds": seconds})
-    return model, seconds
+                   {"method": name, "cfg": cfg, "seconds": seconds, **({"trace": collected} if wants else {})})
+    return MethodRun(model, seconds, collected)
+
+
+def run_methods(start: nn.Module, data: DeviceData, split: Split, methods: Sequence[tuple[str, Any]], *, seed: int = 0,
+                cache: bool = True, trace: bool = False) -> Iterator[tuple[str, MethodRun]]:
+    """Every method of `methods` ((registry name, config) pairs, each config given the seed) from `start`, one after
+    another through the cache (`run_method`); yields (name, MethodRun) as each finishes, so a caller can evaluate
+    a model and drop it before the next one runs."""
+    for name, cfg in methods:
+        yield name, run_method(name, start, split, data, with_seed(cfg, seed), cache=cache, trace=trace)
 
 
 def cached_unlearn(name: str, model: nn.Module, split: Split, data: DeviceData, cfg: Any = None, *,
                    cache: bool = True, **overrides) -> tuple[nn.Module, float]:
-    """`unlearn(name, model, ...)` through the on-disk cache (kind "unlearned"), with its measured run time.
-
-    The key holds the starting model's weights (`weights_fingerprint`), the method and its full config, its split
-    (`Split.fingerprint`: every index array), the dataset's fingerprint and the device type; so a notebook cut
-    mid-way resumes at the first unlearning it had not finished, with the run times it measured then."""
-    cfg = make_config(name, cfg, **overrides)
-    key = cache_key(kind="unlearned", method=name, cfg=cfg, start=weights_fingerprint(model), dataset=data.name,
-                    data=data.fingerprint, split=split.fingerprint(), device=torch.device(data.device).type)
-    return _through_cache(entry_path("unlearned", f"{name}-{key}"), model, data,
-                          lambda: unlearn(name, model, split, data, cfg), cache, {"method": name, "cfg": cfg})
+    """(model, seconds) of `run_method`: one method through the cache (retrain included)."""
+    run = run_method(name, model, split, data, cfg, cache=cache, **overrides)
+    return run.model, run.seconds
 
 
 def validation_view(data: DeviceData, split: Split, seed: int = 0) -> tuple[Split, DeviceData, Split]:
@@ -158,10 +199,11 @@ def run_setting(original: nn.Module, data: DeviceData, split: Split, sparsity: f
                 keep_models: bool = False, score: tuple[DeviceData, Split] | None = None,
                 log: Callable[[str], None] | None = print) -> SettingRun:
     """original -> (sparsity > 0: prune and tune) -> every method of `methods` ((registry name, config)
-    pairs, each config given the seed) -> evaluate. The first row is the starting model ("original").
+    pairs, each config given the seed; `run_methods`, each cached) -> evaluate. The first row is the starting
+    model ("original").
 
-    retrain runs through `retrain` (cached). trajectories: a list that methods reporting per-iteration
-    progress (an `on_iteration` config field, as DAU's) append to, each entry tagged with `tag`.
+    trajectories: a list that receives what methods report per iteration (an `on_iteration` config field, as
+    DAU's; stored with the cached entry), each entry tagged with `tag`.
     keep_models: return the unlearned models too (by method name; otherwise they are dropped as soon as
     they are evaluated). score: (data, split) to evaluate on instead of (data, split), e.g. `validation_view`'s."""
     tag = dict(tag or {})
@@ -175,24 +217,16 @@ def run_setting(original: nn.Module, data: DeviceData, split: Split, sparsity: f
     score_data, score_split = score or (data, split)
     rows = [evaluate(start, score_data, score_split, method="original", **kw)]
     seconds, models = {}, {}
-    for name, cfg in methods:
-        cfg = with_seed(cfg, seed)
-        n_before = len(trajectories) if trajectories is not None else 0
-        if trajectories is not None and "on_iteration" in {f.name for f in fields(cfg)}:
-            cfg = replace(cfg, on_iteration=trajectories.append)
-        if name == "retrain":
-            model, sec = retrain(start, data, split, cfg, cache=cache)
-        else:
-            model, sec = unlearn(name, start, split, data, cfg)
+    for name, run in run_methods(start, data, split, methods, seed=seed, cache=cache, trace=trajectories is not None):
         if trajectories is not None:
-            for t in trajectories[n_before:]:
-                t.update(tag)
-        rows.append(evaluate(model, score_data, score_split, method=name, runtime_s=sec, **kw))
-        seconds[name] = sec
+            trajectories.extend({**t, **tag} for t in run.trace)
+        rows.append(evaluate(run.model, score_data, score_split, method=name, runtime_s=run.seconds, **kw))
+        seconds[name] = run.seconds
         if keep_models:
-            models[name] = model
+            models[name] = run.model
         if log is not None:
-            log(" ".join(f"{k} {v}" for k, v in tag.items()) + f": {name} {sec:.1f} s")
+            where = " ".join(f"{k} {v}" for k, v in tag.items())
+            log((f"{where}: " if where else "") + f"{name} {run.seconds:.1f} s" + (" (cached)" if run.cached else ""))
     return SettingRun(split, original, start, rows, seconds, models)
 
 

@@ -7,6 +7,7 @@ Barlow Twins regulariser, kNN monitors and attacks) and `head` (the last linear 
 from __future__ import annotations
 
 import copy
+import hashlib
 from contextlib import contextmanager
 import math
 from typing import Callable
@@ -271,6 +272,17 @@ def is_pruned(model: nn.Module) -> bool:
 def masks(model: nn.Module) -> dict[str, torch.Tensor]:
     """Pruning masks by module name (empty for a dense model)."""
     return {name: mask for name, m in model.named_modules() if (mask := _mask_of(m)) is not None}
+
+
+def architecture_fingerprint(model: nn.Module) -> str:
+    """The architecture and pruning masks of `model`, not its weights (what a model retrained from it inherits)."""
+    h = hashlib.sha1(type(model).__name__.encode())
+    for name, p in model.state_dict().items():
+        h.update(f"{name}:{tuple(p.shape)};".encode())
+    for name, m in sorted(masks(model).items()):
+        h.update(name.encode())
+        h.update(m.detach().cpu().numpy().astype("uint8").tobytes())
+    return h.hexdigest()
 
 
 def sparsity(model: nn.Module, layers: str = "auto") -> float:

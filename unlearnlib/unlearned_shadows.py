@@ -25,7 +25,6 @@ import torch
 from . import paths
 from .cache import cache_key, indices_key, read_npz_entry
 from .data import Dataset, Split, device_data, save_npz_atomic
-from .methods import unlearn, with_seed
 from .train import TrainConfig, predict
 
 
@@ -109,7 +108,7 @@ class ShadowJob:
 def run_shadow_job(job: ShadowJob, cache: bool = True) -> dict[str, np.ndarray]:
     """Outputs of one shadow's models: logits on targets / population / retain probe per model ("original" first,
     then each method), the forget mask over T and each method's run time. Cached; safe to run as a Ray task."""
-    from .experiment import retrain
+    from .experiment import run_methods
     from .originals import train_original
 
     data = device_data(job.design.dataset, job.device)
@@ -128,14 +127,11 @@ def run_shadow_job(job: ShadowJob, cache: bool = True) -> dict[str, np.ndarray]:
         original, info = train_original(job.model, data, split, replace(job.train, seed=seed), progress=False,
                                         record_requests={"forget": split.forget} if wants_record else None)
         models, seconds = {"original": original}, {"original": float(info["seconds"])}
-        for name, cfg in job.methods:
-            cfg = with_seed(cfg, seed)
-            if name == "retrain":
-                models[name], seconds[name] = retrain(original, data, split, cfg)
-            else:
-                if name == "amnesiac":
-                    cfg = replace(cfg, record=info["amnesiac"], request="forget")
-                models[name], seconds[name] = unlearn(name, original, split, data, cfg)
+        # amnesiac subtracts the updates recorded while this shadow's original trained
+        methods = [(n, replace(c, record=info["amnesiac"], request="forget") if n == "amnesiac" else c)
+                   for n, c in job.methods]
+        for name, run in run_methods(original, data, split, methods, seed=seed, cache=cache):
+            models[name], seconds[name] = run.model, run.seconds
         parts = {"t": data.train_part(d.targets)[0], "z": data.test_part(d.population)[0],
                  "r": data.train_part(d.retain_probe)[0]}
         out = {f"logits_{p}": np.stack([predict(m, x).numpy() for m in models.values()]).astype(np.float32)

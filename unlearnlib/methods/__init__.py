@@ -86,6 +86,13 @@ def presets(name: str) -> dict[str, dict[str, Any]]:
     return dict(getattr(importlib.import_module(spec.fn.__module__), "PRESETS", {}))
 
 
+def custom_cache_entry(name: str):
+    """The method's own `cache_entry(start, split, data, cfg) -> Path`, declared in its module where what determines
+    its result differs from the default (its start model's weights, config, split and data; retrain: the retain set
+    and the architecture), else None."""
+    return getattr(importlib.import_module(get_method(name).fn.__module__), "cache_entry", None)
+
+
 def preset_config(name: str, profile: str | None = None, *, train: Any = None,
                   overrides: dict[str, Any] | None = None):
     """The method's config at `profile`: its defaults; then the start model's training setting `train` (a
@@ -175,4 +182,4 @@ def unlearn(name: str, model: nn.Module, split: Split, data: DeviceData, cfg: An
 
 
 __all__ = ["register", "list_methods", "get_method", "make_config", "check_config", "unlearn", "with_seed",
-           "presets", "preset_config", "MethodSpec"]
+           "presets", "preset_config", "custom_cache_entry", "MethodSpec"]

@@ -58,6 +58,10 @@ def model_outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model.encode(x) if _is_ssl(model) else model(x)
 
 
+# notebook 03's Adam rate at every profile, the rate its encoders train at (the paper's listing gives none)
+PRESETS = {p: {"lr": 1e-3} for p in ("smoke", "quick", "cpu", "paper")}
+
+
 @register("gradient_penalty", GradientPenaltyConfig)
 def gradient_penalty_unlearning(model: nn.Module, split: Split, data: DeviceData, cfg: GradientPenaltyConfig) -> nn.Module:
     """Minimise alpha L_MEMtrain + beta L_GP (+ gamma L_Norm) over forget batches for cfg.epochs epochs."""

@@ -5,8 +5,9 @@ from dataclasses import dataclass, field
 
 import torch.nn as nn
 
+from ..cache import cache_key, entry_path, indices_key
 from ..data import DeviceData, Split
-from ..models import reinitialize
+from ..models import architecture_fingerprint, reinitialize
 from ..train import TrainConfig, fit
 from . import register
 
@@ -26,3 +27,12 @@ def retrain(model: nn.Module, split: Split, data: DeviceData, cfg: RetrainConfig
     x, y = data.train_part(split.retain)
     fit(fresh, x, y, cfg.train, data=data, progress=cfg.progress, desc="retrain")
     return fresh
+
+
+def cache_entry(start: nn.Module, split: Split, data: DeviceData, cfg: RetrainConfig):
+    """Where a retrained model is cached: keyed by all that retraining sees (the dataset, the retain indices, the
+    architecture and pruning masks of the start model, not its weights, and the schedule), so a sweep scored on
+    validation data and the notebook that share a retain set share the entry."""
+    key = cache_key(kind="retrain", dataset=data.name, data=data.fingerprint, retain=indices_key(split.retain),
+                    model=architecture_fingerprint(start), cfg=cfg.train)
+    return entry_path("retrained", key)

@@ -4,17 +4,16 @@ Why each profile's sizes and recipes (measured): results/<profile>/NOTES.md and 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import pandas as pd
 
 from ..config import ConfigError
-from ..losses import GP_FORMS
-from ..setting import Setting, choices
+from ..setting import choices
 from ..ssl import SSL_METHODS, Augment
 from ..train import TrainConfig
-from .base import from_setting
+from .base import MethodsRun, from_setting
 from .claims import Claim, Outcome, fmt, ms, published_rows, seeds_of
 
 NOTEBOOK = "03_contrastive_unlearning"
@@ -42,7 +41,7 @@ CONTRASTIVE_PARTS = ("headline", "ablation", "amounts", "retrained", "figures")
 
 
 @dataclass(frozen=True)
-class ContrastiveConfig(Setting):
+class ContrastiveConfig(MethodsRun):
     """Notebook 03: gradient-penalty unlearning of SSL encoders and a supervised model (Tables II-VII)."""
 
     TABLE_FIELDS: ClassVar[tuple[str, ...]] = ("headline_only", "parts")  # which tables run, not what a row holds
@@ -62,12 +61,9 @@ class ContrastiveConfig(Setting):
     # one-cycle SGD, which ends at a rate of zero (Adam's constant rate left small_cnn's members at 47-100 % from one
     # ten epochs to the next: results/cpu/03_sweeps/README.md)
     sup_recipe: str = "adam"
-    unlearn_epochs: int = 10  # paper: 10
-    unlearn_lr: float = 1e-3  # Adam learning rate of the unlearning
-    gp_alpha: float = 1.0  # member training loss weight
-    gp_beta: float = 1.0  # gradient-penalty weight
-    gp_gamma: float = 0.1  # output-norm weight
-    gp_form: str = "wgan"  # wgan | squared_norm | norm_minus_one
+    # the unlearning: gradient_penalty at its preset (methods/gradient_penalty.py: the paper's 10 epochs, weights 1 /
+    # 1 / 0.1, Adam at 1e-3), changed with OVERRIDES {"gradient_penalty.lr": 2e-3} or -p GRADIENT_PENALTY.LR 2e-3
+    methods: tuple[str, ...] = ("gradient_penalty",)
     views: int = 10  # EncoderMI augmented views per image
     augment: Augment | None = None  # SSL views; None: ssl.default_augment(dataset) (mild for digits and MNIST)
     # True: only the headline tables (II-III, VII), e.g. another seed's rows (-p SEED 1 -p HEADLINE_ONLY True); run_all
@@ -81,8 +77,9 @@ class ContrastiveConfig(Setting):
     seed: int = 0
 
     def __post_init__(self):
+        super().__post_init__()
+        choices("methods", self.methods, ("gradient_penalty",))
         choices("ssl_methods", self.ssl_methods, SSL_METHODS)
-        choices("gp_form", (self.gp_form,), GP_FORMS)
         choices("sup_recipe", (self.sup_recipe,), tuple(SUP_RECIPES))
         if self.parts is not None:
             choices("parts", tuple(self.parts), CONTRASTIVE_PARTS)
@@ -95,6 +92,14 @@ class ContrastiveConfig(Setting):
         if self.parts is not None:
             return frozenset(self.parts)
         return frozenset({"headline"} if self.headline_only else CONTRASTIVE_PARTS)
+
+    def unlearning_config(self, n_forget: int):
+        """The gradient-penalty config of this notebook: its preset and overrides, the run's seed, and batches of a
+        quarter of the forget set (at most 256) unless a batch size is given."""
+        cfg = replace(self.method_config("gradient_penalty"), seed=self.seed)
+        if "batch_size" not in self.method_overrides.get("gradient_penalty", {}):
+            cfg = replace(cfg, batch_size=min(256, max(2, n_forget // 4)))
+        return cfg
 
     def supervised_train(self) -> TrainConfig:
         """Table VII's supervised model: `sup_epochs` epochs of `sup_recipe` on the members, batch `ssl_batch`, no

@@ -1,0 +1,90 @@
+"""experiment.run_method / run_methods: every method through one cache, its per-iteration trace stored with it."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import unlearnlib.experiment as E
+from unlearnlib.data import make_split
+from unlearnlib.methods import make_config
+from unlearnlib.originals import train_original
+from unlearnlib.train import TrainConfig
+
+
+@pytest.fixture
+def start(digits, digits_data):
+    split = make_split(digits, "random", 40, val_size=60, seed=3, train_size=400)
+    model, _ = train_original("mlp", digits_data, split, TrainConfig(epochs=2, batch_size=64, lr=0.05, augment=False),
+                              progress=False)
+    return model, split
+
+
+def _counting(monkeypatch):
+    calls = []
+    real = E.unlearn
+    monkeypatch.setattr(E, "unlearn", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    return calls
+
+
+def test_dau_is_cached_with_its_trace(start, digits_data, monkeypatch):
+    """DAU's game trajectory is a hook whose output is stored with the cached entry: a second run loads the model,
+    its run time and the same trace without playing the game; asking for a trace an entry lacks recomputes it."""
+    model, split = start
+    cfg = make_config("dau", iterations=4, pretrain_iters=2, log_every=2, batch_size=32, pair_batch_size=16,
+                      sensitivity_draws=2)
+    calls = _counting(monkeypatch)
+    plain = E.run_method("dau", model, split, digits_data, cfg)
+    assert plain.trace == [] and not plain.cached
+    traced = E.run_method("dau", model, split, digits_data, cfg, trace=True)  # no trace stored: played again
+    assert [t["iteration"] for t in traced.trace] == [2, 4] and not traced.cached
+    again = E.run_method("dau", model, split, digits_data, cfg, trace=True)
+    assert again.cached and again.trace == traced.trace and again.seconds == traced.seconds
+    assert all(torch.equal(a, b) for a, b in zip(traced.model.state_dict().values(), again.model.state_dict().values()))
+    assert calls == ["dau", "dau"]
+
+
+def test_run_setting_caches_every_method_and_keeps_the_trajectory(start, digits_data, monkeypatch):
+    model, split = start
+    methods = [("retrain", make_config("retrain", train=TrainConfig(epochs=1, batch_size=64, augment=False))),
+               ("finetune", make_config("finetune", epochs=1, augment=False)),
+               ("dau", make_config("dau", iterations=2, pretrain_iters=1, log_every=1, batch_size=32,
+                                   pair_batch_size=16, sensitivity_draws=2))]
+    first_traj, again_traj = [], []
+    first = E.run_setting(model, digits_data, split, 0.0, methods, seed=1, trajectories=first_traj, tag={"seed": 1},
+                          log=None)
+    calls = _counting(monkeypatch)
+    again = E.run_setting(model, digits_data, split, 0.0, methods, seed=1, trajectories=again_traj, tag={"seed": 1},
+                          log=None)
+    assert calls == [] and again.seconds == first.seconds
+    assert again_traj == first_traj and len(first_traj) == 2 and all(t["seed"] == 1 for t in first_traj)
+    E.run_setting(model, digits_data, split, 0.0, methods, seed=2, log=None)  # another seed: another config
+    assert calls == ["retrain", "finetune", "dau"]
+
+
+def test_a_method_with_a_hook_is_computed_not_cached(start, digits_data, monkeypatch):
+    """A per-epoch hook (notebook 01's monitors) must see every epoch: such a run goes around the cache."""
+    model, split = start
+    seen = []
+    cfg = make_config("finetune", epochs=2, augment=False, on_epoch_end=lambda *a, **k: seen.append(1))
+    assert E.method_entry("finetune", model, split, digits_data, cfg) is None
+    calls = _counting(monkeypatch)
+    for _ in range(2):
+        E.run_method("finetune", model, split, digits_data, cfg)
+    assert calls == ["finetune"] * 2 and len(seen) == 4
+
+
+def test_retrain_declares_its_own_cache_entry(start, digits_data):
+    """Retrain's result depends on the retain set and the architecture, not the start weights: two start models of
+    one architecture share its entry; other methods key on the weights."""
+    model, split = start
+    cfg = make_config("retrain", train=TrainConfig(epochs=1, batch_size=64, augment=False))
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        next(other.parameters()).view(-1)[0] += 1.0
+    assert E.method_entry("retrain", model, split, digits_data, cfg) == E.method_entry("retrain", other, split,
+                                                                                          digits_data, cfg)
+    ft = make_config("finetune", epochs=1)
+    assert E.method_entry("finetune", model, split, digits_data, ft) != E.method_entry("finetune", other, split,
+                                                                                          digits_data, ft)
