@@ -15,14 +15,18 @@ from ..config import ConfigError
 from ..setting import Setting
 from ..train import TrainConfig
 from .base import from_setting
-from .claims import Claim, Outcome, fmt, ms, published_rows, seeds_of
+from .claims import UNTESTABLE, Claim, Outcome, fmt, ms, published_rows, seeds_of
 
 NOTEBOOK = "01_amnesiac_unlearning"
 PAPER = "amnesiac_ml"
 TITLE = "Amnesiac Machine Learning (Graves, Nagisetty & Ganesh, AAAI 2021)"
 # results of a profile kept under other folder names, read after the notebook's own
 EXTRA_FOLDERS = {"paper": ("01_amnesiac_unlearning_cifar10_mlp",)}
-CHANCE_AUC = 0.6  # a membership attack with AUC at or below this on the original is "near chance"
+CHANCE_AUC = 0.6  # the shadow attack's AUC on the original at or below which it finds no membership (untestable)
+RECALL_HIGH, RECALL_LOW = 0.8, 0.1  # Table 1's "near 1" and "near 0" membership recall
+RECALL_STILL = 0.5  # naive retraining still exposes the class: recall at least this after the last epoch shown
+FORGOT_SHARE = 0.5  # the class counts as forgotten when its accuracy falls to at most this share of the original's
+CLOSE_ACC_PTS = 3  # test accuracy (other classes) within this many points of the original's
 
 # Graves et al.'s training schedule; the run's seed is applied at run time from the config's `seed`
 AMNESIAC_TRAIN = TrainConfig(epochs=10, batch_size=64, optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="constant",
@@ -96,8 +100,12 @@ def _attack_auc(r, rows: pd.DataFrame | None = None) -> float | None:
 
 
 def _auc_note(auc):
-    return (f"; shadow attack AUC on the original {auc:.3f}" + (" (near chance: recall tracks correct classification)"
-                                                                if auc <= CHANCE_AUC else "")) if auc is not None else ""
+    return f"; shadow attack AUC on the original {auc:.3f}" if auc is not None else ""
+
+
+def _no_signal(auc) -> str:
+    return (f"; untestable: the shadow attack's AUC on the original is {auc:.3f}, at or below {CHANCE_AUC}, so it finds "
+            f"no membership to remove and recall tracks correct classification (needs an AUC above {CHANCE_AUC})")
 
 
 def amnesiac_recall(r) -> Outcome | None:
@@ -109,22 +117,30 @@ def amnesiac_recall(r) -> Outcome | None:
     if e0.empty or e1.empty:
         return None
     auc = _attack_auc(r, c)
-    ok = e0.mean() >= 0.8 and e1.mean() <= 0.1
-    verdict = ("reproduced" if auc is None or auc > CHANCE_AUC else "partly") if ok else "not reproduced"
-    return Outcome(f"recall {ms(e0, 3)} at epoch 0 -> {ms(e1, 3)} at 0' ({seeds_of(c)}){_auc_note(auc)}", verdict,
-                   r.where("table1_mia_recall") + r.where("shadow_attack_quality"))
+    value = f"recall {ms(e0, 3)} at epoch 0 -> {ms(e1, 3)} at 0' ({seeds_of(c)})"
+    evidence = r.where("table1_mia_recall") + r.where("shadow_attack_quality")
+    if auc is not None and auc <= CHANCE_AUC:
+        return Outcome(value + _no_signal(auc), UNTESTABLE, evidence)
+    ok = e0.mean() >= RECALL_HIGH and e1.mean() <= RECALL_LOW
+    return Outcome(value + _auc_note(auc), "reproduced" if ok else "not reproduced", evidence)
 
 
 def amnesiac_test_acc(r) -> Outcome | None:
+    """Right after the update, the class is forgotten (its forget accuracy at most FORGOT_SHARE of the original's) and
+    test accuracy on the other classes within CLOSE_ACC_PTS of the original's. Accuracy kept by an update that forgot
+    nothing, or regained only by repair epochs, does not count."""
     t = r.table("accuracy_over_epochs", first=True)
     if t is None:
         return None
     t = t.assign(epoch=t.epoch.astype(str))
-    a = t[(t.scheme == "class") & (t.method == "amnesiac")].set_index("epoch").test_acc_pct
-    before, after, repaired = a["0"], a["0'"], a.get("1", np.nan)
-    verdict = "reproduced" if before - after <= 3 else "partly" if before - repaired <= 3 else "not reproduced"
-    return Outcome(f"test accuracy (other classes) {before:.2f} -> {after:.2f} % right after the removal, {fmt(repaired)} % "
-                   f"after one repair epoch (one seed: the last full run's); partly = near the original only after repair",
+    a = t[(t.scheme == "class") & (t.method == "amnesiac")].set_index("epoch")
+    before, after, repaired = a.test_acc_pct["0"], a.test_acc_pct["0'"], a.test_acc_pct.get("1", np.nan)
+    f0, f1 = a.forget_acc_pct["0"], a.forget_acc_pct["0'"]
+    forgot = f1 <= FORGOT_SHARE * f0
+    verdict = "reproduced" if forgot and before - after <= CLOSE_ACC_PTS else "not reproduced"
+    return Outcome(f"test accuracy (other classes) {before:.2f} -> {after:.2f} % right after the removal, while the "
+                   f"forgotten class's accuracy went {f0:.2f} -> {f1:.2f} % ({'forgotten' if forgot else 'not forgotten'}); "
+                   f"{fmt(repaired)} % after one repair epoch, which does not count (one seed: the last full run's)",
                    verdict, r.where("accuracy_over_epochs"))
 
 
@@ -138,11 +154,15 @@ def amnesiac_others_slower(r) -> Outcome | None:
     if last is None or any(v.empty for v in at.values()):
         return None
     am, rl1, nr_last = at["0'"].amnesiac.mean(), at["1"].random_label.mean(), at[last].naive_retrain.mean()
-    checks = [am <= 0.1, rl1 <= 0.1, nr_last >= 0.5]  # amnesiac at once, random label after one epoch, naive not yet
-    verdict = "reproduced" if all(checks) else "partly" if any(checks[1:]) else "not reproduced"
-    return Outcome(f"recall: amnesiac {fmt(am, 3)} right after the removal; random label {fmt(rl1, 3)} after one epoch; "
-                   f"naive retraining {fmt(nr_last, 3)} after {last} epochs ({seeds_of(c)})" + _auc_note(_attack_auc(r, c)),
-                   verdict, r.where("table1_mia_recall"))
+    value = (f"recall: amnesiac {fmt(am, 3)} right after the removal; random label {fmt(rl1, 3)} after one epoch; "
+             f"naive retraining {fmt(nr_last, 3)} after {last} epochs ({seeds_of(c)})")
+    auc = _attack_auc(r, c)
+    if auc is not None and auc <= CHANCE_AUC:
+        return Outcome(value + _no_signal(auc), UNTESTABLE, r.where("table1_mia_recall"))
+    checks = [am <= RECALL_LOW, rl1 <= RECALL_LOW, nr_last >= RECALL_STILL]  # at once, after one epoch, not yet
+    # naive retraining keeping membership is no achievement on its own: partly needs one of the two forgetting parts
+    verdict = "reproduced" if all(checks) else "partly" if any(checks[:2]) else "not reproduced"
+    return Outcome(value + _auc_note(auc), verdict, r.where("table1_mia_recall"))
 
 
 def amnesiac_inversion(r) -> Outcome | None:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..config import ConfigError
 from .base import MethodsRun, from_setting
-from .claims import Claim, Outcome
+from .claims import UNTESTABLE, Claim, Outcome
 
 NOTEBOOK = "04_careful_evaluation"
 PAPER = "careful"
@@ -132,6 +132,12 @@ def careful_sanity(r) -> Outcome | None:
                    f"shadows)", verdict, r.where("attacks_all"))
 
 
+def _no_signal(t: pd.DataFrame) -> str:
+    _, per = distances(t)
+    return (f"; untestable: the per-example attacks find no membership in the original (|AUC - 0.5| "
+            f"{per['original']:.3f}, within {PRIVATE_MARGIN} of retrained models' {per['retrain']:.3f}; needs more)")
+
+
 def careful_stronger(r) -> Outcome | None:
     t = attacks(r)
     if t is None or "original" not in t.index:
@@ -147,35 +153,45 @@ def careful_stronger(r) -> Outcome | None:
     on_original = clearly_stronger("original")
     verdict = ("reproduced" if on_original and len(stronger) * 2 >= len(methods) else
                "partly" if on_original or stronger else "not reproduced")
-    return Outcome(f"|AUC - 0.5|, population vs per-example: original {pop['original']:.3f} vs {per['original']:.3f}; "
-                   + ", ".join(f"{m} {pop[m]:.3f} vs {per[m]:.3f}" for m in methods)
-                   + f"; clearly stronger (by {STRONGER_BY}, and beyond retrained models' {noise - PRIVATE_MARGIN:.3f} + {PRIVATE_MARGIN}) on "
-                   "the original: "
-                   f"{'yes' if on_original else 'no'}, on {len(stronger)} of {len(methods)} methods", verdict,
-                   r.where("attacks_all"))
+    value = (f"|AUC - 0.5|, population vs per-example: original {pop['original']:.3f} vs {per['original']:.3f}; "
+             + ", ".join(f"{m} {pop[m]:.3f} vs {per[m]:.3f}" for m in methods)
+             + f"; clearly stronger (by {STRONGER_BY}, and beyond retrained models' {noise - PRIVATE_MARGIN:.3f} + {PRIVATE_MARGIN}) on "
+             "the original: "
+             f"{'yes' if on_original else 'no'}, on {len(stronger)} of {len(methods)} methods")
+    if "retrain" in t.index and powerless(t):
+        return Outcome(value + _no_signal(t), UNTESTABLE, r.where("attacks_all"))
+    return Outcome(value, verdict, r.where("attacks_all"))
 
 
 def careful_false_privacy(r) -> Outcome | None:
-    f = r.table("findings", first=True)
-    if f is None:
+    """Some method looks private to the population attacks but not to the per-example ones, where the original did not
+    look private to the population attacks (so the look is the method's doing: an untouched model earns nothing)."""
+    f, t = r.table("findings", first=True), attacks(r)
+    if f is None or t is None:
         return None
     fooled = f[f.looks_private_to_population & ~f.private_to_per_example].method.tolist()
     private = f[f.private_to_per_example].method.tolist()
     parts = [f"{m.method}: |AUC - 0.5| population {m.population_auc_distance:.3f} / per-example "
              f"{m.per_example_auc_distance:.3f} / F {m.forgetting_quality:.3f}" for m in f.itertuples()]
-    verdict = "reproduced" if fooled else "not reproduced"
-    return Outcome(f"look private to the population attack but not to per-example ones: {fooled or 'none'}; private to "
-                   f"both (within {PRIVATE_MARGIN} of retrained models' distance from chance): {private or 'none'}. " + "; ".join(parts), verdict,
-                   r.where("findings"))
+    value = (f"look private to the population attack but not to per-example ones: {fooled or 'none'}; private to "
+             f"both (within {PRIVATE_MARGIN} of retrained models' distance from chance): {private or 'none'}. " + "; ".join(parts))
+    if powerless(t):
+        return Outcome(value + _no_signal(t), UNTESTABLE, r.where("findings"))
+    pop, _ = distances(t)
+    if pop["original"] <= pop["retrain"] + PRIVATE_MARGIN:
+        return Outcome(value + f"; untestable: the original already looks private to the population attacks (|AUC - 0.5| "
+                       f"{pop['original']:.3f}, within {PRIVATE_MARGIN} of retrained models' {pop['retrain']:.3f}), so no "
+                       "method's look of privacy is its own doing", UNTESTABLE, r.where("findings"))
+    return Outcome(value, "reproduced" if fooled else "not reproduced", r.where("findings"))
 
 
 def claims() -> list[Claim]:
     return [
         Claim("careful", "Sanity check: retrained models score at chance under every attack", "AUC 0.5 by construction",
-              careful_sanity),
+              careful_sanity, null_exempt="a claim about retrained models, the reference, not a method"),
         Claim("careful", "Per-example attacks (U-LiRA, RMIA) are stronger than population attacks, on the original and on "
               "most unlearned models", "Hayes et al. 2024",
-              careful_stronger),
+              careful_stronger, null_exempt="a claim about the attacks' strength, whatever the models"),
         Claim("careful", "Some methods that look private to a population attack are not private to per-example attacks",
               "Hayes et al. 2024: inexact methods give a false sense of privacy", careful_false_privacy),
     ]

@@ -17,7 +17,9 @@ import pandas as pd
 from ..published import published
 from ..seeds import pm
 
-VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
+VERDICTS = ("reproduced", "partly", "not reproduced", "untestable here", "not run", "error")
+# a privacy claim whose signal is absent from the original before unlearning: nothing to remove, nothing tested
+UNTESTABLE = "untestable here"
 
 
 @dataclass
@@ -37,6 +39,9 @@ class Claim:
     check: Callable[["Results"], Outcome | None]  # None: not run at this profile
     unspecified: str = ""  # what the paper leaves open (shown where the claim fails)
     sweeps: str = ""  # folder of results/<profile>/ holding the sweeps tried for it, linked where the claim fails
+    # why a method that does nothing may earn this claim (a claim about the attacks or the original, not a method's
+    # unlearning); "" for every claim a method earns: tests/test_null_method.py holds those to "not reproduced"
+    null_exempt: str = ""
 
 
 class Results:
@@ -142,15 +147,33 @@ class Frames:
         return []
 
 
+def judge(claim: Claim, r) -> Outcome | None:
+    """The claim's rule on `r` (Results or Frames); a rule that raises gives the verdict "error" with its message."""
+    try:
+        return claim.check(r)
+    except Exception as exc:  # noqa: BLE001 - a rule's failure is shown in the report, not hidden as "not run"
+        return Outcome(f"error: {type(exc).__name__}: {exc}", "error")
+
+
+def beyond_spread(gain: pd.Series) -> tuple[bool, str]:
+    """Whether a per-seed gain (positive: the claim's side wins) is a win: its mean above 0 and, over several seeds,
+    above its standard deviation (ddof 1); one seed wins on its sign alone, provisionally. (win, words)."""
+    g = gain.dropna()
+    if g.empty:
+        return False, "no seed to compare"
+    if len(g) == 1:
+        return bool(g.iloc[0] > 0), f"margin {g.iloc[0]:.2f}, one seed: provisional"
+    mean, sd = g.mean(), g.std(ddof=1)
+    return bool(mean > 0 and mean > sd), f"margin {mean:.2f} ± {sd:.2f} over {len(g)} seeds" + (
+        "" if mean > sd else ", within the seeds' spread")
+
+
 def acceptance(claims: list[Claim], frames: Frames) -> pd.DataFrame:
     """A notebook's acceptance table: each of its paper's claims judged by the report's own rule on this run's rows
     (`frames`): claim, value, verdict. The report gives the same rows the same verdict."""
     rows = []
     for c in claims:
-        try:
-            o = c.check(frames)
-        except (KeyError, IndexError, AttributeError, ValueError) as exc:  # a partial run lacks a row
-            o = Outcome(f"incomplete result ({type(exc).__name__}: {exc})", "not run")
+        o = judge(c, frames)
         rows.append({"claim": c.text, "value": o.value if o else "not run in this invocation",
                      "verdict": o.verdict if o else "not run"})
     return pd.DataFrame(rows)

@@ -1,0 +1,125 @@
+"""A method that does nothing earns no verdict above "not reproduced" (GUIDE.md, "A verdict is evidence").
+
+From the committed results of each profile, every unlearning method's rows are replaced by the original's (the model
+before unlearning, counted as the method), then every claim is judged by its room's rule. Only a claim declared
+`null_exempt` (about the attacks, the reference or the original's signal, not a method's unlearning) may pass.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from unlearnlib import report
+from unlearnlib.papers import careful
+
+ROOT = Path(__file__).resolve().parents[1] / "results"
+KEEP = ("original", "retrain")  # the model before unlearning, and the reference every disparity is measured against
+
+
+def _null_table1(t: pd.DataFrame) -> pd.DataFrame:
+    """Notebook 02's rows: each method's metrics are its setting's original's; Avg. Disparity recomputed vs retrain."""
+    t = t.copy()
+    cols = ["ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct", "forget_acc_pct"]
+    keys = [k for k in ("seed", "scheme", "sparsity") if k in t]
+    for _, g in t.groupby(keys):
+        o = g[g.method == "original"]
+        re = g[g.method == "retrain"]
+        if o.empty or re.empty:
+            continue
+        rows = g.index[~g.method.isin(KEEP)]
+        t.loc[rows, cols] = o[cols].to_numpy().repeat(len(rows), axis=0)
+        t.loc[rows, "avg_disparity"] = float((o[cols[:4]].to_numpy() - re[cols[:4]].to_numpy()).__abs__().mean())
+    return t
+
+
+def _null_02(folder: Path) -> None:
+    for p in [folder / "table1_seeds.csv", *folder.glob("seeds/table1/seed*.csv")]:
+        if p.exists():
+            _null_table1(pd.read_csv(p)).to_csv(p, index=False)
+    p = folder / "table2_ablation.csv"
+    if p.exists():  # DAU with and without its Barlow term: both the original, so both alike
+        t = pd.read_csv(p)
+        for _, g in t.groupby("scheme"):
+            t.loc[g.index, [c for c in t if c not in ("scheme", "barlow_lambda")]] = g.iloc[[0]].drop(
+                columns=["scheme", "barlow_lambda"]).to_numpy().repeat(len(g), axis=0)
+        t.to_csv(p, index=False)
+
+
+def _null_01(folder: Path) -> None:
+    methods = ["naive_retrain", "random_label", "amnesiac"]
+    for p in [*folder.glob("seeds/table1_mia_recall/seed*.csv"), folder / "table1_mia_recall.csv"]:
+        if p.exists():  # every epoch's recall is epoch 0's: the original's
+            t = pd.read_csv(p, dtype={"epoch": str})
+            for _, g in t.groupby([c for c in ("seed", "scheme") if c in t]):
+                t.loc[g.index, methods] = g[g.epoch == "0"][methods].to_numpy().repeat(len(g), axis=0)
+            t.to_csv(p, index=False)
+    p = folder / "accuracy_over_epochs.csv"
+    if p.exists():
+        t = pd.read_csv(p, dtype={"epoch": str})
+        cols = [c for c in t if c not in ("method", "epoch", "scheme")]
+        for _, g in t.groupby(["scheme", "method"]):
+            t.loc[g.index, cols] = g[g.epoch == "0"][cols].to_numpy().repeat(len(g), axis=0)
+        t.to_csv(p, index=False)
+
+
+def _null_03(folder: Path) -> None:
+    for p in [*folder.glob("seeds/table2_3_ssl_methods/seed*.csv"), folder / "table2_3_ssl_methods.csv"]:
+        if p.exists():  # after unlearning (either attacker) = before
+            t = pd.read_csv(p)
+            cols = [c for c in t if c not in ("ssl", "model", "seed", "runtime_s") and not c.startswith("published")]
+            for _, g in t.groupby([c for c in ("seed", "ssl") if c in t]):
+                t.loc[g.index, cols] = g[g.model == "before"][cols].to_numpy().repeat(len(g), axis=0)
+            t.to_csv(p, index=False)
+    for p in [*folder.glob("seeds/table7_supervised/seed*.csv"), folder / "table7_supervised.csv"]:
+        if p.exists():
+            t = pd.read_csv(p)
+            cols = [c for c in t if c not in ("method", "seed", "runtime_s")]
+            for _, g in t.groupby([c for c in ("seed",) if c in t] or (lambda i: 0)):
+                rows = g.index[g.method == "after"]
+                t.loc[rows, cols] = g[g.method == "before"][cols].to_numpy().repeat(len(rows), axis=0)
+            t.to_csv(p, index=False)
+    p = folder / "table4_ablation_full.csv"
+    if p.exists():  # every combination leaves the encoder as it was
+        t = pd.read_csv(p)
+        for c in [c for c in t if c.startswith("after_")]:
+            if f"before_{c[6:]}" in t:
+                t[c] = t[f"before_{c[6:]}"]
+        t.to_csv(p, index=False)
+
+
+def _null_04(folder: Path) -> None:
+    p = folder / "attacks_all.csv"
+    if not p.exists():
+        return
+    t = pd.read_csv(p)
+    cols = [c for c in t if c not in ("model", "runtime_s", "n_shadows")]
+    rows = t.index[~t.model.isin(KEEP)]
+    t.loc[rows, cols] = t[t.model == "original"][cols].to_numpy().repeat(len(rows), axis=0)
+    t.to_csv(p, index=False)
+    careful.findings(t).to_csv(folder / "findings.csv", index=False)
+
+
+NULL = {"amnesiac_ml": _null_01, "dau": _null_02, "contrastive": _null_03, "careful": _null_04}
+
+
+@pytest.mark.parametrize("profile", ["quick", "cpu", "paper"])
+def test_a_method_that_does_nothing_earns_nothing(profile, tmp_path):
+    judged = 0
+    for paper, room in report.PAPER_ROOMS.items():
+        real = report.results(ROOT, profile, paper)
+        for f in real.folders:
+            shutil.copytree(f, tmp_path / profile / f.name, dirs_exist_ok=True)
+            NULL[paper](tmp_path / profile / f.name)
+        r = report.results(tmp_path, profile, paper)
+        if not r.folders:
+            continue
+        for c in room.claims():
+            o = c.check(r)
+            if o is None or c.null_exempt:
+                continue
+            judged += 1
+            assert o.verdict not in ("reproduced", "partly"), f"{profile} {paper}: {c.text!r} -> {o.verdict}: {o.value}"
+    assert judged >= (4 if profile == "paper" else 10)
