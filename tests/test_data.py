@@ -180,6 +180,13 @@ def test_tar_gz_archive_decoded_once_then_cached(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="damaged dataset cache"):
         third = load_dataset("cifar10", root=root, download=False)
     assert np.array_equal(third.x_train, first.x_train) and cached.with_name(cached.name + ".bad").is_file()
+    # so is one whose contents changed (bytes flipped in the middle: its digest no longer matches)
+    b = bytearray(cached.read_bytes())
+    b[len(b) // 2:len(b) // 2 + 64] = bytes(x ^ 0xFF for x in b[len(b) // 2:len(b) // 2 + 64])
+    cached.write_bytes(bytes(b))
+    with pytest.warns(UserWarning, match="damaged dataset cache"):
+        fourth = load_dataset("cifar10", root=root, download=False)
+    assert np.array_equal(fourth.x_train, first.x_train)
 
 
 def test_unreadable_image_and_truncated_archive_name_the_file(tmp_path):

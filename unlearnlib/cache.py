@@ -1,9 +1,10 @@
 """The on-disk cache of trained models (originals, retrained references) and shadow-model outputs.
 
 An entry is one file, written atomically (a temporary file renamed into place) and holding its
-tensors and its JSON metadata together, so a cut run never leaves half an entry. The file is
-torch's zip format, whose records carry CRC-32 checksums: a truncated or damaged entry fails to
-load, is reported by path, moved aside (`<name>.bad`) and rebuilt by the caller.
+tensors and its JSON metadata together, so a cut run never leaves half an entry, with the SHA-256 of
+both: a truncated entry fails to load and a damaged one fails its digest (torch's loader does not
+check the zip's CRCs), and either is reported by path, moved aside (`<name>.bad`) and rebuilt by the
+caller. The .npz entries (shadow outputs, decoded datasets) carry the digest of their arrays.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from . import paths
+from .data import check_npz_digest
 
 
 def cache_key(**parts) -> str:
@@ -52,12 +54,36 @@ def entry_path(kind: str, name: str) -> Path:
     return paths.cache_root() / kind / f"{name}.pt"
 
 
+def entry_digest(tensors: Any, meta: str) -> str:
+    """SHA-256 of an entry: its meta (JSON text) and every tensor's place, dtype, shape and bytes."""
+    h = hashlib.sha256(meta.encode())
+
+    def walk(where: str, v) -> None:
+        if isinstance(v, torch.Tensor):
+            t = v.detach().cpu().contiguous()
+            h.update(f"{where}:{t.dtype}:{tuple(t.shape)};".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(v, dict):
+            for k in sorted(v, key=str):
+                walk(f"{where}/{k}", v[k])
+        elif isinstance(v, (list, tuple)):
+            for i, x in enumerate(v):
+                walk(f"{where}/{i}", x)
+        else:
+            h.update(f"{where}={v!r};".encode())
+
+    walk("", tensors)
+    return h.hexdigest()
+
+
 def save_entry(path: Path, tensors: dict[str, Any], meta: dict) -> Path:
-    """Write tensors (nested dicts / lists of tensors) and JSON-able meta as one file, atomically."""
+    """Write tensors (nested dicts / lists of tensors) and JSON-able meta as one file, atomically, with their
+    digest."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"tensors": tensors, "meta": json.dumps(meta, default=str)}, tmp)
+    text = json.dumps(meta, default=str)
+    torch.save({"tensors": tensors, "meta": text, "sha256": entry_digest(tensors, text)}, tmp)
     tmp.replace(path)
     return path
 
@@ -71,8 +97,11 @@ def load_entry(path: Path) -> tuple[dict, dict] | None:
         return None
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(blob, dict) or set(blob) != {"tensors", "meta"}:
+        if not isinstance(blob, dict) or set(blob) - {"sha256"} != {"tensors", "meta"}:
             raise ValueError("not a cache entry (expected tensors and meta)")
+        # entries written before digests carry none and load unchecked
+        if "sha256" in blob and entry_digest(blob["tensors"], blob["meta"]) != blob["sha256"]:
+            raise ValueError("its contents do not match the SHA-256 written with them (damaged on disk)")
         return blob["tensors"], json.loads(blob["meta"])
     except Exception as exc:  # noqa: BLE001 - any failure to read means the entry is unusable
         return _set_aside(path, exc)
@@ -86,6 +115,7 @@ def read_npz_entry(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] |
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
+            check_npz_digest(z, path)
             return {k: z[k] for k in keys}
     except Exception as exc:  # noqa: BLE001 - any failure to read means the entry is unusable
         return _set_aside(path, exc)

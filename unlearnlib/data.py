@@ -204,6 +204,7 @@ def _read_npz(key: str, path: Path, source: str) -> Dataset:
             missing = {"x_train", "y_train", "x_test", "y_test"} - set(z.files)
             if missing:
                 raise ValueError(f"{path} lacks arrays {sorted(missing)}; it needs x_train y_train x_test y_test")
+            check_npz_digest(z, path)
             arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
             classes = tuple(str(c) for c in z["classes"]) if "classes" in z.files else None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
@@ -249,12 +250,35 @@ def validated(ds: Dataset, origin: str) -> Dataset:
     return ds
 
 
+DIGEST = "__sha256__"  # the array of an .npz cache entry holding the SHA-256 of all its other arrays
+
+
+def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of named arrays: names, dtypes, shapes and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def save_npz_atomic(path: Path, **arrays) -> None:
-    """np.savez to a temporary file renamed over `path`: an interrupted write never leaves a broken cache entry."""
+    """np.savez to a temporary file renamed over `path`, with the digest of its arrays: an interrupted write never
+    leaves a broken cache entry, and damaged contents are caught when read (`check_npz_digest`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **arrays)
+    np.savez(tmp, **arrays, **{DIGEST: np.array(arrays_digest(arrays))})
     tmp.replace(path)
+
+
+def check_npz_digest(z, path) -> None:
+    """Raise ValueError when an open .npz written with a digest (`save_npz_atomic`) no longer matches it. Files
+    without one (a user's offline data, entries written before digests) are not checked."""
+    if DIGEST in z.files:
+        arrays = {k: z[k] for k in z.files if k != DIGEST}
+        if arrays_digest(arrays) != str(z[DIGEST]):
+            raise ValueError(f"{path}: its contents do not match the SHA-256 written with them (damaged on disk)")
 
 
 def _write_npz(path: Path, ds: Dataset) -> None:
