@@ -209,7 +209,7 @@ def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, descriptio
     staging.mkdir(parents=True)
     if (final / "seeds").is_dir():  # earlier invocations' per-seed rows: this run's tables merge them (unlearnlib.seeds)
         shutil.copytree(final / "seeds", staging / "seeds")
-    params = {"PROFILE": profile, **overrides, "RESULTS_DIR": str(staging)}
+    params = {"PROFILE": profile, **overrides, "RESULTS_DIR": portable(staging)}
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     error = ""
@@ -232,6 +232,8 @@ def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, descriptio
         "status": "failed: " + error if error else "ok",
     }
     (staging / "params.json").write_text(json.dumps(meta, indent=2, default=str))
+    if (staging / nb.name).exists():
+        portable_papermill_paths(staging / nb.name, nb, final)
     if error:
         shutil.rmtree(failed, ignore_errors=True)
         staging.rename(failed)
@@ -249,6 +251,29 @@ def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, descriptio
     shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(failed, ignore_errors=True)
     return True, f"{meta['seconds']} s"
+
+
+def portable(path: Path) -> str:
+    """`path` relative to the repository when it lies inside it and the kernel's unlearnlib resolves relative
+    results folders against this same repository (`unlearnlib.results.notebook_dir`); else absolute. Committed
+    results then name no folder of the machine that ran them."""
+    from unlearnlib import paths
+
+    path = Path(path).resolve()
+    if paths.repo_root().resolve() == ROOT and path.is_relative_to(ROOT):
+        return str(path.relative_to(ROOT))
+    return str(path)
+
+
+def portable_papermill_paths(executed: Path, nb: Path, final: Path) -> None:
+    """Papermill records the input and output paths it was given in the executed notebook's metadata: name them
+    relative to the repository (the notebook, and the folder it is published to)."""
+    d = json.loads(executed.read_text())
+    pm_meta = d.get("metadata", {}).get("papermill")
+    if isinstance(pm_meta, dict):
+        pm_meta["input_path"] = portable(nb)
+        pm_meta["output_path"] = str(Path(portable(final)) / nb.name)
+        executed.write_text(json.dumps(d, indent=1, ensure_ascii=False) + "\n")
 
 
 def carry_unwritten(final: Path, staging: Path) -> list[str]:
@@ -295,6 +320,11 @@ def prepare(notebooks: list[Path], profile: str, overrides: dict[str, dict], out
         print(f"prepared {out / nb.name}")
 
 
+# progress bars in a batch run: at most one frame every 30 s (tqdm reads TQDM_* defaults from the environment, which
+# the kernel inherits), so an executed notebook keeps its tables and messages, not thousands of bar frames
+BATCH_ENV = {"TQDM_MININTERVAL": "30"}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="quick", choices=PROFILES)
@@ -314,6 +344,8 @@ def main(argv=None) -> int:
             print(f"wrote {path}")
         return 0
 
+    for k, v in BATCH_ENV.items():
+        os.environ.setdefault(k, v)
     notebooks = select(discover(), args.only)
     if args.list:
         for nb in notebooks:

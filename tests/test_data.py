@@ -157,6 +157,7 @@ def test_image_tree_png_is_lossless_and_keeps_train_order(tmp_path):
 
 
 def test_tar_gz_archive_decoded_once_then_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNLEARNLIB_CACHE", str(tmp_path / "cache"))
     ds = _fake("cifar10", n_train=90, n_test=30)
     tree = tmp_path / "tree"
     _write_tree(tree, ds, "jpg")
@@ -170,12 +171,15 @@ def test_tar_gz_archive_decoded_once_then_cached(tmp_path, monkeypatch):
 
     def boom(*a, **k):
         raise AssertionError("decoded again instead of reading the cache")
-    monkeypatch.setattr(D, "_read_image_archive", boom)
-    second = load_dataset("cifar10", root=root, download=False)
-    assert np.array_equal(second.x_train, first.x_train) and "decoded cache" in second.source
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(D, "_read_image_archive", boom)
+        second = load_dataset("cifar10", root=root, download=False)
+    assert np.array_equal(second.x_train, first.x_train) and second.source == first.source
+    # the source is named portably: file name, size, digest; never this machine's folders or the cache's
+    assert second.source.startswith("cifar10-jpeg.tar.gz (") and "sha256 " in second.source
+    assert str(tmp_path) not in second.source and "decoded (cached)" in second.source
     # a damaged decoded cache is reported, moved aside and decoded again
-    monkeypatch.undo()
-    cached = Path(second.source.split("decoded cache ")[1].rstrip(")"))
+    (cached,) = (tmp_path / "cache" / "decoded").glob("cifar10-*.npz")
     cached.write_bytes(cached.read_bytes()[:100])
     with pytest.warns(UserWarning, match="damaged dataset cache"):
         third = load_dataset("cifar10", root=root, download=False)

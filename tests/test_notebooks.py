@@ -38,6 +38,11 @@ def test_parameters_cell_is_profile_overrides_device_results_dir(nb):
     assert names == ["PROFILE", "OVERRIDES", "DEVICE", "RESULTS_DIR"]
     # papermill infers each parameter's type from its line; an '=' inside a comment breaks that
     assert all(line.count("=") == 1 for line in params[0].splitlines() if line.strip())
+    # the PROFILE line lists every profile, in the one order unlearnlib.setting declares them
+    from unlearnlib.setting import PROFILE_NAMES
+
+    profile_line = next(line for line in params[0].splitlines() if line.startswith("PROFILE"))
+    assert " | ".join(PROFILE_NAMES) + ":" in profile_line, profile_line
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)

@@ -73,3 +73,25 @@ def test_git_commit_is_dirty_for_changed_code_not_for_changed_results(tmp_path, 
     assert results.git_commit() == head
     (tmp_path / "code.py").write_text("x = 2\n")
     assert results.git_commit() == head + "+dirty"
+
+
+def test_committed_results_hold_no_absolute_path():
+    """Data sources are named by file name, size and digest, folders relative to the repository, nothing of the
+    cache's location: the files runs wrote under results/ name no folder of the machines that ran them."""
+    from pathlib import Path
+
+    from unlearnlib.results import absolute_paths
+
+    found = absolute_paths(Path(__file__).resolve().parents[1] / "results")
+    assert not found, "\n".join(found[:20])
+
+
+def test_the_path_scan_finds_a_planted_path(tmp_path):
+    from unlearnlib.results import absolute_paths
+
+    (tmp_path / "t.meta.json").write_text('{"source": "cifar10-jpeg.tar.gz (18.6 MiB, sha256 b9ef)", "url": "https://x/y"}')
+    (tmp_path / "README.md").write_text("UNLEARNLIB_CACHE=/tmp/ulcache (an instruction, written by hand)")
+    assert absolute_paths(tmp_path) == []
+    (tmp_path / "t.md").write_text("- source: /home/me/data/cifar10-jpeg.tar.gz\n")
+    (found,) = absolute_paths(tmp_path)
+    assert found.startswith("t.md:") and "/home/me" in found

@@ -20,7 +20,7 @@ import tarfile
 import warnings
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -132,7 +132,7 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
     info = DATASETS[key]
     cache_dir = paths.cache_root() / "torchvision"
     cached = cache_dir / f"{key}.npz"
-    found = _read_cache_entry(key, cached, source=f"torchvision cache {cached}")
+    found = _read_cache_entry(key, cached, source=f"torchvision.datasets.{DATASETS[key].torchvision_name if key in DATASETS else key} download, cached")
     if found is not None:
         return found
     looked.append(f"decoded torchvision cache {cached}")
@@ -155,10 +155,29 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
     )
 
 
+@functools.lru_cache(maxsize=None)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def describe_source(path: Path) -> str:
+    """A data file named portably: its file name, size and SHA-256 (never the folder it sits in on this machine);
+    a folder by its name and file count."""
+    path = Path(path)
+    if path.is_dir():
+        return f"{path.name}/ ({sum(1 for f in path.rglob('*') if f.is_file())} files)"
+    st = path.stat()
+    return f"{path.name} ({st.st_size / 2**20:.1f} MiB, sha256 {_file_digest(str(path), st.st_size, st.st_mtime_ns)[:16]})"
+
+
 def _load_offline(key: str, base: Path, looked: list[str]) -> Dataset | None:
     npz = base / f"{key}.npz"
     if npz.is_file():
-        return _read_npz(key, npz, source=str(npz))
+        return _read_npz(key, npz, source=describe_source(npz))
     looked.append(str(npz))
     folder = base / key
     if (folder / "train").is_dir():
@@ -176,10 +195,11 @@ def _cached_decode(key: str, src: Path, decode) -> Dataset:
     st = src.stat()
     tag = hashlib.sha1(f"{_CACHE_VERSION}|{src.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
     cached = paths.cache_root() / "decoded" / f"{key}-{tag.hexdigest()[:12]}.npz"
-    found = _read_cache_entry(key, cached, source=f"{src} (decoded cache {cached})")
+    source = f"{describe_source(src)}, decoded (cached)"  # the same words whether decoded now or read back
+    found = _read_cache_entry(key, cached, source=source)
     if found is not None:
         return found
-    ds = decode()
+    ds = replace(decode(), source=source)
     _write_npz(cached, ds)
     return ds
 
@@ -394,7 +414,7 @@ def _download_torchvision(key: str, tv_name: str, cache_dir: Path) -> Dataset:
         x_tr, x_te = (np.asarray(d.data) for d in (tr, te))
         y_tr, y_te = (np.asarray(d.targets) for d in (tr, te))
         classes = tuple(tr.classes)
-    src = f"torchvision.datasets.{tv_name} ({root})"
+    src = f"torchvision.datasets.{tv_name} download"
     return validated(Dataset(key, _as_nhwc(np.asarray(x_tr, dtype=np.uint8), src), y_tr.astype(np.int64),
                              _as_nhwc(np.asarray(x_te, dtype=np.uint8), src), y_te.astype(np.int64), classes, src), src)
 

@@ -133,3 +133,19 @@ def image_grid(images: dict, rows: list, cols: list, title: str = "", cell: floa
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# an absolute path of a machine: "/" after a quote, space, bracket or line start (not inside a relative path or URL)
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/<>-])/(?:work|root|tmp|home|opt|mnt|Users|var|srv|usr|private|data)/[\w.-]")
+RECORDED = {".json", ".md", ".csv", ".ipynb", ".txt"}  # what runs write; README.md and NOTES.md are written by hand
+
+
+def absolute_paths(root: Path) -> list[str]:
+    """Every absolute path in the files runs wrote under `root`, as 'file: ...context...'. Committed results should
+    hold none: data sources are named by file name, size and digest, folders relative to the repository."""
+    found = []
+    for f in sorted(p for p in Path(root).rglob("*") if p.is_file() and p.suffix in RECORDED
+                    and p.name not in ("README.md", "NOTES.md")):
+        text = f.read_text(errors="replace")
+        found += [f"{f.relative_to(root)}: {text[max(0, m.start() - 30):m.end() + 30]!r}" for m in ABSOLUTE_PATH.finditer(text)]
+    return found

@@ -31,13 +31,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .cache import cache_key, entry_path, indices_key, load_entry, save_entry
 from .data import DeviceData
 from .losses import nt_xent
 from .models import create_model
-from .train import autocast
+from .train import autocast, tqdm
 
 SSL_METHODS = ("simclr", "moco", "byol")
 

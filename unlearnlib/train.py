@@ -15,7 +15,11 @@ from typing import Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+try:  # widget bars in a notebook that can draw them
+    import ipywidgets  # noqa: F401
+    from tqdm.auto import tqdm
+except ImportError:  # text bars: tqdm.auto would fall back to them anyway, with a warning naming this environment's path
+    from tqdm.std import tqdm
 
 from .data import DeviceData, batches
 
