@@ -95,3 +95,14 @@ def test_the_path_scan_finds_a_planted_path(tmp_path):
     (tmp_path / "t.md").write_text("- source: /home/me/data/cifar10-jpeg.tar.gz\n")
     (found,) = absolute_paths(tmp_path)
     assert found.startswith("t.md:") and "/home/me" in found
+
+
+def test_a_hand_run_writes_to_scratch_never_to_the_published_results(tmp_path, monkeypatch, capsys):
+    """A notebook stepped through by hand (RESULTS_DIR empty) writes under build/scratch/; results/ is run_all's."""
+    from unlearnlib.results import notebook_dir
+
+    monkeypatch.setenv("UNLEARNLIB_ROOT", str(tmp_path))
+    d = notebook_dir("quick", "00_quickstart", None)
+    assert d == tmp_path / "build" / "scratch" / "quick" / "00_quickstart" and d.is_dir()
+    assert not (tmp_path / "results").exists() and "python run_all.py publishes to results/quick" in capsys.readouterr().out
+    assert notebook_dir("quick", "00_quickstart", "results/quick/.staging/x") == tmp_path / "results/quick/.staging/x"

@@ -16,8 +16,15 @@ from . import paths
 
 
 def notebook_dir(profile: str, notebook: str, override: str | Path | None = None) -> Path:
-    """results/<profile>/<notebook>/ (or `override`), created."""
-    d = Path(override) if override else paths.results_root() / profile / notebook
+    """Where a notebook writes, created: `override` (run_all's staging folder, relative paths from the repository),
+    else, for a hand run, build/scratch/<profile>/<notebook>/: a notebook stepped through by hand never writes into
+    the published results/, which only run_all replaces, through its staging folder and lock."""
+    if override:
+        d = Path(override)
+    else:
+        d = paths.repo_root() / "build" / "scratch" / profile / notebook
+        print(f"a hand run: results go to {d.relative_to(paths.repo_root())} (python run_all.py publishes to "
+              f"results/{profile}/{notebook})")
     if not d.is_absolute():
         d = paths.repo_root() / d
     d.mkdir(parents=True, exist_ok=True)
