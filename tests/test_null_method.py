@@ -22,7 +22,9 @@ KEEP = ("original", "retrain")  # the model before unlearning, and the reference
 def _null_table1(t: pd.DataFrame) -> pd.DataFrame:
     """Notebook 02's rows: each method's metrics are its setting's original's; Avg. Disparity recomputed vs retrain."""
     t = t.copy()
-    cols = ["ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct", "forget_acc_pct"]
+    # every measured column of the original (accuracies, every attack's efficacy), run time aside
+    cols = [c for c in t.select_dtypes("number") if c not in ("seed", "sparsity", "runtime_s", "avg_disparity")
+            and not c.startswith(("orig_", "published"))]
     keys = [k for k in ("seed", "scheme", "sparsity") if k in t]
     for _, g in t.groupby(keys):
         o = g[g.method == "original"]
@@ -31,7 +33,8 @@ def _null_table1(t: pd.DataFrame) -> pd.DataFrame:
             continue
         rows = g.index[~g.method.isin(KEEP)]
         t.loc[rows, cols] = o[cols].to_numpy().repeat(len(rows), axis=0)
-        t.loc[rows, "avg_disparity"] = float((o[cols[:4]].to_numpy() - re[cols[:4]].to_numpy()).__abs__().mean())
+        four = ["ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct"]
+        t.loc[rows, "avg_disparity"] = float((o[four].to_numpy() - re[four].to_numpy()).__abs__().mean())
     return t
 
 

@@ -164,8 +164,8 @@ def beyond_spread(gain: pd.Series) -> tuple[bool, str]:
     if len(g) == 1:
         return bool(g.iloc[0] > 0), f"margin {g.iloc[0]:.2f}, one seed: provisional"
     mean, sd = g.mean(), g.std(ddof=1)
-    return bool(mean > 0 and mean > sd), f"margin {mean:.2f} ± {sd:.2f} over {len(g)} seeds" + (
-        "" if mean > sd else ", within the seeds' spread")
+    words = "" if mean > sd else ", behind" if mean <= 0 else ", within the seeds' spread"
+    return bool(mean > 0 and mean > sd), f"margin {mean:.2f} ± {sd:.2f} over {len(g)} seeds{words}"
 
 
 def acceptance(claims: list[Claim], frames: Frames) -> pd.DataFrame:
