@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,31 @@ def test_notebook_03_parts():
         notebook_config(nb, "cpu", {"parts": []})
     with pytest.raises(ConfigError, match="headline_only=True runs only the headline tables, but parts=\\['amounts'\\]"):
         notebook_config(nb, "cpu", {"parts": ["amounts"], "headline_only": True})
+
+
+def test_notebook_00_runs_as_a_user_runs_it(tmp_path, monkeypatch):
+    """Stepping through by hand: the committed notebook, its parameters cell edited as a user edits it (PROFILE =
+    "smoke"), executed cell by cell with nbclient in the notebooks folder, no papermill. It writes to the scratch
+    folder, never to results/, and leaves the committed notebook as it was."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from unlearnlib import paths
+
+    path = NOTEBOOKS[0]
+    assert path.stem == "00_quickstart"
+    before = path.read_bytes()
+    nb = nbformat.read(path, as_version=4)
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    params.source = params.source.replace('PROFILE = "quick"', 'PROFILE = "smoke"', 1)
+    assert 'PROFILE = "smoke"' in params.source
+    monkeypatch.setenv("UNLEARNLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    scratch = paths.repo_root() / "build" / "scratch" / "smoke" / "00_quickstart"
+    shutil.rmtree(scratch, ignore_errors=True)  # what the run writes, not an earlier run's files
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "a hand run: results go to build/scratch/smoke/00_quickstart" in outputs
+    assert (scratch / "table_methods.csv").is_file()
+    assert not any(o.get("output_type") == "error" for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert path.read_bytes() == before
