@@ -1,7 +1,8 @@
 """Issue 36, notebook 03 at cpu: how few members must a CPU-sized encoder train on, in the paper's regime, before
 EncoderMI reads membership? (results/cpu/03_sweeps/memorise.jsonl)
 
-    UNLEARNLIB_DATA=../shared/data python scripts/ssl_memorise_sweep.py [MEMBERS:LR ...] >> results/cpu/03_sweeps/memorise.jsonl
+    UNLEARNLIB_DATA=../shared/data python scripts/ssl_memorise_sweep.py [MEMBERS:LR ...] [epochs=N] [mid=N] \
+        >> results/cpu/03_sweeps/memorise.jsonl
 
 The paper overfits its encoders (1,600 epochs, Adam at lr 0.01, 10,000 members); at 10,000 members and 30-150 CPU
 epochs the attack sees nothing (03_sweeps/README.md). Here the member count shrinks instead: MoCo v2 (notebook 03's
@@ -82,5 +83,7 @@ def main(runs) -> None:
 
 
 if __name__ == "__main__":
-    chosen = [(int(a), float(b)) for a, b in (x.split(":") for x in sys.argv[1:])] or RUNS
+    settings = dict(x.split("=", 1) for x in sys.argv[1:] if "=" in x)  # epochs=N, mid=N (a longer run, a later stop)
+    EPOCHS, MID = int(settings.get("epochs", EPOCHS)), int(settings.get("mid", MID))
+    chosen = [(int(a), float(b)) for a, b in (x.split(":") for x in sys.argv[1:] if ":" in x)] or RUNS
     main(chosen)
