@@ -65,13 +65,18 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_the_cycle_finder_finds_a_cycle_through_a_function_level_import(tmp_path):
+def make_package(tmp_path, modules: dict[str, str]):
+    """A package `pkg` under tmp_path with the given modules (name -> source) and an empty __init__."""
     pkg = tmp_path / "pkg"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "a.py").write_text("from .b import f\n")
-    (pkg / "b.py").write_text("def f():\n    from . import a\n    return a\n")
-    (pkg / "c.py").write_text("from . import b\n")
+    for name, source in {"__init__": "", **modules}.items():
+        (pkg / f"{name}.py").write_text(source)
+    return pkg
+
+
+def test_the_cycle_finder_finds_a_cycle_through_a_function_level_import(tmp_path):
+    pkg = make_package(tmp_path, {"a": "from .b import f\n", "b": "def f():\n    from . import a\n    return a\n",
+                                  "c": "from . import b\n"})
     graph = import_graph(pkg)
     assert graph["pkg.a"] == {"pkg.b"} and graph["pkg.b"] == {"pkg.a"} and graph["pkg.c"] == {"pkg.b"}
     assert find_cycle(graph) in (["pkg.a", "pkg.b", "pkg.a"], ["pkg.b", "pkg.a", "pkg.b"])
@@ -123,23 +128,22 @@ def test_every_module_has_a_declared_layer():
     assert not undeclared, f"add {undeclared} to LAYERS (and to ARCHITECTURE.md)"
 
 
+def upward_imports(graph: dict[str, set[str]], layer=layer_of) -> list[tuple[str, str]]:
+    """(module, imported) pairs where the imported module sits in a higher layer."""
+    return [(m, n) for m in sorted(graph) for n in sorted(graph[m]) if layer(n) > layer(m)]
+
+
 def test_no_module_imports_a_higher_layer():
-    graph = import_graph()
-    upward = [f"{m} (layer {layer_of(m)}) imports {n} (layer {layer_of(n)})" for m in sorted(graph)
-              for n in sorted(graph[m]) if layer_of(n) > layer_of(m)]
-    assert not upward, "\n".join(upward)
+    upward = upward_imports(import_graph())
+    assert not upward, "\n".join(f"{m} (layer {layer_of(m)}) imports {n} (layer {layer_of(n)})" for m, n in upward)
 
 
 def test_the_layer_check_sees_an_upward_import(tmp_path):
-    pkg = tmp_path / "pkg"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "low.py").write_text("def f():\n    from . import high\n    return high\n")
-    (pkg / "high.py").write_text("from . import low\n")
+    pkg = make_package(tmp_path, {"low": "def f():\n    from . import high\n    return high\n",
+                                  "high": "from . import low\n"})
     layers = [["low"], ["high"], [""]]
-    graph = import_graph(pkg)
 
     def layer(m):
         return layer_of(m.replace("pkg", "unlearnlib", 1), layers)
 
-    assert [(m, n) for m in graph for n in graph[m] if layer(n) > layer(m)] == [("pkg.low", "pkg.high")]
+    assert upward_imports(import_graph(pkg), layer) == [("pkg.low", "pkg.high")]

@@ -38,14 +38,19 @@ def indices_key(idx) -> str:
     return hashlib.sha1(np.ascontiguousarray(idx, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
+def tensor_bytes(t: torch.Tensor) -> bytes:
+    """A tensor's raw bytes, on the CPU and in order (b"" when empty): what the keys and digests hash."""
+    t = t.detach().cpu().contiguous().reshape(-1)
+    return t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
+
+
 def weights_fingerprint(model: torch.nn.Module) -> str:
     """Short hash of `model`'s type and state (parameters and buffers, their names, dtypes and values): names the
     starting point of a cached result, however the model was made."""
     h = hashlib.sha1(type(model).__name__.encode())
     for name, t in sorted(model.state_dict().items()):
-        t = t.detach().cpu().contiguous().reshape(-1)
         h.update(f"{name}:{t.dtype}:{t.numel()};".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(tensor_bytes(t))
     return h.hexdigest()[:20]
 
 
@@ -60,9 +65,8 @@ def entry_digest(tensors: Any, meta: str) -> str:
 
     def walk(where: str, v) -> None:
         if isinstance(v, torch.Tensor):
-            t = v.detach().cpu().contiguous()
-            h.update(f"{where}:{t.dtype}:{tuple(t.shape)};".encode())
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            h.update(f"{where}:{v.dtype}:{tuple(v.shape)};".encode())
+            h.update(tensor_bytes(v))
         elif isinstance(v, dict):
             for k in sorted(v, key=str):
                 walk(f"{where}/{k}", v[k])

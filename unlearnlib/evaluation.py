@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from .attacks.encodermi import EncoderMIAttack, cosine_features
 from .attacks.mia import svc_mia
-from .cache import cache_key, entry_path, load_entry, save_entry, weights_fingerprint
+from .cache import cache_key, entry_path, load_entry, save_entry, tensor_bytes, weights_fingerprint
 from .data import DeviceData, Split
 from .metrics import accuracy_pct, avg_disparity, softmax, unlearning_accuracy
 from .ssl import embed, knn_accuracy, linear_eval, sample_stats
@@ -157,9 +157,8 @@ class EncoderProbe:
         if self._fingerprint is None:
             h = hashlib.sha1(f"{self.num_classes}:{self.views}:{self.seed}:{self.linear_epochs};".encode())
             for t in (self.xr, self.xv, self.xf, self.xt, self.yt, self.xm, self.ym):
-                t = t.detach().cpu().contiguous()
                 h.update(f"{t.dtype}{tuple(t.shape)};".encode())
-                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+                h.update(tensor_bytes(t))
             self._fingerprint = h.hexdigest()[:20]
         return self._fingerprint
 

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .cache import cache_key, entry_path, load_entry, save_entry, weights_fingerprint
+from .cache import cache_key, entry_path, load_entry, save_entry, tensor_bytes, weights_fingerprint
 from .data import Dataset, DeviceData, Split, make_split
 from .evaluation import collect, evaluate, results_table
 from .methods import custom_cache_entry, make_config, unlearn, with_seed
@@ -84,8 +84,7 @@ def _key_value(v):
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
     if isinstance(v, torch.Tensor):
-        t = v.detach().cpu().contiguous().reshape(-1)
-        return f"tensor:{t.dtype}:{hashlib.sha1(t.view(torch.uint8).numpy().tobytes()).hexdigest()}"
+        return f"tensor:{v.dtype}:{hashlib.sha1(tensor_bytes(v)).hexdigest()}"
     if isinstance(v, (list, tuple)):
         return [_key_value(x) for x in v]
     if isinstance(v, dict):

@@ -42,10 +42,9 @@ def _sweep_links(root: Path, profile: str, folder: str) -> str:
     return ", ".join(f"[{f.relative_to(root)}]({f.relative_to(root)})" for f in files)
 
 
-def _run_line(root: Path, profile: str, notebook: str) -> str:
+def _run_line(root: Path, profile: str, paper: str) -> str:
     """Each results folder's last invocation (params.json); when that invocation ran part of the notebook and kept
     the earlier runs' tables (`carried`), the line says so: those tables' commit and time are in their .meta.json."""
-    paper = next(k for k, v in NOTEBOOKS.items() if v == notebook)
     runs = results(root, profile, paper).runs()
 
     def carried(r):
@@ -72,7 +71,7 @@ def build(root: Path) -> str:
     for paper, notebook in NOTEBOOKS.items():
         lines += [f"## {TITLES[paper]}", "", (f"Published figures: {source(paper)}" if paper in PAPERS else
                                               "Claims from Hayes et al. (2024) and checks of this project's own."), "",
-                  "Runs: " + " | ".join(f"{p}: {_run_line(root, p, notebook)}" for p in PROFILES), "",
+                  "Runs: " + " | ".join(f"{p}: {_run_line(root, p, paper)}" for p in PROFILES), "",
                   "| claim | published | " + " | ".join(PROFILES) + " |", "| --- | --- | " + " | ".join("---" for _ in PROFILES) + " |"]
         notes = []
         for c in PAPER_ROOMS[paper].claims():

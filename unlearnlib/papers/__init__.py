@@ -20,7 +20,6 @@ from typing import Any
 from ..config import ConfigError, apply_overrides
 from ..setting import PROFILE_NAMES
 from . import amnesiac_ml, careful, contrastive, dau, quickstart
-from .claims import Claim
 
 ROOMS: dict[str, ModuleType] = {m.NOTEBOOK: m for m in (quickstart, amnesiac_ml, dau, contrastive, careful)}
 
@@ -71,9 +70,4 @@ def notebook_config(notebook: str, profile: str, overrides: dict[str, Any] | Non
     return apply_overrides(base, overrides)
 
 
-def claims() -> list[Claim]:
-    """Every room's claims, paper by paper (the report's order)."""
-    return [c for r in ROOMS.values() for c in r.claims()]
-
-
-__all__ = ["PROFILE_NAMES", "ROOMS", "room", "config_class", "runs_methods", "notebook_config", "claims"]
+__all__ = ["PROFILE_NAMES", "ROOMS", "room", "config_class", "runs_methods", "notebook_config"]
