@@ -35,7 +35,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
 import sys
 import time
 from contextlib import contextmanager
@@ -145,56 +144,11 @@ def describe() -> dict:
     return {"git_commit": d["git_commit"], "device": d["device"], "torch": d["torch"]}
 
 
-class Busy(RuntimeError):
-    """Another run holds the lock of a results folder."""
-
-
-@contextmanager
-def folder_lock(final: Path):
-    """Hold <results>/<profile>/.locks/<notebook>.lock while this run computes and publishes `final`.
-
-    A second run on the same folder stops at once with a message naming the holder (pid, host, start,
-    command). A lock whose process is gone (same host) is stale and taken over."""
-    lock = final.parent / ".locks" / f"{final.name}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "start_utc": dt.datetime.now(dt.timezone.utc)
-          .isoformat(timespec="seconds"), "command": " ".join(sys.argv)}
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                other = json.loads(lock.read_text() or "{}")
-            except (OSError, ValueError):
-                other = {}
-            if other.get("host") == me["host"] and other.get("pid") and not _alive(other["pid"]):
-                lock.unlink(missing_ok=True)  # stale: its process ended without releasing it
-                continue
-            raise Busy(f"{final} is being computed by another run (pid {other.get('pid', '?')} on "
-                       f"{other.get('host', '?')}, started {other.get('start_utc', '?')}: "
-                       f"{other.get('command', '?')}); wait for it or remove {lock} if that run is gone") from None
-        with os.fdopen(fd, "w") as f:
-            json.dump(me, f)
-        break
-    try:
-        yield
-    finally:
-        lock.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def run_one(nb: Path, profile: str, overrides: dict, results_root: Path, description: dict) -> tuple[bool, str]:
     """Run one notebook into its own staging folder; publish it to results/<profile>/<notebook>/ only if it
-    succeeds, under the folder's lock (Busy if another run holds it)."""
+    succeeds, under the folder's lock (unlearnlib.store.Busy if another run holds it)."""
+    from unlearnlib.store import folder_lock
+
     final = results_root / profile / nb.stem
     with folder_lock(final):
         return _run_locked(nb, profile, overrides, final, description)
@@ -203,16 +157,19 @@ def run_one(nb: Path, profile: str, overrides: dict, results_root: Path, descrip
 def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, description: dict) -> tuple[bool, str]:
     import papermill as pm
 
+    from unlearnlib.store import STORE_ENV, carry_unwritten, publish
+
     # a staging folder of this run alone: a concurrent run elsewhere never sees or deletes it
     staging = final.parent / ".staging" / f"{nb.stem}-{os.getpid()}-{time.time_ns()}"
     failed = final.parent / f"{nb.stem}.failed"
     staging.mkdir(parents=True)
-    if (final / "seeds").is_dir():  # earlier invocations' per-seed rows: this run's tables merge them (unlearnlib.seeds)
-        shutil.copytree(final / "seeds", staging / "seeds")
     params = {"PROFILE": profile, **overrides, "RESULTS_DIR": portable(staging)}
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     error = ""
+    # per-seed rows go straight to the row store (unlearnlib.store), kept even if the notebook fails later
+    saved_env = os.environ.get(STORE_ENV)
+    os.environ[STORE_ENV] = portable(final.parent / "store" / nb.stem)
     try:
         with stderr_to(staging / "kernel.log"):
             pm.execute_notebook(str(nb), str(staging / nb.name), parameters=params, cwd=str(NOTEBOOKS),
@@ -221,6 +178,11 @@ def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, descriptio
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
     except Exception as exc:  # noqa: BLE001 - a kernel or papermill failure is reported, not raised
         error = f"{type(exc).__name__}: {exc}"
+    finally:
+        if saved_env is None:
+            os.environ.pop(STORE_ENV, None)
+        else:
+            os.environ[STORE_ENV] = saved_env
     meta = {
         "notebook": nb.name,
         "profile": profile,
@@ -243,12 +205,7 @@ def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, descriptio
         meta["carried"] = carried
         (staging / "params.json").write_text(json.dumps(meta, indent=2, default=str))
         print(f"  kept from the earlier run (this run did not write them): {', '.join(carried)}")
-    old = final.with_name(final.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    publish(staging, final)
     shutil.rmtree(failed, ignore_errors=True)
     return True, f"{meta['seconds']} s"
 
@@ -274,38 +231,6 @@ def portable_papermill_paths(executed: Path, nb: Path, final: Path) -> None:
         pm_meta["input_path"] = portable(nb)
         pm_meta["output_path"] = str(Path(portable(final)) / nb.name)
         executed.write_text(json.dumps(d, indent=1, ensure_ascii=False) + "\n")
-
-
-def carry_unwritten(final: Path, staging: Path) -> list[str]:
-    """Copy into `staging` every file of the published folder `final` that this run did not write, and return
-    their relative paths: a run of part of a notebook (one scheme, one seed, `headline_only`, notebook 03's `parts`)
-    never deletes what an earlier run computed. Each carried table keeps its own .meta.json (commit, time, seeds); the
-    run's params.json lists them under "carried". The run's own logs are never carried, nor the Markdown twin or
-    .meta.json of a table whose CSV this run wrote (they describe the earlier run's data; `save_table(markdown=False)`
-    writes a CSV without a twin). Nor is seeds/: the run started from a copy of it, and what the run did there is
-    final (a seed of a new config moves every seed of another config aside to other-<fingerprint>/; carrying the
-    earlier copies back would put them beside the new config's seeds again)."""
-    if not final.is_dir():
-        return []
-    written = {f.relative_to(staging) for f in staging.rglob("*") if f.is_file()}  # before anything is carried
-    carried = []
-    for f in sorted(final.rglob("*")):
-        rel = f.relative_to(final)
-        if (not f.is_file() or rel.parts[0] == "seeds" or rel.name in ("params.json", "kernel.log") or rel in written
-                or _twin_of_written(rel, written)):
-            continue
-        (staging / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(f, staging / rel)
-        carried.append(rel.as_posix())
-    return carried
-
-
-def _twin_of_written(rel: Path, written: set[Path]) -> bool:
-    """Whether `rel` is the .md or .meta.json twin of a table whose .csv this run wrote (`written`: relative paths)."""
-    for suffix in (".md", ".meta.json"):
-        if rel.name.endswith(suffix):
-            return rel.parent / (rel.name[: -len(suffix)] + ".csv") in written
-    return False
 
 
 def prepare(notebooks: list[Path], profile: str, overrides: dict[str, dict], out: Path) -> None:
@@ -361,6 +286,8 @@ def main(argv=None) -> int:
     results_root = Path(args.results).resolve()
     description = describe()  # the commit at the start: later notebooks rewrite tracked results
     os.environ.setdefault("UNLEARNLIB_GIT_COMMIT", description["git_commit"])  # the kernels' tables say the same
+    from unlearnlib.store import Busy
+
     failures = []
     for i, nb in enumerate(notebooks, 1):
         shown = {k: v for k, v in params[nb.stem].items() if v}

@@ -1,4 +1,5 @@
-"""One-off: restate notebooks 02's and 03's per-seed sidecars (seeds/<table>/seed<N>.json) in the config shape of
+"""One-off (already run; the seeds/ folders it reads have since moved into the row store, see
+migrate_seeds_to_store.py): restate notebooks 02's and 03's per-seed sidecars (seeds/<table>/seed<N>.json) in the config shape of
 method presets.
 
 Before the paper rooms (issue 35), notebook 02's config flattened the methods' hyper-parameters into its own fields
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from unlearnlib.methods import make_config
 from unlearnlib.papers import notebook_config
-from unlearnlib.seeds import _fingerprint, config_fingerprint
+from unlearnlib.store import _fingerprint, config_fingerprint
 from unlearnlib.train import TrainConfig
 
 FLAT = ("ft_epochs", "dau_iterations", "dau_pretrain", "dau_alpha", "dau_lambda", "dau_lr", "dau_max_grad_norm",

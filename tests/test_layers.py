@@ -98,7 +98,7 @@ LAYERS = [
      "attacks.transformer", "methods.schedules"],
     ["data", "cache", "results"],
     ["train"],
-    ["ssl", "originals", "setting", "seeds"],
+    ["ssl", "originals", "setting", "store"],
     ["attacks", "attacks."],
     ["methods", "methods.", "shadows"],
     ["evaluation"],

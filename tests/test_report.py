@@ -27,6 +27,19 @@ def dau_rows(seed, dau_ra, dau_disp_random, sparsities=(0.0, 0.95)):
     return rows
 
 
+def store_rows(root: Path, profile: str, notebook: str, table: str, rows: pd.DataFrame) -> Path:
+    """Per-seed rows of `table` in the row store, shown by the notebook's view (its rows.json), as a run stores them."""
+    path = root / profile / "store" / notebook / table / "fp.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(path, index=False)
+    index = root / profile / notebook / "rows.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    entries = json.loads(index.read_text()) if index.exists() else {}
+    entries[table] = {"rows": f"store/{notebook}/{table}/fp.csv", "fingerprint": "fp"}
+    index.write_text(json.dumps(entries))
+    return path
+
+
 def make(root: Path, profile: str, rows):
     folder = root / profile / NB
     folder.mkdir(parents=True)
@@ -61,7 +74,7 @@ def test_a_dense_and_sparse_claim_checked_on_one_setting_is_at_most_partly(tmp_p
 
 
 def test_barlow_ablation_over_seeds_and_in_the_older_one_seed_form(tmp_path):
-    from unlearnlib.seeds import mean_sd
+    from unlearnlib.store import mean_sd
 
     r = make(tmp_path, "cpu", dau_rows(0, 89.0, 5.0))
     per_seed = pd.DataFrame([{"scheme": scheme, "barlow_lambda": lam, "seed": seed, "ua_pct": 50.0 + seed,
@@ -151,27 +164,31 @@ def test_report_marks_missing_profiles_not_run_and_run_all_writes_it(tmp_path):
 
 def test_profile_readme_names_the_commit_behind_each_table_and_seed_row(tmp_path):
     """A folder merged from several invocations: each commit is listed once, oldest first, with what it wrote (tables
-    from their .meta.json, per-seed rows from seeds/<table>/seed<N>.json), and a +dirty commit keeps its mark."""
+    from their .meta.json, per-seed rows from the row store, each row under the commit that computed it), and a
+    +dirty commit keeps its mark."""
     folder = make(tmp_path, "cpu", dau_rows(0, 89.0, 5.0)).folders[0]
-    (folder / "seeds" / "table1").mkdir(parents=True)
-    for name, commit, time in (("seeds/table1/seed0.json", "a" * 40, "2026-01-01T00:00"),
-                               ("seeds/table1/seed1.json", "b" * 40 + "+dirty", "2026-01-02T00:00"),
-                               ("table1.meta.json", "c" * 40, "2026-01-03T00:00"),
+    for name, commit, time in (("table1.meta.json", "c" * 40, "2026-01-03T00:00"),
                                ("table2.meta.json", "a" * 40, "2026-01-01T01:00")):
         (folder / name).write_text(json.dumps({"git_commit": commit, "time_utc": time}))
     (folder / "broken.meta.json").write_text("{not json")
-    # seed 2 ran in two parts (dense, then sparse) at two commits: each part is listed under its own commit
-    (folder / "seeds" / "table1" / "seed2.json").write_text(json.dumps({
-        "git_commit": "c" * 40, "time_utc": "2026-01-03T00:00",
-        "parts": [{"git_commit": "a" * 40, "time_utc": "2026-01-01T02:00", "sparsities": [0.0]},
-                  {"git_commit": "c" * 40, "time_utc": "2026-01-03T00:00", "sparsities": [0.95]}]}))
+    # seeds 0 and 1 at two commits; seed 2 in two parts (dense, then sparse) at two commits: each under its own
+    store = tmp_path / "cpu" / "store" / NB / "table1"
+    store.mkdir(parents=True)
+    pd.DataFrame({"method": ["dau"] * 4, "sparsity": [0.0, 0.0, 0.0, 0.95], "seed": [0, 1, 2, 2],
+                  "_commit": ["a" * 40, "b" * 40 + "+dirty", "a" * 40, "c" * 40],
+                  "_time_utc": ["2026-01-01T00:00", "2026-01-02T00:00", "2026-01-01T02:00", "2026-01-03T00:00"],
+                  "_device": "cpu"}).to_csv(store / "f.csv", index=False)
+    (store / "f.json").write_text(json.dumps({"fingerprint": "f", "row_columns": ["sparsity"], "config": {}}))
+    (folder / "rows.json").write_text(json.dumps({"table1": {"rows": f"store/{NB}/table1/f.csv", "fingerprint": "f"}}))
     assert list(report.provenance(folder).items()) == [
         ("a" * 40, ("2026-01-01T00:00", "2026-01-01T02:00",
-                    ["table1 seed 0", "table1 seed 2 (sparsities=0.0)", "table2"])),
-        ("b" * 40 + "+dirty", ("2026-01-02T00:00", "2026-01-02T00:00", ["table1 seed 1"])),
-        ("c" * 40, ("2026-01-03T00:00", "2026-01-03T00:00", ["table1", "table1 seed 2 (sparsities=0.95)"]))]
+                    ["table1 seed 0 (sparsity=0.0)", "table1 seed 2 (sparsity=0.0)", "table2"])),
+        ("b" * 40 + "+dirty", ("2026-01-02T00:00", "2026-01-02T00:00", ["table1 seed 1 (sparsity=0.0)"])),
+        ("c" * 40, ("2026-01-03T00:00", "2026-01-03T00:00", ["table1", "table1 seed 2 (sparsity=0.95)"]))]
     text = report.profile_readme(tmp_path, "cpu")
-    assert f"| [{NB}]({NB}/) | {'b' * 12} +dirty | 2026-01-02T00:00 | 2026-01-02T00:00 | table1 seed 1 |" in text
+    assert (f"| [{NB}]({NB}/) | {'b' * 12} +dirty | 2026-01-02T00:00 | 2026-01-02T00:00 | table1 seed 1 (sparsity=0.0) |"
+            in text)
+    assert f"| [{NB}]({NB}/) | ok |" in text and "| [0, 1, 2] |" in text  # the seeds column reads the store
 
 
 def test_a_failing_claim_links_the_sweeps_of_its_profile(tmp_path):
@@ -346,13 +363,11 @@ def test_contrastive_ablation_claims_read_table_iv(tmp_path):
 
 def test_contrastive_supervised_over_seeds(tmp_path):
     """Table VII's claim reads every seed's rows: mean ± sd of the member - non-member confidence gap and accuracy."""
-    d = tmp_path / "cpu" / "03_contrastive_unlearning" / "seeds" / "table7_supervised"
-    d.mkdir(parents=True)
-    for seed, after_member in ((0, 0.62), (1, 0.64)):
-        pd.DataFrame([{"method": m, "seed": seed, "member_top1": mt, "nonmember_top1": nt, "ta_pct": ta,
-                       "mia_efficacy_pct": mia}
-                      for m, mt, nt, ta, mia in (("before", 0.99, 0.80, 60.0, 10.0), ("after", after_member, 0.62, 57.0, 90.0),
-                                                 ("retrained", 0.7, 0.8, 60.0, 95.0))]).to_csv(d / f"seed{seed}.csv", index=False)
+    store_rows(tmp_path, "cpu", "03_contrastive_unlearning", "table7_supervised", pd.DataFrame([
+        {"method": m, "seed": seed, "member_top1": mt, "nonmember_top1": nt, "ta_pct": ta, "mia_efficacy_pct": mia}
+        for seed, after_member in ((0, 0.62), (1, 0.64))
+        for m, mt, nt, ta, mia in (("before", 0.99, 0.80, 60.0, 10.0), ("after", after_member, 0.62, 57.0, 90.0),
+                                   ("retrained", 0.7, 0.8, 60.0, 95.0))]))
     o = contrastive.contrastive_supervised(Results(tmp_path, "cpu", "03_contrastive_unlearning"))
     assert o.verdict == "reproduced"  # gap 0.19 -> 0.01, 3 points of test accuracy lost
     assert o.value.startswith("top-1 member - non-member 0.190 ± 0.000 -> 0.010 ± 0.014; test accuracy 60.00 ± 0.00 -> 57.00")
@@ -364,21 +379,19 @@ def test_amnesiac_recall_reads_the_attack_auc_of_every_seed(tmp_path):
     invocation's shadow_attack_quality (one seed: after a headline-only seed it would be that seed's alone)."""
     nb = "01_amnesiac_unlearning"
     folder = tmp_path / "cpu" / nb
-    (folder / "seeds" / "table1_mia_recall").mkdir(parents=True)
-    for seed, auc in ((0, 0.50), (1, 0.80)):
-        pd.DataFrame([{"scheme": "class", "epoch": e, "naive_retrain": 0.9, "random_label": r, "amnesiac": a,
-                       "attack_auc": auc, "seed": seed} for e, r, a in (("0", 0.9, 0.9), ("0'", 0.9, 0.0), ("1", 0.0, 0.0))]
-                     ).to_csv(folder / "seeds" / "table1_mia_recall" / f"seed{seed}.csv", index=False)
+    rows = pd.DataFrame([{"scheme": "class", "epoch": e, "naive_retrain": 0.9, "random_label": r, "amnesiac": a,
+                          "attack_auc": auc, "seed": seed} for seed, auc in ((0, 0.50), (1, 0.80))
+                         for e, r, a in (("0", 0.9, 0.9), ("0'", 0.9, 0.0), ("1", 0.0, 0.0))])
+    stored = store_rows(tmp_path, "cpu", nb, "table1_mia_recall", rows)
     pd.DataFrame([{"attack": "shadow", "auc": 0.99}]).to_csv(folder / "shadow_attack_quality.csv", index=False)
     r = Results(tmp_path, "cpu", nb)
     o = amnesiac_ml.amnesiac_recall(r)
     assert "AUC on the original 0.650" in o.value and "2 seeds" in o.value
     assert o.verdict == "reproduced"  # recall 0.9 -> 0.0 with an attack above chance on average
     assert "AUC on the original 0.650" in amnesiac_ml.amnesiac_others_slower(r).value
-    (folder / "seeds" / "table1_mia_recall" / "seed1.csv").unlink()
+    rows[rows.seed == 0].to_csv(stored, index=False)  # seed 0 alone
     o = amnesiac_ml.amnesiac_recall(r)
     # near chance: no membership to remove, recall tracks correctness
     assert "AUC on the original is 0.500" in o.value and o.verdict == "untestable here"
-    rows = pd.read_csv(folder / "seeds" / "table1_mia_recall" / "seed0.csv").drop(columns="attack_auc")
-    rows.to_csv(folder / "seeds" / "table1_mia_recall" / "seed0.csv", index=False)  # older rows: no attack_auc column
+    rows[rows.seed == 0].drop(columns="attack_auc").to_csv(stored, index=False)  # older rows: no attack_auc column
     assert "AUC on the original 0.990" in amnesiac_ml.amnesiac_recall(r).value

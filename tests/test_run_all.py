@@ -129,13 +129,12 @@ def test_failure_keeps_earlier_results(demo):
 
 def test_a_new_run_keeps_what_it_did_not_write(demo):
     """A run of part of a notebook (seed 1, one scheme, headline_only) replaces the published folder: what it
-    rewrites is replaced, while seed 0's per-seed rows, its split files and the tables only the earlier run wrote
+    rewrites is replaced, while the view's index of seed 0's stored rows, its split files and the tables only the earlier run wrote
     stay, listed under "carried" in params.json; the earlier run's log is not carried."""
     results = demo
     assert run_all.main(["--profile", "smoke", "--results", str(results)]) == 0
     final = results / "smoke" / "07_demo"
-    (final / "seeds" / "table1").mkdir(parents=True)
-    (final / "seeds" / "table1" / "seed0.csv").write_text("seed\n0\n")
+    (final / "rows.json").write_text('{"table1": {"rows": "store/07_demo/table1/abc.csv", "fingerprint": "abc"}}')
     (final / "split_random_seed0.json").write_text('{"seed": 0}')
     (final / "table4_ablation.csv").write_text("x\n1\n")  # a table the partial run below does not write
     (final / "table4_ablation.md").write_text("# table4_ablation\n")  # ... and its twins, which go with it
@@ -145,15 +144,24 @@ def test_a_new_run_keeps_what_it_did_not_write(demo):
     (final / "kernel.log").write_text("the earlier run's log")
     assert run_all.main(["--profile", "smoke", "--results", str(results), "-p", "TAG", "'b'"]) == 0
     assert (final / "table.csv").read_text() == "tag\nb\n"
-    assert (final / "seeds" / "table1" / "seed0.csv").read_text() == "seed\n0\n"
+    # the index of stored rows merges: seed 0's table1 rows stay in the view (the run stored none of its own)
+    assert json.loads((final / "rows.json").read_text())["table1"]["fingerprint"] == "abc"
     assert (final / "split_random_seed0.json").read_text() == '{"seed": 0}'
     assert (final / "table4_ablation.csv").read_text() == "x\n1\n"
     assert "earlier run" not in (final / "kernel.log").read_text()
     carried = json.loads((final / "params.json").read_text())["carried"]
     assert sorted(carried) == ["split_random_seed0.json", "table4_ablation.csv", "table4_ablation.md",
-                               "table4_ablation.meta.json"]  # seeds/ was merged, not carried
+                               "table4_ablation.meta.json"]  # rows.json was merged, not carried
     # the earlier run's twins of the rewritten table.csv would describe other data: not carried
     assert not (final / "table.md").exists() and not (final / "table.meta.json").exists()
+
+
+SEED_DEMO = ("import os\nimport pandas as pd\nfrom unlearnlib.store import save_rows\n"
+             "from dataclasses import dataclass\n"
+             "@dataclass(frozen=True)\nclass Cfg:\n    alpha: float = 1.0\n    seed: int = 0\n"
+             "cfg = Cfg(**OVERRIDES)\n"
+             "save_rows(RESULTS_DIR, 't', cfg, cfg.seed, pd.DataFrame({'alpha': [cfg.alpha]}))\n"
+             "assert not os.environ.get('DEMO_FAIL'), 'failing after the rows were stored'")
 
 
 @dataclass(frozen=True)
@@ -162,29 +170,29 @@ class SeedDemoConfig:
     seed: int = 0
 
 
-SEED_DEMO = ("import pandas as pd\nfrom unlearnlib.seeds import save_seed\n"
-             "from dataclasses import dataclass\n"
-             "@dataclass(frozen=True)\nclass Cfg:\n    alpha: float = 1.0\n    seed: int = 0\n"
-             "cfg = Cfg(**OVERRIDES)\n"
-             "save_seed(RESULTS_DIR, 't', cfg, cfg.seed, pd.DataFrame({'alpha': [cfg.alpha]}))")
+def test_rows_go_to_the_store_and_the_view_shows_one_config(demo, tmp_path, monkeypatch):
+    """run_all's notebooks store rows in results/<profile>/store/<notebook>/ (not in the staging folder): seeds of
+    one config add up, a new config's rows sit in their own file and the view shows only them, and the rows of a run
+    that fails after storing them are kept."""
+    from unlearnlib.store import view_rows
 
-
-def test_seeds_of_another_config_moved_aside_stay_aside(demo, tmp_path, monkeypatch):
-    """Seed 0 of a new config moves seeds 0 and 1 of the old one to other-<fingerprint>/; publishing must not carry
-    the old seed 1 back beside the new seed 0 (seeds/<table>/ holds one config, which the report and READMEs read)."""
     _notebook(tmp_path / "notebooks" / "08_seeds.ipynb", SEED_DEMO)
     monkeypatch.setitem(papers.ROOMS, "08_seeds", demo_room("08_seeds", SeedDemoConfig()))
     run = ["--profile", "smoke", "--results", str(demo), "--only", "08"]
     for seed in (0, 1):
         assert run_all.main(run + ["-p", "SEED", str(seed)]) == 0
-    folder = demo / "smoke" / "08_seeds" / "seeds" / "t"
-    assert sorted(p.name for p in folder.glob("seed*.csv")) == ["seed0.csv", "seed1.csv"]
+    view = demo / "smoke" / "08_seeds"
+    store = demo / "smoke" / "store" / "08_seeds" / "t"
+    assert view_rows(view, "t").seed.tolist() == [0, 1]
     assert run_all.main(run + ["-p", "SEED", "0", "-p", "ALPHA", "0.3"]) == 0
-    assert sorted(p.name for p in folder.glob("seed*.csv")) == ["seed0.csv"]
-    assert pd.read_csv(folder / "seed0.csv").alpha.tolist() == [0.3]
-    (aside,) = folder.glob("other-*")
-    assert sorted(p.name for p in aside.glob("seed*.csv")) == ["seed0.csv", "seed1.csv"]
-    assert "carried" not in json.loads((folder.parents[1] / "params.json").read_text())
+    assert view_rows(view, "t").alpha.tolist() == [0.3]
+    assert sorted(len(pd.read_csv(p)) for p in store.glob("*.csv")) == [1, 2]  # the first config's two seeds stay
+    monkeypatch.setenv("DEMO_FAIL", "1")  # the kernel inherits it: seed 1 fails after storing its rows
+    assert run_all.main(run + ["-p", "SEED", "1", "-p", "ALPHA", "0.3"]) == 1
+    assert view_rows(view, "t").seed.tolist() == [0]  # the view is the last successful run's
+    fp = json.loads((view / "rows.json").read_text())["t"]["fingerprint"]
+    assert pd.read_csv(store / f"{fp}.csv").seed.tolist() == [0, 1]  # ... and the failed run's stored seed is kept
+    assert not list(view.parent.glob(".staging/*/store"))
 
 
 def test_two_runs_on_one_folder_do_not_collide(demo, tmp_path):
@@ -233,7 +241,7 @@ def test_notebook_03_runs_only_the_parts_asked(tmp_path):
     assert {"table6_amount.csv", "table6_amount.meta.json", "params.json"} <= written
     for part_of_another in ("table2_3_ssl_methods.csv", "table7_supervised.csv", "table4_ablation_full.csv",
                             "table_retrained_encoder.csv", "acceptance.csv", "distributions.png", "distributions_summary.csv",
-                            "tsne.png", "seeds"):
+                            "tsne.png", "rows.json"):
         assert part_of_another not in written
     meta = json.loads((out / "table6_amount.meta.json").read_text())
     assert meta["ssl"] == "moco" and len(meta["encoder_weights"]) == 20
@@ -254,4 +262,6 @@ def test_notebook_02_split_runs_add_up(tmp_path):
     out = results / "smoke" / "02_discriminative_adversarial_unlearning"
     for table in ("table1_seeds", "trajectory"):
         assert sorted(set(pd.read_csv(out / f"{table}.csv").sparsity)) == [0.0, 0.95], table
-    assert sorted(set(pd.read_csv(out / "seeds" / "trajectory" / "seed0.csv").sparsity)) == [0.0, 0.95]
+    from unlearnlib.store import view_rows
+
+    assert sorted(set(view_rows(out, "trajectory").sparsity)) == [0.0, 0.95]

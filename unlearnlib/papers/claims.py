@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..published import published
-from ..seeds import pm
+from ..store import pm, view_rows
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "untestable here", "not run", "error")
 # a privacy claim whose signal is absent from the original before unlearning: nothing to remove, nothing tested
@@ -65,13 +65,13 @@ class Results:
         return pd.concat(parts, ignore_index=True) if parts else None
 
     def seed_rows(self, name: str, **read_kw) -> pd.DataFrame | None:
-        """Per-seed rows of table `name` (seeds/<name>/seed*.csv) from the first folder that has them, else its
-        single-seed `name`.csv (as seed 0); None if no folder has either."""
+        """Per-seed rows of table `name` from the row store, as the first folder whose index (rows.json) has them
+        shows them (`unlearnlib.store.view_rows`), else its single-seed `name`.csv (as seed 0); None if no folder has
+        either."""
         for f in self.folders:
-            d = f / "seeds" / name
-            files = sorted(d.glob("seed*.csv")) if d.is_dir() else []
-            if files:
-                return pd.concat([pd.read_csv(p, **read_kw) for p in files], ignore_index=True)
+            rows = view_rows(f, name, **read_kw)
+            if rows is not None:
+                return rows
             if (f / f"{name}.csv").exists():
                 return pd.read_csv(f / f"{name}.csv", **read_kw).assign(seed=0)
         return None

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..config import ConfigError
 from ..setting import choices
-from ..seeds import pm
+from ..store import pm
 from ..train import TrainConfig
 from .base import MethodsRun, from_setting
 from .claims import Claim, Outcome, beyond_spread, fmt, ms, n_seeds, published_rows, seeds_of

@@ -1,0 +1,212 @@
+"""Per-seed rows merged over invocations (unlearnlib.store, the row store), the train-test fit columns and the shared original."""
+import json
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from unlearnlib.store import STORE_ENV, config_fingerprint, mean_sd, merged, pm, save_rows, view_rows
+
+
+@dataclass(frozen=True)
+class Cfg:
+    lr: float = 0.1
+    seeds: tuple = (0,)
+
+
+def rows(v):
+    return pd.DataFrame({"method": ["a", "b"], "x": [v, 2 * v]})
+
+
+def stored(tmp_path, table="t"):
+    """The row store's files of `table` for the view tmp_path/"nb" (its store is tmp_path/store/nb)."""
+    return tmp_path / "store" / "nb" / table
+
+
+def test_seeds_of_two_invocations_merge_and_another_config_is_kept_apart(tmp_path):
+    out = tmp_path / "nb"
+    save_rows(out, "t", Cfg(seeds=(0,)), 0, rows(1.0))
+    save_rows(out, "t", Cfg(seeds=(1, 2)), 1, rows(3.0))  # a second invocation, other seeds: same config
+    table, seeds, others = merged(out, "t", Cfg(seeds=(5,)))
+    assert seeds == [0, 1] and not others
+    assert table.x.tolist() == [1.0, 2.0, 3.0, 6.0] and list(table.columns) == ["method", "x", "seed"]
+    # seed 0 again with another learning rate: another file, never merged with the first config, which stays
+    save_rows(out, "t", Cfg(lr=0.2), 0, rows(10.0))
+    table, seeds, others = merged(out, "t", Cfg(lr=0.2))
+    assert seeds == [0] and sorted(table.x) == [10.0, 20.0] and len(others) == 1
+    old_fp, new_fp = config_fingerprint(Cfg())[0], config_fingerprint(Cfg(lr=0.2))[0]
+    assert sorted(pd.read_csv(stored(tmp_path) / f"{old_fp}.csv").x) == [1.0, 2.0, 3.0, 6.0]
+    assert json.loads((stored(tmp_path) / f"{new_fp}.json").read_text())["config"]["lr"] == 0.2
+    # the view's index points at the config it last stored, and every stored row names what computed it
+    index = json.loads((out / "rows.json").read_text())
+    assert index["t"] == {"rows": f"store/nb/t/{new_fp}.csv", "fingerprint": new_fp, "seeds": [0]}
+    assert view_rows(out, "t").x.tolist() == [10.0, 20.0]
+    raw = pd.read_csv(stored(tmp_path) / f"{new_fp}.csv")
+    assert raw._commit.notna().all() and raw._time_utc.notna().all() and raw._device.str.startswith("cpu").all()
+
+
+def test_the_store_of_a_run_all_run_is_named_by_the_environment(tmp_path, monkeypatch):
+    """run_all's staging folder is not the published view: $UNLEARNLIB_STORE names the notebook's store, and the
+    index's path is relative to the profile's folder, so it holds once the staging folder is published."""
+    store = tmp_path / "results" / "quick" / "store" / "02_x"
+    monkeypatch.setenv(STORE_ENV, str(store))
+    staging = tmp_path / "results" / "quick" / ".staging" / "02_x-123-456"
+    save_rows(staging, "t", Cfg(), 0, rows(1.0))
+    fp = config_fingerprint(Cfg())[0]
+    assert (store / "t" / f"{fp}.csv").exists()
+    assert json.loads((staging / "rows.json").read_text())["t"]["rows"] == f"store/02_x/t/{fp}.csv"
+    final = staging.parent.parent / "02_x"
+    staging.rename(final)
+    assert view_rows(final, "t").x.tolist() == [1.0, 2.0]
+
+
+@dataclass(frozen=True)
+class RowCfg:
+    ROW_FIELDS = {"sparsities": "sparsity"}
+    lr: float = 0.1
+    sparsities: tuple = (0.0,)
+    seeds: tuple = (0,)
+
+
+def sparse_rows(sparsity, v):
+    return pd.DataFrame({"sparsity": [sparsity, sparsity], "method": ["a", "b"], "x": [v, 2 * v]})
+
+
+def test_row_fields_let_invocations_add_rows_to_a_seed(tmp_path):
+    """Dense then sparse rows of seed 0 from two invocations make one table; a rerun of the dense rows replaces only
+    them and logs the replaced rows; another lr is still another config."""
+    out = tmp_path / "nb"
+    save_rows(out, "t", RowCfg(sparsities=(0.0,)), 0, sparse_rows(0.0, 1.0))
+    save_rows(out, "t", RowCfg(sparsities=(0.95,)), 0, sparse_rows(0.95, 5.0))
+    table, seeds, others = merged(out, "t", RowCfg(sparsities=(0.0, 0.95)))
+    assert seeds == [0] and not others
+    assert sorted(zip(table.sparsity, table.x)) == [(0.0, 1.0), (0.0, 2.0), (0.95, 5.0), (0.95, 10.0)]
+    fp = config_fingerprint(RowCfg())[0]
+    side = json.loads((stored(tmp_path) / f"{fp}.json").read_text())
+    assert side["config"]["sparsities"] == [0.0, 0.95] and side["row_columns"] == ["sparsity"]
+    assert not (stored(tmp_path) / f"{fp}.replaced.csv").exists()  # nothing was replaced yet
+    save_rows(out, "t", RowCfg(sparsities=(0,)), 0, sparse_rows(0, 3.0))  # the dense rows again (0 is 0.0)
+    table, _, _ = merged(out, "t", RowCfg())
+    assert sorted(zip(table.sparsity, table.x)) == [(0.0, 3.0), (0.0, 6.0), (0.95, 5.0), (0.95, 10.0)]
+    gone = pd.read_csv(stored(tmp_path) / f"{fp}.replaced.csv")
+    assert sorted(gone.x) == [1.0, 2.0] and gone._replaced_utc.notna().all()
+    save_rows(out, "t", RowCfg(lr=0.3), 0, sparse_rows(0.0, 7.0))  # another config: another file
+    table, _, _ = merged(out, "t", RowCfg(lr=0.3))
+    assert sorted(table.x) == [7.0, 14.0]
+    assert len(pd.read_csv(stored(tmp_path) / f"{fp}.csv")) == 4
+
+
+def test_a_file_named_by_an_older_fingerprint_still_merges(tmp_path):
+    """A file whose name is a fingerprint an older code computed: it is found from its stored config."""
+    out = tmp_path / "nb"
+    path = save_rows(out, "t", RowCfg(), 1, sparse_rows(0.0, 1.0))
+    for suffix in (".csv", ".json"):
+        path.with_suffix(suffix).rename(path.with_name("stale" + suffix))
+    table, seeds, others = merged(out, "t", RowCfg(sparsities=(0.95,)))
+    assert seeds == [1] and not others and len(table) == 2
+
+
+def test_notebook_02_config_declares_its_row_fields():
+    from unlearnlib.papers import notebook_config
+    from unlearnlib.store import row_fields
+
+    cfg = notebook_config("02_discriminative_adversarial_unlearning", "cpu")
+    assert row_fields(cfg) == {"schemes": "scheme", "sparsities": "sparsity"}
+    other = replace(cfg, sparsities=(0.95,), schemes=("class",), seeds=(2,))
+    assert config_fingerprint(cfg)[0] == config_fingerprint(other)[0]
+    # a method's hyper-parameter is part of the fingerprint, however it is set: the same resolved config (an
+    # override equal to the preset) merges, a different one does not
+    iu = cfg.method_config("influence").alpha
+    assert config_fingerprint(cfg)[0] != config_fingerprint(replace(cfg, method_overrides={"influence": {"alpha": iu * 2}}))[0]
+    assert config_fingerprint(cfg)[0] == config_fingerprint(replace(cfg, method_overrides={"influence": {"alpha": iu}}))[0]
+
+
+def test_fingerprint_ignores_only_seed_fields():
+    assert config_fingerprint(Cfg(seeds=(0,)))[0] == config_fingerprint(Cfg(seeds=(1, 2)))[0]
+    assert config_fingerprint(Cfg(lr=0.1))[0] != config_fingerprint(Cfg(lr=0.3))[0]
+
+
+def test_mean_sd_over_seeds():
+    df = pd.concat([rows(v).assign(seed=s) for s, v in enumerate((1.0, 2.0, 3.0))])
+    out = mean_sd(df, ["method"], ["x"]).set_index("method")
+    assert out.loc["a", "x"] == pytest.approx(2.0) and out.loc["a", "x_sd"] == pytest.approx(1.0)
+    assert out.loc["b", "x"] == pytest.approx(4.0) and out.loc["b", "n_seeds"] == 3
+    one = mean_sd(rows(1.0).assign(seed=0), ["method"], ["x"])
+    assert one.x_sd.isna().all() and pm(one.x[0], one.x_sd[0]) == "1.00"
+    assert pm(2.0, 1.0) == "2.00 ± 1.00"
+
+
+def test_fit_columns_weight_forget_and_retain():
+    from unlearnlib.data import Split
+    from unlearnlib.experiment import fit_columns
+
+    split = Split("class", 0, forget=np.arange(10), retain=np.arange(10, 40), val=np.arange(40, 45), test=np.arange(30),
+                  test_forget=np.arange(30, 40))
+    t = pd.DataFrame([{"method": "original", "forget_acc_pct": 100.0, "ra_pct": 80.0, "ta_pct": 60.0,
+                       "test_forget_acc_pct": 100.0}])
+    r = fit_columns(t, split).iloc[0]
+    assert r.orig_train_pct == pytest.approx(85.0)  # (10 * 100 + 30 * 80) / 40
+    assert r.orig_test_pct == pytest.approx(70.0)  # (30 * 60 + 10 * 100) / 40
+    assert r.orig_gap_pts == pytest.approx(15.0)
+
+
+def test_both_schemes_of_a_seed_share_the_original(tmp_path, monkeypatch):
+    from unlearnlib import load_dataset, make_split, to_device, train_original
+    from unlearnlib.train import TrainConfig
+
+    monkeypatch.setenv("UNLEARNLIB_CACHE", str(tmp_path))
+    ds = load_dataset("digits")
+    data = to_device(ds, "cpu")
+    a = make_split(ds, "random", 0.1, 0.1, 3, 300, 100)
+    b = make_split(ds, "class", 2, 0.1, 3, 300, 100)
+    assert np.array_equal(a.train, b.train) and a.fingerprint() != b.fingerprint()
+    cfg = TrainConfig(epochs=1, batch_size=64, augment=False)
+    _, first = train_original("mlp", data, a, cfg, progress=False)
+    _, second = train_original("mlp", data, b, cfg, progress=False)
+    assert not first["cached"] and second["cached"] and first["key"] == second["key"]
+    _, other = train_original("mlp", data, make_split(ds, "class", 2, 0.1, 4, 300, 100), cfg, progress=False)
+    assert not other["cached"]  # another seed: another training set
+
+
+def test_augment_modes():
+    from types import SimpleNamespace
+
+    from unlearnlib.train import augmentation
+
+    data = SimpleNamespace(crop_padding=4, flip=True)
+    assert augmentation(True, data) == (4, True)
+    assert augmentation("flip", data) == (0, True)
+    assert augmentation(False, data) == (0, False)
+    assert augmentation(True, None) == (0, False)
+    with pytest.raises(ValueError, match="flip"):
+        augmentation("crop", data)
+
+
+@pytest.mark.parametrize("notebook, changed", [("03_contrastive_unlearning",
+                                                {"method_overrides": {"gradient_penalty": {"lr": 2e-3}}}),
+                                               ("01_amnesiac_unlearning", {"unlearn_epochs": 6})])
+def test_headline_only_runs_merge_with_a_full_run(tmp_path, notebook, changed):
+    """headline_only (a table field of notebooks 01 and 03) chooses which tables run: seed 1's headline-only rows
+    merge with seed 0's full run, also with rows saved before the field existed (their stored config lacks it), while
+    a field that changes the rows (the unlearning lr or epochs) keeps them apart."""
+    from unlearnlib.papers import notebook_config
+
+    cfg = notebook_config(notebook, "cpu")
+    one = replace(cfg, seed=1, headline_only=True)
+    assert "headline_only" in type(cfg).TABLE_FIELDS
+    assert all(getattr(cfg, k) != v for k, v in changed.items())
+    assert config_fingerprint(cfg)[0] == config_fingerprint(one)[0]
+    assert config_fingerprint(cfg)[0] != config_fingerprint(replace(one, **changed))[0]
+    if notebook.startswith("03"):  # parts, like headline_only, chooses tables, not what a row holds
+        assert config_fingerprint(replace(cfg, parts=("headline",)))[0] == config_fingerprint(cfg)[0]
+    out = tmp_path / "nb"
+    path = save_rows(out, "t", cfg, 0, rows(1.0))
+    side = path.with_suffix(".json")  # as a committed seed-0 file written before headline_only existed
+    info = json.loads(side.read_text())
+    del info["config"]["headline_only"]
+    info["config"].pop("parts", None)  # notebook 03's other table field, newer still
+    side.write_text(json.dumps(info))
+    save_rows(out, "t", one, 1, rows(3.0))
+    _, seeds, others = merged(out, "t", one)
+    assert seeds == [0, 1] and not others, "seed 0 stays beside seed 1"
