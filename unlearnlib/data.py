@@ -574,6 +574,60 @@ def make_split(
                  n_train_all, n_test_all, dataset.name)
 
 
+def keep_of_class(split: Split, keep: int | float, seed: int) -> Split:
+    """Graves et al.'s class-wise request: of the forgotten class's training samples only `keep` stay in the
+    training data, and the request forgets exactly those; the class's other training samples leave the training data
+    (neither forget nor retain: no model here trains on them). Their MNIST notebook keeps 100 threes
+    (lmgraves/AmnesiacML, `Amnesiac Unlearning - MNIST.ipynb`: `count < 100`); in their CIFAR-100 notebooks a class
+    is 1 % of the training data.
+
+    keep: a count of the class's samples, or a share in (0, 1) of the training data the original trains on (the
+    kept samples included). Validation, test and test_forget stay as they are."""
+    if split.scheme != "class":
+        raise ValueError(f"keep_of_class takes a class-wise split, got scheme {split.scheme!r}")
+    n_class = len(split.forget)
+    if isinstance(keep, (float, np.floating)):
+        if not 0.0 < keep < 1.0:
+            raise ValueError(f"class_keep as a share of the training data must be in (0, 1), got {keep}")
+        n = int(round(keep * len(split.retain) / (1 - keep)))  # n / (retain + n) = keep
+    elif isinstance(keep, (int, np.integer)) and not isinstance(keep, bool):
+        n = int(keep)
+    else:
+        raise TypeError(f"class_keep takes a count (int) or a share of the training data (float), got {keep!r}")
+    if not 0 < n <= n_class:
+        raise ValueError(f"class_keep {keep!r} keeps {n} of the class's {n_class} training samples; it must keep "
+                         f"between 1 and {n_class}")
+    rng = np.random.default_rng([seed, 1])  # its own stream: the split itself stays as make_split drew it
+    kept = np.sort(rng.choice(split.forget, size=n, replace=False))
+    return Split(split.scheme, split.seed, kept, split.retain, split.val, split.test, split.test_forget,
+                 split.forget_classes, None, split.n_train, split.n_test, split.dataset)
+
+
+def random_request(split: Split, n: int, seed: int) -> Split:
+    """A random forget request of `n` samples from the training data of `split` (same training data, validation and
+    test set, the test forget set folded into test): the sample scheme beside a class request, so that both schemes
+    share one original."""
+    train = split.train
+    if not 0 < n < len(train):
+        raise ValueError(f"a random request takes between 1 and {len(train) - 1} samples of the {len(train)} "
+                         f"training samples, got {n}")
+    rng = np.random.default_rng([seed, 2])
+    forget = np.sort(rng.choice(train, size=int(n), replace=False))
+    return Split("random", split.seed, forget, np.setdiff1d(train, forget), split.val,
+                 np.sort(np.concatenate([split.test, split.test_forget])), np.empty(0, dtype=np.int64), (), None,
+                 split.n_train, split.n_test, split.dataset)
+
+
+def held_out(split: Split) -> Split:
+    """A split whose training data is `split`'s validation part (same test set): for a model that never saw the
+    training data of `split`, such as an independent judge of model inversion."""
+    if len(split.val) == 0:
+        raise ValueError("the split has no validation part to train on; use val_size > 0")
+    empty = np.empty(0, dtype=np.int64)
+    return Split("random", split.seed, empty, split.val, empty, np.sort(np.concatenate([split.test, split.test_forget])),
+                 empty, (), None, split.n_train, split.n_test, split.dataset)
+
+
 def _stratified(rng: np.random.Generator, pool: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     """n indices of `pool` (already shuffled) taking each class in proportion to its count.
 

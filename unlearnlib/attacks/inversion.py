@@ -124,3 +124,23 @@ def invert(model: nn.Module, target_class: int, shape: tuple[int, int, int], mea
     with torch.no_grad():
         final = float(F.softmax(model((img - m) / s).float(), dim=1)[0, target_class])
     return img[0].cpu(), final
+
+
+@torch.no_grad()
+def judge(judge_model: nn.Module, images, target_class: int, mean: torch.Tensor, std: torch.Tensor) -> list[float]:
+    """An independent model's probability of `target_class` for each image (H, W, C or C, H, W, pixels in [0, 1]).
+
+    The judge is a classifier that was not inverted, e.g. one trained on held-out data: a model rating its own
+    inversion (the probability `invert` returns) is high by construction, since the image was optimised for it."""
+    device = model_device(judge_model)
+    was_training = judge_model.training
+    judge_model.eval()
+    out = []
+    for img in images:
+        x = torch.as_tensor(img, dtype=torch.float32)
+        if x.shape[-1] == len(mean) and x.shape[0] != len(mean):  # H, W, C -> C, H, W
+            x = x.permute(2, 0, 1)
+        x = ((x.to(device) - mean.to(device).view(-1, 1, 1)) / std.to(device).view(-1, 1, 1)).unsqueeze(0)
+        out.append(float(F.softmax(judge_model(x).float(), dim=1)[0, target_class]))
+    judge_model.train(was_training)
+    return out

@@ -1,0 +1,82 @@
+"""Notebook 01 as Graves et al.'s notebooks run it (lmgraves/AmnesiacML): a class request that is a small share of the
+training data, the target on half the pool, and an independent judge of model inversion."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn as nn
+
+from unlearnlib.attacks import judge
+from unlearnlib.data import held_out, keep_of_class, make_split, random_request
+from unlearnlib.papers import amnesiac_ml, notebook_config
+from unlearnlib.papers.claims import Frames, UNTESTABLE
+
+
+def test_a_class_request_keeps_a_few_samples_of_the_class_and_forgets_them(digits):
+    whole = make_split(digits, "class", 3, 0.5, seed=0)
+    kept = keep_of_class(whole, 10, seed=0)
+    assert len(kept.forget) == 10 and set(kept.forget) <= set(whole.forget)
+    assert (digits.y_train[kept.retain] != 3).all(), "the class's other samples left the training data"
+    assert np.array_equal(kept.retain, whole.retain) and np.array_equal(kept.val, whole.val)
+    share = keep_of_class(whole, 0.01, seed=0)  # the class is 1 % of what the original trains on
+    assert len(share.forget) / len(share.train) == pytest.approx(0.01, abs=0.002)
+    assert np.array_equal(keep_of_class(whole, 10, seed=0).forget, kept.forget)  # deterministic per seed
+    for bad in (0, len(whole.forget) + 1, 1.5, True):
+        with pytest.raises((ValueError, TypeError), match="class_keep"):
+            keep_of_class(whole, bad, seed=0)
+
+
+def test_the_sample_request_shares_the_class_request_s_original(digits):
+    c = keep_of_class(make_split(digits, "class", 3, 0.5, seed=1), 0.02, seed=1)
+    s = random_request(c, 16, seed=1)
+    assert np.array_equal(c.train, s.train) and np.array_equal(c.val, s.val) and len(s.forget) == 16
+    assert len(s.test) == len(c.test) + len(c.test_forget) and len(s.test_forget) == 0
+    with pytest.raises(ValueError, match="random request"):
+        random_request(c, len(c.train), seed=1)
+
+
+def test_the_authors_pool_halves(digits):
+    """val_size 0.5: the target trains on one half, the other half are its non-members and the judge's data."""
+    cfg = notebook_config("01_amnesiac_unlearning", "quick")
+    assert (cfg.val_size, cfg.shadow_data) == (0.5, "pool") and cfg.class_keep is not None and cfg.judge
+    split = make_split(digits, "class", 3, cfg.val_size, seed=0)
+    assert abs(len(split.val) - len(split.train)) <= 1  # two halves
+    j = held_out(split)
+    assert np.array_equal(j.train, split.val) and len(np.intersect1d(j.train, split.train)) == 0
+
+
+class Fixed(nn.Module):
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = nn.Parameter(torch.tensor(logits, dtype=torch.float32))
+
+    def forward(self, x):
+        return self.logits.expand(len(x), -1)
+
+
+def test_judge_rates_images_by_another_model():
+    mean, std = torch.zeros(1), torch.ones(1)
+    probs = judge(Fixed([0.0, 2.0, 0.0]), [np.zeros((4, 4, 1)), np.zeros((1, 4, 4))], 1, mean, std)
+    assert probs == pytest.approx([np.exp(2) / (np.exp(2) + 2)] * 2)
+
+
+def epochs(own, judged):
+    rows = []
+    for (e, o), j in zip(own, judged):
+        rows.append({"scheme": "class", "method": "amnesiac", "epoch": e, "inversion_confidence": o,
+                     **({"inversion_judge_prob": j} if j is not None else {})})
+    return pd.DataFrame(rows)
+
+
+def test_inversion_is_judged_independently_never_by_the_model_itself():
+    own = [("0", 0.99), ("0'", 0.10), ("1", 0.05)]  # the model's own rating falls: circular, proves nothing
+    o = amnesiac_ml.amnesiac_inversion(Frames({"accuracy_over_epochs": epochs(own, [None] * 3)}))
+    assert o.verdict == UNTESTABLE and "circular" in o.value
+    o = amnesiac_ml.amnesiac_inversion(Frames({"accuracy_over_epochs": epochs(own, [0.9, 0.2, 0.1])}))
+    assert o.verdict == "reproduced"
+    o = amnesiac_ml.amnesiac_inversion(Frames({"accuracy_over_epochs": epochs(own, [0.9, 0.85, 0.8])}))
+    assert o.verdict == "not reproduced"  # the judge still sees the class, whatever the model says of itself
+    o = amnesiac_ml.amnesiac_inversion(Frames({"accuracy_over_epochs": epochs(own, [0.2, 0.1, 0.1])}))
+    assert o.verdict == UNTESTABLE and "does not recognise" in o.value  # nothing to remove
