@@ -328,3 +328,16 @@ def test_class_ids_must_be_integers(digits):
         make_split(digits, "class", [3.0])
     with pytest.raises(ValueError, match=r"forget fraction must be in \(0, 1\), got 1.0"):
         make_split(digits, "random", 1.0)
+
+
+def test_the_profile_comes_from_the_parameter_else_the_environment(monkeypatch):
+    from unlearnlib.config import ConfigError
+    from unlearnlib.setting import profile_from
+
+    monkeypatch.delenv("UNLEARNLIB_PROFILE", raising=False)
+    assert profile_from("") == "quick" and profile_from("cpu") == "cpu"
+    monkeypatch.setenv("UNLEARNLIB_PROFILE", "smoke")
+    assert profile_from("") == "smoke" and profile_from("paper") == "paper"  # run_all's parameter wins
+    monkeypatch.setenv("UNLEARNLIB_PROFILE", "fast")
+    with pytest.raises(ConfigError, match="unknown profile 'fast'"):
+        profile_from("")

@@ -395,3 +395,19 @@ def test_amnesiac_recall_reads_the_attack_auc_of_every_seed(tmp_path):
     assert "AUC on the original is 0.500" in o.value and o.verdict == "untestable here"
     rows[rows.seed == 0].drop(columns="attack_auc").to_csv(stored, index=False)  # older rows: no attack_auc column
     assert "AUC on the original 0.990" in amnesiac_ml.amnesiac_recall(r).value
+
+
+def test_each_paper_states_the_signal_in_its_original_per_profile(tmp_path):
+    """The report's "Signal" line: the precondition of the privacy claims, measured on the original, per profile."""
+    nb = "01_amnesiac_unlearning"
+    rows = pd.DataFrame([{"scheme": "class", "epoch": "0", "naive_retrain": 0.9, "random_label": 0.9, "amnesiac": 0.9,
+                          "attack_auc": auc, "original_train_pct": 99.0, "original_test_pct": tst, "seed": seed}
+                         for seed, auc, tst in ((0, 0.70, 60.0), (1, 0.74, 62.0))])
+    store_rows(tmp_path, "cpu", nb, "table1_mia_recall", rows)
+    (tmp_path / "cpu" / nb / "params.json").write_text(json.dumps({"status": "ok"}))
+    text = report.build(tmp_path)
+    line = next(l for l in text.splitlines() if l.startswith("Signal") and "shadow-attack" in l)
+    assert ("cpu: shadow-attack AUC on the original 0.720 (needs > 0.6: present); the original fits train 99.0 ± 0.0 / "
+            "test 61.0 ± 1.4 % (2 seeds)") in line and "quick: not run" in line
+    rows.assign(attack_auc=0.52).to_csv(tmp_path / "cpu" / "store" / nb / "table1_mia_recall" / "fp.csv", index=False)
+    assert "0.520 (needs > 0.6: absent)" in report.build(tmp_path)

@@ -1,5 +1,6 @@
 """Result tables: CSV, a Markdown twin headed by what ran, and the metadata JSON."""
 import json
+from pathlib import Path
 import re
 import subprocess
 
@@ -106,3 +107,39 @@ def test_a_hand_run_writes_to_scratch_never_to_the_published_results(tmp_path, m
     assert d == tmp_path / "build" / "scratch" / "quick" / "00_quickstart" and d.is_dir()
     assert not (tmp_path / "results").exists() and "python run_all.py publishes to results/quick" in capsys.readouterr().out
     assert notebook_dir("quick", "00_quickstart", "results/quick/.staging/x") == tmp_path / "results/quick/.staging/x"
+
+
+def _text_size_and_frames(path):
+    """(bytes of an executed notebook less its figures' image data, its progress-bar frames)."""
+    import re
+
+    nb = json.loads(path.read_text())
+    size, frames = len(path.read_bytes()), 0
+    for cell in nb.get("cells", []):
+        for o in cell.get("outputs", []):
+            for mime, data in (o.get("data") or {}).items():
+                if mime.startswith("image/"):
+                    size -= len(json.dumps(data))
+            if o.get("output_type") == "stream":
+                text = "".join(o["text"]) if isinstance(o["text"], list) else o["text"]
+                frames += len(re.findall(r"\d+%\|[^\n\r]*\|", text))
+    return size, frames
+
+
+def test_executed_notebooks_under_results_are_readable():
+    """Every executed notebook under results/: no progress-bar frames, under 300 KB apart from its figures
+    (scripts/strip_bar_frames.py cleaned the earlier runs; run_all's BATCH_ENV keeps new ones so)."""
+    root = Path(__file__).resolve().parents[1] / "results"
+    bad = [f"{p.relative_to(root)}: {s / 1024:.0f} KB, {n} frames" for p in sorted(root.rglob("*.ipynb"))
+           for s, n in [_text_size_and_frames(p)] if n or s > 300 * 1024]
+    assert not bad, bad
+
+
+def test_the_readability_check_sees_frames_and_size(tmp_path):
+    nb = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "stream", "name": "stderr", "text": ["train:  10%|█   | 1/10 [00:01<00:09]\r"]},
+        {"output_type": "display_data", "data": {"image/png": "A" * 400_000}}]}]}
+    p = tmp_path / "x.ipynb"
+    p.write_text(json.dumps(nb))
+    size, frames = _text_size_and_frames(p)
+    assert frames == 1 and size < 1024

@@ -56,6 +56,17 @@ def _run_line(root: Path, profile: str, paper: str) -> str:
                      f"{r.get('seconds', '?')} s{carried(r)})" for r in runs) or "not run"
 
 
+def _signal(root: Path, profile: str, paper: str) -> str:
+    """The room's measure of the membership signal in the original at `profile` (its `signal`), or why none."""
+    r = results(root, profile, paper)
+    if not r.folders:
+        return "not run"
+    try:
+        return PAPER_ROOMS[paper].signal(r) or "not measured"
+    except Exception as exc:  # noqa: BLE001 - shown, as a rule's error is
+        return f"error: {type(exc).__name__}: {exc}"
+
+
 def build(root: Path) -> str:
     """The report's Markdown, from the results under `root`."""
     lines = ["# Reproduction report", "",
@@ -73,6 +84,8 @@ def build(root: Path) -> str:
         lines += [f"## {TITLES[paper]}", "", (f"Published figures: {source(paper)}" if paper in PAPERS else
                                               "Claims from Hayes et al. (2024) and checks of this project's own."), "",
                   "Runs: " + " | ".join(f"{p}: {_run_line(root, p, paper)}" for p in PROFILES), "",
+                  "Signal in the original, before unlearning (what a privacy claim needs): "
+                  + " | ".join(f"{p}: {_signal(root, p, paper)}" for p in PROFILES), "",
                   "| claim | published | " + " | ".join(PROFILES) + " |", "| --- | --- | " + " | ".join("---" for _ in PROFILES) + " |"]
         notes = []
         for c in PAPER_ROOMS[paper].claims():

@@ -69,3 +69,18 @@ def choices(name: str, values, allowed) -> None:
     if bad or not values:
         raise ConfigError(f"{name} takes {'values' if len(values) != 1 else 'a value'} from {list(allowed)}, "
                           f"got {list(values) if len(values) != 1 else values[0]!r}")
+
+
+PROFILE_ENV = "UNLEARNLIB_PROFILE"
+DEFAULT_PROFILE = "quick"
+
+
+def profile_from(value: str = "") -> str:
+    """The profile a notebook runs at: `value` (its parameters cell's PROFILE, which run_all sets), else
+    $UNLEARNLIB_PROFILE (how a hand run in JupyterLab chooses one without editing the committed notebook:
+    `UNLEARNLIB_PROFILE=smoke jupyter lab`), else quick. Checked against the profiles."""
+    import os
+
+    profile = value or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    check_profile(profile)
+    return profile

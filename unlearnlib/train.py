@@ -221,7 +221,7 @@ def fit(
         if on_epoch_end is not None:
             log.update(on_epoch_end(epoch, model) or {})
         hist.epochs.append(log)
-        bar.set_postfix(loss=f"{log['loss']:.3f}")
+        bar.set_postfix(loss=f"{log['loss']:.3f}", refresh=False)  # no extra frame per epoch: the bar keeps its interval
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     hist.seconds = time.perf_counter() - start

@@ -224,6 +224,21 @@ def _published_recall() -> str:
     return f"CIFAR-100: {before:.3f} at epoch 0 -> {after:.3f} at 0'"
 
 
+def signal(r) -> str | None:
+    """The membership signal in the original, before unlearning (the privacy claims' precondition), in words."""
+    rows = _amnesiac_rows(r)
+    auc = _attack_auc(r, rows)
+    if auc is None:
+        return None
+    fit = ""
+    if rows is not None and {"original_train_pct", "original_test_pct"} <= set(rows):
+        f = rows.groupby("seed")[["original_train_pct", "original_test_pct"]].first()
+        fit = (f"; the original fits train {ms(f.original_train_pct, 1)} / test {ms(f.original_test_pct, 1)} % "
+               f"({len(f)} seed{'s' if len(f) > 1 else ''})")
+    return (f"shadow-attack AUC on the original {auc:.3f} (needs > {CHANCE_AUC}: "
+            f"{'present' if auc > CHANCE_AUC else 'absent'}){fit}")
+
+
 def claims() -> list[Claim]:
     return [
         Claim("amnesiac_ml", "Membership recall on the forgotten class falls from near 1 to near 0 right after the amnesiac "

@@ -185,6 +185,17 @@ def careful_false_privacy(r) -> Outcome | None:
     return Outcome(value, "reproduced" if fooled else "not reproduced", r.where("findings"))
 
 
+def signal(r) -> str | None:
+    """The per-example attacks' strength on the original against retrained models' (the privacy claims'
+    precondition), in words."""
+    t = attacks(r)
+    if t is None or not {"original", "retrain"} <= set(t.index):
+        return None
+    _, per = distances(t)
+    return (f"per-example |AUC - 0.5| on the original {per['original']:.3f}, on retrained models {per['retrain']:.3f} "
+            f"(needs a gap above {PRIVATE_MARGIN}: {'absent' if powerless(t) else 'present'})")
+
+
 def claims() -> list[Claim]:
     return [
         Claim("careful", "Sanity check: retrained models score at chance under every attack", "AUC 0.5 by construction",

@@ -297,6 +297,17 @@ def _published_ablation(quantity: str) -> str:
             + ", ".join(f"{' + '.join(ABLATION_TERMS[x] for x in k.split('+'))} {v:g}" for k, v in zip(after.terms, after.value)))
 
 
+def signal(r) -> str | None:
+    """EncoderMI accuracy on each encoder before unlearning (the attack claims' precondition), in words."""
+    t = _ssl_rows(r)
+    if t is None:
+        return None
+    b = t[t.model == "before"].groupby("ssl", sort=False).mia_acc_pct
+    return (f"EncoderMI accuracy before unlearning {', '.join(f'{s} {ms(g, 1)}' for s, g in b)} % "
+            f"(needs >= {SIGNAL_PCT}: {'absent for ' + ', '.join(_silent(t)) if _silent(t) else 'present'}; "
+            f"{seeds_of(t[t.model == 'before'])})")
+
+
 def claims() -> list[Claim]:
     return [
         Claim("contrastive", f"EncoderMI is well above chance (>= {SIGNAL_CLAIM_PCT:g} %, the paper's lowest) on the SSL encoders before unlearning",

@@ -252,6 +252,20 @@ def _published_runtime() -> str:
         (f" ({', '.join(shares)})" if shares else "")
 
 
+def signal(r) -> str | None:
+    """How well the original fits its training data (the source of membership signal) and its MIA-Efficacy on
+    the random forget set, against retrain's (what the forgetting claims measure against), in words."""
+    t = _dau_rows(r)
+    if t is None or "orig_train_pct" not in t:
+        return None
+    f = t.groupby("seed")[["orig_train_pct", "orig_test_pct"]].first()
+    o = t[(t.scheme == "random") & (t.sparsity == 0.0)].set_index("method")
+    mia = (f"; random-forgetting MIA-Efficacy: original {ms(o.loc[['original']].mia_efficacy_pct, 1)}, retrain "
+           f"{ms(o.loc[['retrain']].mia_efficacy_pct, 1)}" if {"original", "retrain"} <= set(o.index) else "")
+    return (f"the original fits train {ms(f.orig_train_pct, 1)} / test {ms(f.orig_test_pct, 1)} % "
+            f"({len(f)} seed{'s' if len(f) > 1 else ''}){mia}")
+
+
 def claims() -> list[Claim]:
     return [
         Claim("dau", f"Class-wise forgetting is flawless (UA and MIA-Efficacy {FLAWLESS_PCT}) and within a hair of "
