@@ -6,7 +6,8 @@
 Starts JupyterLab on this repository with UNLEARNLIB_PROFILE set (the one way a hand run picks a profile without
 editing the committed notebook) and a private cache, opens each notebook in Chromium (the Debian package,
 /usr/bin/chromium, driven by playwright: `pip install playwright`; no browser download), runs every cell from the
-Run menu, waits for the kernel, saves the notebook (Ctrl+S, as autosave would), scrolls through it taking screenshots,
+Run menu (starting from the committed notebook: a notebook whose source differs from it stops the script), waits
+for the kernel, saves the notebook (Ctrl+S, as autosave would), scrolls through it taking screenshots,
 and reports per notebook:
 
 - errors: cells that raised;
@@ -63,28 +64,39 @@ def wait_for(url: str, seconds: float = 60) -> None:
 
 def step_through(page, base: str, token: str, nb: Path, out: Path, timeout_s: float) -> dict:
     rel = nb.relative_to(ROOT).as_posix()
-    page.goto(f"{base}/lab/tree/{rel}?token={token}")
+    # a workspace of its own: no tab of another notebook restored beside it
+    page.goto(f"{base}/lab/workspaces/walk-{nb.stem}/tree/{rel}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     news = page.locator(".jp-toast-button:text-is('No')")  # JupyterLab's "notified about news?" toast
     if news.count():
         news.first.click()
-    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-    start = time.time()
+    def run_all():  # Kernel > Restart Kernel and Run All Cells: runs once the (fresh) kernel is ready
+        page.click(".lm-MenuBar-itemLabel:text-is('Kernel')")
+        page.click(".lm-Menu-itemLabel:has-text('Restart Kernel and Run All Cells')")
+        page.click(".jp-Dialog-button.jp-mod-accept")
+
+    run_all()
+    start, retried = time.time(), False
     while time.time() - start < timeout_s:  # every code cell run: each prompt numbered, none waiting, kernel idle
         done = page.evaluate("""() => {
-            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim());
-            const ind = document.querySelector('.jp-Notebook-ExecutionIndicator');
+            const prompts = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim());
+            const ind = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
             return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p)) && ind && ind.dataset.status === 'idle';
         }""")
         if done:
             break
+        started = page.evaluate("() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]"
+                                ".some(p => /[*\\d]/.test(p.textContent))")
+        if not started and not retried and time.time() - start > 30:  # the click came before the kernel was ready
+            run_all()
+            retried = True
         if os.environ.get("WALKTHROUGH_DEBUG"):
-            print(page.evaluate("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent)"))
+            print(page.evaluate("() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')].map(p => p.textContent)"))
         time.sleep(2)
     else:
-        raise SystemExit(f"{rel}: still running after {timeout_s} s")
+        page.screenshot(path=str(out / f"{nb.stem}-timeout.png"))
+        raise SystemExit(f"{rel}: still running after {timeout_s} s (screenshot {nb.stem}-timeout.png)")
     seconds = round(time.time() - start, 1)
     page.keyboard.press("Control+s")
     time.sleep(2)
@@ -129,6 +141,15 @@ def main(argv=None) -> int:
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} not found: install the Debian package (apt-get install chromium)")
     notebooks = [next((ROOT / "notebooks").glob(f"{n}_*.ipynb")) for n in args.notebooks]
+    for nb in notebooks:  # start from the committed notebook, as a fresh clone does (an earlier walk saved outputs)
+        rel = nb.relative_to(ROOT).as_posix()
+        committed = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=ROOT, capture_output=True, check=True).stdout
+        filtered = subprocess.run(["git", "hash-object", f"--path={rel}", rel], cwd=ROOT, capture_output=True,
+                                  text=True).stdout.strip()
+        head = subprocess.run(["git", "rev-parse", f"HEAD:{rel}"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        if filtered != head:
+            raise SystemExit(f"{rel} has changes of its own (not only outputs): commit or stash them first")
+        nb.write_bytes(committed)
     before = {nb: nb.read_bytes() for nb in notebooks}
     out = Path(args.out).resolve()
     shutil.rmtree(out, ignore_errors=True)
@@ -144,9 +165,10 @@ def main(argv=None) -> int:
         wait_for(f"{base}/api?token={token}")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            for nb in notebooks:
+            for nb in notebooks:  # a page of its own per notebook, as a user opening it afresh
+                page = browser.new_page(viewport={"width": 1500, "height": 1100})
                 r = step_through(page, base, token, nb, out, args.timeout)
+                page.close()
                 print(json.dumps({k: v for k, v in r.items() if k != "screenshots"}), flush=True)
                 report.append(r)
             browser.close()
