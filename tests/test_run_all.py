@@ -207,10 +207,13 @@ def test_two_runs_on_one_folder_do_not_collide(demo, tmp_path):
     first = subprocess.Popen(cmd + ["-p", "TAG", "'first'", "-p", "SLEEP_S", "8"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     lock = results / "smoke" / ".locks" / "07_demo.lock"
-    for _ in range(200):
+    for _ in range(1200):  # up to 2 minutes: on a loaded machine the first run's imports alone take tens of seconds
         if lock.exists():
             break
         time.sleep(0.1)
+    else:
+        first.kill()
+        raise AssertionError("the first run never took the folder's lock")
     second = subprocess.run(cmd + ["-p", "TAG", "'second'"], capture_output=True, text=True, timeout=120)
     out1, err1 = first.communicate(timeout=180)
     assert second.returncode == 1 and "being computed by another run" in second.stderr, second.stderr
