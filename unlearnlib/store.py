@@ -188,30 +188,37 @@ def merged(out: str | Path, table: str, cfg) -> tuple[pd.DataFrame, list[int], l
     return drop_provenance(rows), sorted(int(s) for s in rows.seed.unique()), others
 
 
+def _shown(folder: Path, tables=None):
+    """(table, rows file, its rows the view `folder` shows, provenance kept) for each table of the view's index (or
+    of `tables`) whose rows file exists: the one reader of a view's index."""
+    index = Path(folder) / INDEX
+    entries = json.loads(index.read_text()) if index.exists() else {}
+    for table in (tables if tables is not None else list(entries)):
+        entry = entries.get(table)
+        path = Path(folder).parent / entry["rows"] if entry else None
+        if path is None or not path.exists():
+            continue
+        yield table, path, entry
+
+
+def _read_shown(path: Path, entry: dict, **read_kw) -> pd.DataFrame:
+    rows = pd.read_csv(path, **read_kw)
+    return rows[rows.seed.isin(entry["seeds"])] if "seeds" in entry else rows
+
+
 def view_rows(folder: Path, table: str, **read_kw) -> pd.DataFrame | None:
     """The stored rows (provenance dropped) that the view `folder` shows for `table`; None if its index has none."""
-    index = Path(folder) / INDEX
-    entry = json.loads(index.read_text()).get(table) if index.exists() else None
-    if not entry:
-        return None
-    path = Path(folder).parent / entry["rows"]
-    if not path.exists():
-        return None
-    rows = pd.read_csv(path, **read_kw)
-    return drop_provenance(rows[rows.seed.isin(entry["seeds"])] if "seeds" in entry else rows).reset_index(drop=True)
+    for _, path, entry in _shown(folder, [table]):
+        return drop_provenance(_read_shown(path, entry, **read_kw)).reset_index(drop=True)
+    return None
 
 
 def view_provenance(folder: Path) -> list[tuple[str, str, str]]:
     """(commit, time, what) for the stored rows the view `folder` shows, one per table, seed and run: what =
     '<table> seed N (column=values...)', the row-field columns' values that run computed."""
-    index = Path(folder) / INDEX
     out = []
-    for table, entry in (json.loads(index.read_text()) if index.exists() else {}).items():
-        path = Path(folder).parent / entry["rows"]
-        if not path.exists():
-            continue
-        rows = pd.read_csv(path)
-        rows = rows[rows.seed.isin(entry["seeds"])] if "seeds" in entry else rows
+    for table, path, entry in _shown(folder):
+        rows = _read_shown(path, entry)
         side = json.loads(path.with_suffix(".json").read_text())
         fields = [c for c in (side.get("row_columns") or []) if c in rows]
         for (seed, commit, time_utc), g in rows.groupby(["seed", "_commit", "_time_utc"], sort=False, dropna=False):
@@ -222,12 +229,9 @@ def view_provenance(folder: Path) -> list[tuple[str, str, str]]:
 
 def view_seeds(folder: Path) -> list[int]:
     """Every seed of the stored rows the view `folder` shows."""
-    index = Path(folder) / INDEX
     seeds = set()
-    for entry in (json.loads(index.read_text()) if index.exists() else {}).values():
-        path = Path(folder).parent / entry["rows"]
-        if path.exists():
-            seeds |= set(entry["seeds"]) if "seeds" in entry else set(pd.read_csv(path, usecols=["seed"]).seed.astype(int))
+    for _, path, entry in _shown(folder):
+        seeds |= set(entry["seeds"]) if "seeds" in entry else set(pd.read_csv(path, usecols=["seed"]).seed.astype(int))
     return sorted(seeds)
 
 
