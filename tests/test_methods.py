@@ -28,6 +28,12 @@ FAST = {
     "influence": lambda rec: dict(alpha=6.0),
     "dau": lambda rec: dict(iterations=100, pretrain_iters=50, augment=False),
     "gradient_penalty": lambda rec: dict(lr=1e-3),
+    # the 2023-2024 baselines at toy scale: their defaults suit ResNet-18 on CIFAR (tests/test_strong_baselines.py)
+    "neggrad_plus": lambda rec: dict(epochs=5, batch_size=64),
+    "scrub": lambda rec: dict(lr=0.005),
+    "l1_sparse": lambda rec: dict(epochs=10, lr=0.05, batch_size=64, augment=False),
+    "salun": lambda rec: dict(lr=0.05, batch_size=64, augment=False),
+    "ssd": lambda rec: dict(batch_size=32),
 }
 # Wang & Chen's method trains on the forget set's own loss by design (L_MEMtrain keeps the model from
 # collapsing): it aims at members looking like non-members, not at wrong forget predictions.

@@ -27,6 +27,16 @@ def negative_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tenso
     return -torch.nn.functional.cross_entropy(logits, y)
 
 
+def distill_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Hinton-style distillation loss as SCRUB computes it (meghdadk/SCRUB, thirdparty/repdistiller/distiller_zoo/
+    KD.py:13-17): KL(teacher || student) of the temperature-softened distributions, summed over classes, averaged
+    over the batch, times T^2 (so its gradient's scale does not shrink with T)."""
+    t = temperature
+    log_s = torch.nn.functional.log_softmax(student_logits.float() / t, dim=1)
+    p_t = torch.nn.functional.softmax(teacher_logits.float() / t, dim=1)
+    return torch.nn.functional.kl_div(log_s, p_t, reduction="sum") * t * t / student_logits.shape[0]
+
+
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, reduction: str = "mean") -> torch.Tensor:
     """SimCLR's NT-Xent (Chen et al., ICML 2020): for 2N embeddings of N positive pairs,
     mean over anchors i of -log( exp(sim(i, j(i)) / t) / sum_{k != i} exp(sim(i, k) / t) ),

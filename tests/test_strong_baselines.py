@@ -1,0 +1,235 @@
+"""The 2023-2024 baselines (issue 40) behave as their reference code does, pinned on small models: NegGrad+'s
+combined objective, SCRUB's alternating max and min steps, SalUn's saliency mask and masked random-label objective,
+l1-sparse's penalty schedule, SSD's dampening rule. The registry's contract test (test_methods.py) covers them too."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from unlearnlib.data import make_split
+from unlearnlib.losses import distill_kl
+from unlearnlib.methods import make_config, unlearn
+from unlearnlib.models import create_model
+from unlearnlib.train import TrainConfig
+
+
+def _flat(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def _bn_cnn(digits_data, digits, seed=0):
+    """A small CNN with BatchNorm, briefly trained on digits (a class-wise split of class 0)."""
+    from unlearnlib.originals import train_original
+    split = make_split(digits, "class", 0, val_size=100, seed=seed)
+    model, _ = train_original("small_cnn", digits_data, split, TrainConfig(epochs=2, batch_size=64, lr=0.05,
+                                                                           augment=False), progress=False)
+    return model, split
+
+
+# ---------------------------------------------------------------- NegGrad+
+
+def test_neggrad_plus_loss_is_alpha_retain_descent_minus_forget_ascent():
+    from unlearnlib.methods.neggrad_plus import neggrad_plus_loss
+    torch.manual_seed(0)
+    m = create_model("mlp", 3, 1, 8)
+    xr, yr, xf, yf = torch.randn(6, 1, 8, 8), torch.randint(0, 3, (6,)), torch.randn(4, 1, 8, 8), torch.randint(0, 3, (4,))
+    for alpha in (0.0, 0.3, 0.95, 1.0):
+        with torch.no_grad():
+            want = alpha * F.cross_entropy(m(xr), yr) - (1 - alpha) * F.cross_entropy(m(xf), yf)
+        assert float(neggrad_plus_loss(m, xr, yr, xf, yf, alpha).detach()) == pytest.approx(float(want), rel=1e-6)
+    start = [p.detach().clone() + 1.0 for p in m.parameters()]  # every weight 1 away from the start
+    n = sum(p.numel() for p in m.parameters())
+    got = neggrad_plus_loss(m, xr, yr, xf, yf, 0.5, start, l2=0.1).detach()
+    assert float(got) == pytest.approx(float(neggrad_plus_loss(m, xr, yr, xf, yf, 0.5).detach()) + 0.5 * 0.1 / 2 * n, rel=1e-5)
+    with pytest.raises(ValueError, match="must lie in \\[0, 1\\]"):
+        make_config("neggrad_plus", alpha=1.5)
+
+
+def test_neggrad_plus_ascends_on_forget_only_through_one_minus_alpha(toy_overfit):
+    """alpha 1 is fine-tuning on the retain set (the forget set is never touched directly: the memorised wrong labels
+    stay); alpha below 1 adds the ascent, which removes them."""
+    model, split, data, _ = toy_overfit
+    xf, yf = data.train_part(split.forget)
+    from unlearnlib.train import accuracy
+    base = accuracy(model, xf, yf)
+    kept, _ = unlearn("neggrad_plus", model, split, data, alpha=1.0, epochs=3, batch_size=64)
+    gone, _ = unlearn("neggrad_plus", model, split, data, alpha=0.9, epochs=3, batch_size=64)
+    assert accuracy(kept, xf, yf) > base - 10
+    assert accuracy(gone, xf, yf) < base - 40
+
+
+def test_neggrad_plus_keeps_batchnorm_frozen_as_the_reference(digits, digits_data):
+    model, split = _bn_cnn(digits_data, digits)
+    bn = lambda m: m.body[1].running_mean.clone()  # noqa: E731
+    frozen, _ = unlearn("neggrad_plus", model, split, digits_data, epochs=1, batch_size=128)
+    moving, _ = unlearn("neggrad_plus", model, split, digits_data, epochs=1, batch_size=128, bn_eval=False)
+    assert torch.equal(bn(frozen), bn(model)) and not torch.equal(bn(moving), bn(model))
+    assert not torch.equal(_flat(frozen), _flat(model))
+
+
+# ---------------------------------------------------------------- SCRUB
+
+def test_distill_kl_is_teacher_to_student_times_t_squared():
+    torch.manual_seed(0)
+    s, t = torch.randn(5, 4), torch.randn(5, 4)
+    for T in (1.0, 2.0, 4.0):
+        p_t, p_s = F.softmax(t / T, 1), F.softmax(s / T, 1)
+        want = (p_t * (p_t.log() - p_s.log())).sum(1).mean() * T * T  # KL(teacher || student)
+        assert float(distill_kl(s, t, T)) == pytest.approx(float(want), rel=1e-5)
+    reverse = (F.softmax(s, 1) * (F.log_softmax(s, 1) - F.log_softmax(t, 1))).sum(1).mean()
+    assert float(distill_kl(s, t, 1.0)) != pytest.approx(float(reverse), rel=1e-3)  # the direction matters
+    assert float(distill_kl(t, t, 3.0)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_scrub_learning_rate_decays_after_each_decay_epoch():
+    from unlearnlib.methods.scrub import scrub_lr
+    cfg = make_config("scrub", lr=1.0, decay_epochs=(3, 5, 9), decay_rate=0.1)
+    assert [round(scrub_lr(cfg, e), 6) for e in range(1, 8)] == [1, 1, 1, 0.1, 0.1, 0.01, 0.01]
+
+
+def _forget_kl(model, teacher, data, split, T=4.0):
+    x, _ = data.train_part(split.forget)
+    with torch.no_grad():
+        return float(distill_kl(model(x), teacher(x), T))
+
+
+def test_scrub_max_steps_alone_move_away_from_the_teacher_on_forget(digits, digits_data):
+    """With the min step weighed 0, only the max passes (epochs <= max_steps) change the weights: the student's KL to
+    the teacher on the forget set grows. The student starts as the teacher, where KL's gradient is 0: it moves
+    because its BatchNorm runs in train mode (batch statistics) while the teacher's is in eval mode, as in the
+    reference. With no max pass either, no weight changes (no weight decay, no momentum: the max and min steps
+    share one optimiser, so momentum would carry the max steps on)."""
+    model, split = _bn_cnn(digits_data, digits)
+    model.eval()
+    quiet = dict(alpha=0.0, gamma=0.0, weight_decay=0.0, momentum=0.0, lr=0.01, epochs=3)
+    away, _ = unlearn("scrub", model, split, digits_data, max_steps=2, **quiet)
+    still, _ = unlearn("scrub", model, split, digits_data, max_steps=0, **quiet)
+    assert _forget_kl(away, model, digits_data, split) > 10 * _forget_kl(model, model, digits_data, split) + 0.1
+    assert torch.equal(_flat(still), _flat(model))
+    later = []  # the max pass runs in the first max_steps epochs only: the weights stop moving after them
+    unlearn("scrub", model, split, digits_data, max_steps=1, **quiet,
+            on_epoch_end=lambda e, m: later.append(_flat(m).clone()))
+    assert not torch.equal(later[0], _flat(model)) and torch.equal(later[0], later[1]) and torch.equal(later[1], later[2])
+
+
+def test_scrub_min_step_keeps_the_student_with_the_teacher_on_retain(toy_overfit):
+    model, split, data, _ = toy_overfit
+    from unlearnlib.train import accuracy
+    out, _ = unlearn("scrub", model, split, data, lr=0.005)
+    xr, yr = data.train_part(split.retain)
+    xf, yf = data.train_part(split.forget)
+    assert accuracy(out, xr, yr) > 95 and accuracy(out, xf, yf) < 20
+    with torch.no_grad():
+        assert float(distill_kl(out(xr), model(xr), 4.0)) < _forget_kl(out, model, data, split)
+
+
+# ---------------------------------------------------------------- SalUn
+
+def test_salun_mask_is_the_global_top_share_of_the_summed_forget_gradient():
+    from unlearnlib.methods.salun import saliency_mask
+    torch.manual_seed(0)
+    m = create_model("mlp", 3, 1, 4).eval()
+    x, y = torch.randn(10, 1, 4, 4), torch.randint(0, 3, (10,))
+    masks = saliency_mask(m, x, y, 0.3, batch_size=4)
+    params = list(m.parameters())
+    total = torch.zeros(0)
+    for i in range(0, 10, 4):  # |sum over batches of the batch-mean CE gradient|
+        g = torch.autograd.grad(F.cross_entropy(m(x[i:i + 4]), y[i:i + 4]), params)
+        total = [a + b for a, b in zip(total, g)] if len(total) else list(g)
+    flat = torch.cat([t.abs().flatten() for t in total])
+    chosen = torch.cat([k.flatten() for k in masks]).bool()
+    assert int(chosen.sum()) == int(len(flat) * 0.3)
+    assert float(flat[chosen].min()) >= float(flat[~chosen].max())  # ranked across all parameters together
+    per_layer = [float(k.mean()) for k in masks]
+    assert max(per_layer) - min(per_layer) > 0.1  # not a per-layer quota
+    with pytest.raises(ValueError, match="salun.threshold"):
+        make_config("salun", threshold=0.0)
+
+
+def test_salun_moves_only_salient_weights_and_forgets(toy_overfit):
+    """freeze "weights" (their current code): every weight outside the mask ends where it started; the random labels
+    remove the memorised forget set. freeze "gradients" (the paper-era code): weight decay still moves the others."""
+    from unlearnlib.methods.salun import saliency_mask
+    from unlearnlib.train import accuracy
+    model, split, data, _ = toy_overfit
+    xf, yf = data.train_part(split.forget)
+    kw = dict(lr=0.05, batch_size=64, augment=False, epochs=4, threshold=0.3)
+    mask = torch.cat([k.flatten() for k in saliency_mask(copy.deepcopy(model), xf, yf, 0.3, 256)]).bool()
+    out, _ = unlearn("salun", model, split, data, **kw)
+    moved = _flat(out) != _flat(model)
+    assert not moved[~mask].any() and moved[mask].float().mean() > 0.5
+    assert accuracy(out, xf, yf) < 20
+    loose, _ = unlearn("salun", model, split, data, freeze="gradients", **kw)
+    assert (_flat(loose) != _flat(model))[~mask].float().mean() > 0.5
+
+
+# ---------------------------------------------------------------- l1-sparse
+
+def test_l1_sparse_penalty_decays_linearly_per_epoch_from_alpha():
+    from unlearnlib.methods.l1_sparse import l1_norm, l1_weight
+    cfg = make_config("l1_sparse", alpha=1.0, epochs=10)
+    assert [round(l1_weight(cfg, e), 6) for e in range(10)] == [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
+    cfg = make_config("l1_sparse", alpha=1.0, epochs=4, no_l1_epochs=2)
+    assert [l1_weight(cfg, e) for e in range(4)] == [1.0, 0.5, 0.0, 0.0]
+    assert l1_weight(make_config("l1_sparse", alpha=1.0, epochs=3, no_l1_epochs=3), 1) == 1.0
+    m = create_model("mlp", 3, 1, 4)
+    with torch.no_grad():
+        assert float(l1_norm(m)) == pytest.approx(sum(float(p.abs().sum()) for p in m.parameters()), rel=1e-6)
+
+
+def test_l1_sparse_shrinks_the_weights_that_finetuning_keeps(toy_overfit):
+    from unlearnlib.methods.l1_sparse import l1_norm
+    model, split, data, _ = toy_overfit
+    kw = dict(epochs=3, lr=0.05, batch_size=64, augment=False, weight_decay=0.0)
+    plain, _ = unlearn("finetune", model, split, data, **kw)
+    sparse, _ = unlearn("l1_sparse", model, split, data, alpha=1e-3, **kw)
+    with torch.no_grad():
+        assert float(l1_norm(sparse)) < 0.9 * float(l1_norm(plain))
+    from unlearnlib.train import accuracy
+    xr, yr = data.train_part(split.retain)
+    assert accuracy(sparse, xr, yr) > 95  # still fits the retain set
+
+
+# ---------------------------------------------------------------- SSD
+
+def test_ssd_importance_is_the_mean_over_batches_of_squared_batch_gradients():
+    from unlearnlib.methods.ssd import importance
+    torch.manual_seed(0)
+    m = create_model("mlp", 3, 1, 4)
+    x, y = torch.randn(10, 1, 4, 4), torch.randint(0, 3, (10,))
+    got = importance(m, x, y, 4)
+    params = list(m.parameters())
+    want = [torch.zeros_like(p) for p in params]
+    for i in range(0, 10, 4):  # three batches: 4, 4, 2
+        for w, g in zip(want, torch.autograd.grad(F.cross_entropy(m(x[i:i + 4]), y[i:i + 4]), params)):
+            w += g.pow(2) / 3
+    assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-12) for a, b in zip(got, want))
+
+
+def test_ssd_dampens_where_forget_importance_exceeds_alpha_times_the_data_s():
+    from unlearnlib.methods.ssd import dampen_
+    m = torch.nn.Linear(4, 1, bias=False)
+    with torch.no_grad():
+        m.weight.copy_(torch.tensor([[2.0, 2.0, 2.0, 2.0]]))
+    d = [torch.tensor([[1.0, 1.0, 1.0, 0.0]])]
+    f = [torch.tensor([[5.0, 20.0, 10.0, 3.0]])]  # selected where f > 10 d (strict): entries 1 and 3
+    n = dampen_(m, f, d, alpha=10.0, lam=1.0)
+    assert n == 2
+    # entry 1: 2 * min(1 * 1 / 20, 1) = 0.1; entry 3: I_D 0, factor 0; entries 0 and 2 untouched (10 is not > 10)
+    assert torch.allclose(m.weight, torch.tensor([[2.0, 0.1, 2.0, 0.0]]))
+    with torch.no_grad():
+        m.weight.fill_(2.0)
+    dampen_(m, [torch.tensor([[20.0, 20.0, 20.0, 20.0]])], [torch.tensor([[1.0, 1.0, 1.0, 1.0]])], 10.0, lam=40.0)
+    assert torch.equal(m.weight, torch.full((1, 4), 2.0))  # the factor is capped at 1: never amplifies
+
+
+def test_ssd_importances_use_the_whole_training_set_and_the_scheme_s_batch(toy_overfit, monkeypatch):
+    import unlearnlib.methods.ssd as ssd_mod
+    model, split, data, _ = toy_overfit
+    seen = []
+    real = ssd_mod.importance
+    monkeypatch.setattr(ssd_mod, "importance", lambda m, x, y, b: seen.append((len(x), b)) or real(m, x, y, b))
+    unlearn("ssd", model, split, data)
+    assert seen == [(len(split.forget), 128), (len(split.forget) + len(split.retain), 128)]  # random: batch 128

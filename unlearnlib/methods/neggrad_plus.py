@@ -1,0 +1,81 @@
+"""NegGrad+ (Kurmanji, Triantafillou, Hayes & Triantafillou, NeurIPS 2023): gradient descent on the retain set and
+ascent on the forget set in one objective,
+
+    L = alpha * CE(retain batch) - (1 - alpha) * CE(forget batch)   [+ alpha * l2_to_start / 2 * ||theta - theta_0||^2]
+
+as the Deep Unlearn benchmark runs it (xcadet/deepunlearn, munl/unlearning/neggradplus.py), which ports the SCRUB
+authors' `run_neggrad_epoch` (meghdadk/SCRUB, small_scale_unlearning.ipynb):
+- an epoch is one pass over the retain set; each retain batch is paired with the next forget batch, the forget
+  batches cycling (`zip(retain_loader, cycle(forget_loader))`, neggradplus.py:35-37). `itertools.cycle` repeats the
+  first pass's batches, so within an epoch the forget batches come back in the same order; a new order each epoch;
+- the model is in eval mode while it trains (neggradplus.py:32): BatchNorm normalises with its running statistics
+  and does not update them;
+- SGD without a schedule (neggradplus.py:151-157, 170); the loaders without augmentation (settings.py:101-108).
+The optional pull towards the start weights is the SCRUB notebook's (there `args.weight_decay`, 0.1); Deep
+Unlearn's weight is not a config field there, so 0, the default here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..data import DeviceData, Split
+from ..models import clone
+from . import register
+from .loops import Stepper, epoch_end
+
+
+@dataclass(frozen=True)
+class NegGradPlusConfig:
+    alpha: float = 0.95  # retain weight; the forget ascent gets 1 - alpha (neggradplus.py:94)
+    epochs: int = 10  # neggradplus.py:92
+    lr: float = 0.01  # neggradplus.py:89
+    optimizer: str = "sgd"  # neggradplus.py:151-157
+    momentum: float = 0.9  # neggradplus.py:90 (the SCRUB notebook's SGD has none)
+    weight_decay: float = 0.0  # the optimiser's (neggradplus.py:151-157)
+    l2_to_start: float = 0.0  # the SCRUB notebook's pull to the start weights; 0 in Deep Unlearn (module docstring)
+    batch_size: int = 256  # retain and forget batches alike (neggradplus.py:93)
+    forget_batch_size: int | None = None  # None: batch_size
+    bn_eval: bool = True  # BatchNorm frozen while training, as the reference (neggradplus.py:32)
+    augment: bool = False  # settings.py:101-108
+    seed: int = 0
+    cpu_bf16: bool = False  # TrainConfig.cpu_bf16: bf16 autocast + channels_last on a CPU
+    progress: bool = False
+    on_epoch_end: Callable | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"neggrad_plus.alpha weighs retain (alpha) against forget (1 - alpha) and must lie in "
+                             f"[0, 1], got {self.alpha}")
+
+
+def neggrad_plus_loss(model: nn.Module, xr, yr, xf, yf, alpha: float, start=None, l2: float = 0.0) -> torch.Tensor:
+    """alpha * CE(retain) - (1 - alpha) * CE(forget), plus alpha * l2 / 2 * ||theta - start||^2 when l2 > 0."""
+    loss = alpha * F.cross_entropy(model(xr), yr) - (1 - alpha) * F.cross_entropy(model(xf), yf)
+    if l2 > 0 and start is not None:
+        pull = sum((p.float() - s).pow(2).sum() for p, s in zip(model.parameters(), start))
+        loss = loss + alpha * l2 / 2 * pull
+    return loss
+
+
+@register("neggrad_plus", NegGradPlusConfig)
+def neggrad_plus(model: nn.Module, split: Split, data: DeviceData, cfg: NegGradPlusConfig) -> nn.Module:
+    """Descend on the retain loss and ascend on the forget loss together, alpha against 1 - alpha."""
+    out = clone(model)
+    stepper = Stepper(out, cfg, data)
+    xr, yr = data.train_part(split.retain)
+    xf, yf = data.train_part(split.forget)
+    start = [p.detach().float().clone() for p in out.parameters()] if cfg.l2_to_start > 0 else None
+    for epoch in range(1, cfg.epochs + 1):
+        out.train(not cfg.bn_eval)
+        forget = list(stepper.batches(xf, yf, cfg.forget_batch_size or cfg.batch_size))  # one pass, then cycled
+        for i, (xb, yb) in enumerate(stepper.batches(xr, yr, cfg.batch_size)):
+            xfb, yfb = forget[i % len(forget)]
+            stepper.step(lambda: neggrad_plus_loss(out, xb, yb, xfb, yfb, cfg.alpha, start, cfg.l2_to_start))
+        epoch_end(cfg, epoch, out)
+    out.eval()
+    return out

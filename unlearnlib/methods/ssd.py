@@ -1,0 +1,83 @@
+"""SSD: selective synaptic dampening (Foster, Schoepf & Brintrup, AAAI 2024), as its authors' code runs it
+(if-loops/selective-synaptic-dampening, src/ssd.py, `ParameterPerturber`). One shot, no training:
+
+    I_f = importance on the forget set,  I_D = importance on the whole training set (retain and forget together:
+          forget_full_class_strategies.py:679-682, `full_train_dl`)
+    importance = mean over batches of (d CE_batch / d theta)^2: the gradient of each batch's mean cross-entropy
+          with the trained labels, squared, summed over batches, divided by their number (ssd.py:151-180), the model
+          in eval mode (strategies :676), batches in file order without augmentation (main scripts :152-157)
+    for every parameter, element-wise, where I_f > alpha * I_D (strict; ssd.py:206-207):
+          theta <- theta * min(lam * I_D / I_f, 1)                                          (ssd.py:210-217)
+
+Every parameter is treated alike (weights, biases, BatchNorm's affine parameters); buffers are never touched.
+Defaults are the authors' for ResNet-18 in every setting (forget_full_class_main.py:161-177,
+forget_random_main.py:126-148): alpha (selection weighting) 10, lam (dampening constant) 1. The batch size matters
+(squares are taken after the batch mean): 64 in their class-wise scripts, 128 in their random-forgetting script.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..data import DeviceData, Split
+from ..gradients import trainable
+from ..models import clone
+from . import register
+
+
+@dataclass(frozen=True)
+class SSDConfig:
+    alpha: float = 10.0  # selection weighting: dampen where I_f > alpha * I_D (forget_full_class_main.py:161-177)
+    lam: float = 1.0  # dampening constant: the factor is min(lam * I_D / I_f, 1) (same lines)
+    batch_size: int | None = None  # None: the reference's, 64 class-wise (forget_full_class_main.py:58), 128 random
+    # (forget_random_main.py:120-121, :57)
+
+
+def importance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Per trainable parameter: the mean over batches (file order) of the squared gradient of the batch's mean
+    cross-entropy, in eval mode, in float32 (ssd.py's calc_importance)."""
+    was_training = model.training
+    model.eval()
+    params = [p for _, p in trainable(model)]
+    acc = [torch.zeros_like(p, dtype=torch.float32) for p in params]
+    n = 0
+    for i in range(0, len(x), batch_size):
+        loss = F.cross_entropy(model(x[i:i + batch_size]).float(), y[i:i + batch_size])
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        for a, g in zip(acc, grads):
+            if g is not None:
+                a += g.float().pow(2)
+        n += 1
+    model.train(was_training)
+    return [a / n for a in acc]
+
+
+@torch.no_grad()
+def dampen_(model: nn.Module, forget_imp: list[torch.Tensor], full_imp: list[torch.Tensor], alpha: float,
+            lam: float) -> int:
+    """Scale in place every parameter entry where forget_imp > alpha * full_imp by min(lam * full_imp / forget_imp, 1);
+    return how many entries were selected."""
+    selected = 0
+    for (_, p), f, d in zip(trainable(model), forget_imp, full_imp):
+        where = f > alpha * d
+        factor = torch.where(where, (lam * d / f.clamp_min(torch.finfo(f.dtype).tiny)).clamp(max=1.0),
+                             torch.ones_like(f))
+        p.mul_(factor.to(p.dtype))
+        selected += int(where.sum())
+    return selected
+
+
+@register("ssd", SSDConfig)
+def ssd(model: nn.Module, split: Split, data: DeviceData, cfg: SSDConfig) -> nn.Module:
+    """Dampen the weights far more important to the forget set than to the training data (no training)."""
+    out = clone(model)
+    batch = cfg.batch_size or (64 if split.scheme == "class" else 128)
+    xf, yf = data.train_part(split.forget)
+    xd, yd = data.train_part(np.concatenate([split.retain, split.forget]))  # ConcatDataset(retain, forget)
+    dampen_(out, importance(out, xf, yf, batch), importance(out, xd, yd, batch), cfg.alpha, cfg.lam)
+    out.eval()
+    return out
