@@ -1,6 +1,7 @@
 """Per-seed rows merged over invocations (unlearnlib.store, the row store), the train-test fit columns and the shared original."""
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -210,3 +211,46 @@ def test_headline_only_runs_merge_with_a_full_run(tmp_path, notebook, changed):
     save_rows(out, "t", one, 1, rows(3.0))
     _, seeds, others = merged(out, "t", one)
     assert seeds == [0, 1] and not others, "seed 0 stays beside seed 1"
+
+
+@dataclass(frozen=True)
+class MethodCfg:
+    lr: float = 0.1
+
+
+@dataclass(frozen=True)
+class MethodCfgLater:  # the same method after the code gained a field whose default keeps the old behaviour
+    lr: float = 0.1
+    detach: bool = False
+
+
+@dataclass(frozen=True)
+class Runs:
+    lr: float = 0.1
+    seeds: tuple = (0,)
+    method_cls: ClassVar[type] = MethodCfg
+    method_overrides: dict = field(default_factory=dict)  # resolved into method_configs, left out of the fingerprint
+
+    def method_configs(self):
+        return [("m", replace(self.method_cls(), **self.method_overrides))]
+
+
+@dataclass(frozen=True)
+class RunsLater(Runs):
+    beyond: tuple = ()  # a notebook field added later, at its default
+    method_cls: ClassVar[type] = MethodCfgLater
+
+
+def test_a_field_added_later_at_its_default_keeps_the_stored_rows(tmp_path):
+    """Rows stored before a config (or one of its methods' configs) gained a field are still this config's rows
+    while the new field holds its default; set to anything else, it is another config."""
+    out = tmp_path / "nb"
+    save_rows(out, "t", Runs(), 0, rows(1.0))
+    save_rows(out, "t", RunsLater(seeds=(1,)), 1, rows(3.0))
+    table, seeds, others = merged(out, "t", RunsLater())
+    assert seeds == [0, 1] and not others
+    changed = replace(RunsLater(), beyond=("ssd",))
+    assert merged(out, "t", changed)[1] == [] and len(merged(out, "t", changed)[2]) == 1
+    assert merged(out, "t", RunsLater(method_overrides={"detach": False}))[1] == [0, 1]  # its default, set
+    detached = RunsLater(method_overrides={"detach": True})  # the method's new field set: another config
+    assert merged(out, "t", detached)[1] == [] and len(merged(out, "t", detached)[2]) == 1

@@ -33,7 +33,7 @@ import shutil
 import socket
 import sys
 from contextlib import contextmanager
-from dataclasses import asdict, is_dataclass
+from dataclasses import MISSING, asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -112,15 +112,65 @@ def _keys(df: pd.DataFrame, cols: list[str]) -> pd.Series:
     return df[cols].apply(lambda c: c.map(text)).agg("|".join, axis=1) if cols else pd.Series("", index=df.index)
 
 
+def _json(v):
+    return json.loads(json.dumps(asdict(v) if is_dataclass(v) and not isinstance(v, type) else v, default=str))
+
+
+def _field_defaults(obj) -> dict:
+    """Field -> default value (JSON form) of a config dataclass (fields without a default left out)."""
+    out = {}
+    for f in fields(obj):
+        if f.default is not MISSING:
+            out[f.name] = _json(f.default)
+        elif f.default_factory is not MISSING:
+            out[f.name] = _json(f.default_factory())
+    return out
+
+
+def config_defaults(cfg) -> dict:
+    """The defaults of a notebook config's fields and, under "method_configs", of each of its methods' config
+    fields: what a field added to the code later holds when nobody sets it."""
+    d = _field_defaults(cfg) if is_dataclass(cfg) else {}
+    if callable(getattr(cfg, "method_configs", None)):
+        d["method_configs"] = {name: _field_defaults(c) for name, c in cfg.method_configs()}
+    return d
+
+
+def as_stored(config: dict, stored: dict, defaults: dict) -> dict:
+    """`config` without the fields that the `stored` config lacks and that sit at their default, at the top level and
+    in each method's config: fields added to the code after those rows were stored, whose default keeps the
+    behaviour that computed them. A new field set to another value, or a new method, still makes another config."""
+    out = {}
+    for k, v in config.items():
+        if k not in stored and k in defaults and k != "method_configs" and defaults[k] == v:
+            continue
+        if k == "method_configs" and isinstance(v, dict) and isinstance(stored.get(k), dict):
+            known = defaults.get(k, {})
+            v = {name: {f: x for f, x in mc.items()
+                        if not (isinstance(stored[k].get(name), dict) and f not in stored[k][name]
+                                and f in known.get(name, {}) and known[name][f] == x)}
+                 for name, mc in v.items()}
+        out[k] = v
+    return out
+
+
 def _file(out, table: str, cfg) -> tuple[Path, str, dict]:
     """(this config's rows file of `table`, fingerprint, config): the file whose stored config has this config's
-    fingerprint as this code computes it (a file named by an older code's fingerprint still matches)."""
+    fingerprint as this code computes it (a file named by an older code's fingerprint still matches), once the
+    fields the stored config predates are dropped where they hold their defaults (`as_stored`)."""
     fp, config = config_fingerprint(cfg)
     folder = _table_dir(out, table)
     skip = _skipped(cfg)
+    defaults = None
     for side in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         info = json.loads(side.read_text())
-        if isinstance(info.get("config"), dict) and _fingerprint(info["config"], skip) == fp:
+        stored = info.get("config")
+        if not isinstance(stored, dict):
+            continue
+        if _fingerprint(stored, skip) == fp:
+            return side.with_suffix(".csv"), fp, config
+        defaults = config_defaults(cfg) if defaults is None else defaults
+        if _fingerprint(stored, skip) == _fingerprint(as_stored(config, stored, defaults), skip):
             return side.with_suffix(".csv"), fp, config
     return folder / f"{fp}.csv", fp, config
 
