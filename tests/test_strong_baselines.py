@@ -233,3 +233,77 @@ def test_ssd_importances_use_the_whole_training_set_and_the_scheme_s_batch(toy_o
     monkeypatch.setattr(ssd_mod, "importance", lambda m, x, y, b: seen.append((len(x), b)) or real(m, x, y, b))
     unlearn("ssd", model, split, data)
     assert seen == [(len(split.forget), 128), (len(split.forget) + len(split.retain), 128)]  # random: batch 128
+
+
+# ---------------------------------------------------------------- DAU's open readings (issue 37)
+
+def test_detached_sensitivity_gives_the_same_tokens_without_their_gradient(digits, digits_data):
+    from unlearnlib.attacks.transformer import attack_tokens
+    model, split = _bn_cnn(digits_data, digits)
+    model.eval()
+    x, y = digits_data.train_part(split.forget[:8])
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    live = attack_tokens(model, x, y, 10, 3, 1e-3, gen())
+    cut = attack_tokens(model, x, y, 10, 3, 1e-3, gen(), detach_sensitivity=True)
+    assert torch.allclose(live[..., 0].detach(), cut[..., 0].detach(), atol=1e-6)
+    # the sensitivity is a difference over sigma 1e-3: float32 round-off of separate forward passes, times 1e3
+    assert torch.allclose(live[..., 1].detach(), cut[..., 1].detach(), rtol=0.02, atol=2e-3)
+    w = model.body[0].weight
+    g_live = torch.autograd.grad(live[..., 1].sum(), w, allow_unused=True)[0]
+    assert g_live is not None and float(g_live.abs().sum()) > 0  # the finite difference carries gradient
+    g_cut = torch.autograd.grad(cut[..., 1].sum(), w, allow_unused=True, retain_graph=True)[0]
+    assert g_cut is None or float(g_cut.abs().sum()) == 0  # detached: no gradient through the sensitivity
+    assert float(torch.autograd.grad(cut[..., 0].sum() + (cut[..., 0] ** 2).sum(), w)[0].abs().sum()) > 0
+
+
+def test_dau_class_nonmembers_val_other_leaves_the_forgotten_class_out(digits, digits_data):
+    from unlearnlib.methods.dau import Game
+    model, split = _bn_cnn(digits_data, digits)
+    stratified = Game(model, split, digits_data, make_config("dau"))
+    other = Game(model, split, digits_data, make_config("dau", class_nonmembers="val_other"))
+    assert (stratified.yv == 0).any() and not (other.yv == 0).any()
+    assert len(other.yv) == int((stratified.yv != 0).sum())
+    with pytest.raises(ValueError, match="class_nonmembers takes one of"):
+        unlearn("dau", model, split, digits_data, class_nonmembers="test")
+
+
+def test_dau_defender_rate_per_scheme_and_sparsity(digits, digits_data):
+    from unlearnlib.methods.dau import Game
+    from unlearnlib.models import prune_global
+    model, class_split = _bn_cnn(digits_data, digits)
+    random_split = make_split(digits, "random", 0.1, val_size=100, seed=0)
+    cfg = make_config("dau", lr=0.01, lr_class=0.03, lr_sparse=0.02)
+    sparse = prune_global(model, 0.5)
+    rates = {(s.scheme, m is sparse): Game(m, s, digits_data, cfg).opt_d.param_groups[0]["lr"]
+             for s in (class_split, random_split) for m in (model, sparse)}
+    assert rates == {("class", False): 0.03, ("class", True): 0.03, ("random", False): 0.01, ("random", True): 0.02}
+    plain = make_config("dau", lr=0.01)
+    assert Game(sparse, class_split, digits_data, plain).opt_d.param_groups[0]["lr"] == 0.01  # None: lr
+
+
+def test_dau_attacker_pretraining_stops_by_its_rule_and_logs_it(digits, digits_data):
+    from unlearnlib.methods.dau import Game, pretrain_attacker
+    model, split = _bn_cnn(digits_data, digits)
+    kw = dict(pretrain_iters=60, pretrain_window=10, sensitivity_draws=2, augment=False)
+    reached = pretrain_attacker(Game(model, split, digits_data, make_config("dau", pretrain_stop=0.01, **kw)),
+                                make_config("dau", pretrain_stop=0.01, **kw))
+    assert reached["steps"] == 10 and reached["acc"] >= 0.01  # the first window already reaches the target
+    fixed = pretrain_attacker(Game(model, split, digits_data, make_config("dau", **kw)), make_config("dau", **kw))
+    assert fixed["steps"] == 60
+    log = []
+    unlearn("dau", model, split, digits_data, iterations=2, log_every=1, pretrain_stop=1.0, pretrain_min_gain=-1.0,
+            on_iteration=log.append, **kw)
+    assert log and log[0]["pretrain_steps"] == 60 and 0 <= log[0]["pretrain_acc"] <= 1  # never stopped early
+    with pytest.raises(ValueError, match="pretrain_stop is a target attacker accuracy"):
+        unlearn("dau", model, split, digits_data, pretrain_stop=1.5, **kw)
+
+
+def test_dau_attacker_steps_per_defender_step(digits, digits_data, monkeypatch):
+    from unlearnlib.methods import dau as dau_mod
+    model, split = _bn_cnn(digits_data, digits)
+    calls = []
+    real = dau_mod.Game.attacker_step
+    monkeypatch.setattr(dau_mod.Game, "attacker_step", lambda self, update=True: calls.append(update) or real(self, update))
+    unlearn("dau", model, split, digits_data, iterations=3, pretrain_iters=2, attacker_steps=4, class_off_after=None,
+            sensitivity_draws=2, augment=False)
+    assert calls.count(True) == 2 + 3 * 4

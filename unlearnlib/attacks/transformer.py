@@ -19,19 +19,28 @@ import torch.nn.functional as F
 
 
 def attack_tokens(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, draws: int = 10,
-                  sigma: float = 1e-3, generator: torch.Generator | None = None) -> torch.Tensor:
+                  sigma: float = 1e-3, generator: torch.Generator | None = None,
+                  detach_sensitivity: bool = False) -> torch.Tensor:
     """(N, C, 3) tokens of the defender's outputs; differentiable w.r.t. the defender's weights.
 
     The clean input and its `draws` noisy copies go through the model in one batch (call it in
     eval mode, where a batch's samples do not interact), in float32: a sigma of 1e-3 is below
-    bfloat16's resolution.
+    bfloat16's resolution. detach_sensitivity: the sensitivity token carries no gradient, as Yuan & Zhang compute
+    it (`predict_target_sensitivity` in Machine-Learning-Security-Lab/mia_prune runs under no_grad); the noisy
+    copies then go through the model without a graph and only the probabilities stay differentiable.
     """
     n = len(x)
     noise = torch.randn((draws, *x.shape), device=x.device, generator=generator) * sigma
-    batch = torch.cat([x.unsqueeze(0), x.unsqueeze(0) + noise]).reshape(-1, *x.shape[1:])
-    probs = F.softmax(model(batch).float(), dim=1).reshape(draws + 1, n, -1)
-    p = probs[0]
-    sens = (probs[1:] - p).abs().mean(0) / sigma
+    if detach_sensitivity:
+        p = F.softmax(model(x).float(), dim=1)
+        with torch.no_grad():
+            noisy = F.softmax(model((x.unsqueeze(0) + noise).reshape(-1, *x.shape[1:])).float(), dim=1)
+            sens = (noisy.reshape(draws, n, -1) - p.detach()).abs().mean(0) / sigma
+    else:
+        batch = torch.cat([x.unsqueeze(0), x.unsqueeze(0) + noise]).reshape(-1, *x.shape[1:])
+        probs = F.softmax(model(batch).float(), dim=1).reshape(draws + 1, n, -1)
+        p = probs[0]
+        sens = (probs[1:] - p).abs().mean(0) / sigma
     onehot = F.one_hot(y, num_classes).float()
     return torch.stack([p, sens, onehot], dim=-1)
 

@@ -13,6 +13,20 @@ the text we have. class_off chooses it: alpha (our first reading, the default), 
 Measurements of the three choices: results/quick/02_sweeps/README.md.
 The paper's numeric hyper-parameters were lost in the text we have; the defaults below are ours.
 
+Readings the paper leaves open (issue 37), each a field whose default is the reading the committed results ran:
+- detach_sensitivity: the attacker's sensitivity token without gradient, as Yuan & Zhang compute it (default: the
+  defender's gradient flows through the finite difference, divided by sigma);
+- class_nonmembers: in class-wise forgetting, the attacker's non-members are the stratified validation set
+  ("val", default: it holds held-out images of the forgotten class, which the original classifies correctly, so
+  pulling forget outputs towards them cannot drive forgetting) or its images of the other classes ("val_other").
+  Not the test set: it scores TA;
+- lr_class, lr_sparse: the paper sets three defender rates, random dense (lr), a higher one for sparse models in
+  random forgetting (lr_sparse) and one class-wise rate "for both levels of sparsity" (lr_class); None: lr;
+- pretrain_stop: the attacker's pre-training stops by a rule (its mean accuracy over the last pretrain_window
+  updates reaches pretrain_stop, or stops rising by pretrain_min_gain from one window to the next), at most
+  pretrain_iters updates; None: exactly pretrain_iters. Its steps and accuracy are logged with the trajectory;
+- attacker_steps: attacker updates per defender step (Yuan & Zhang's adversarial defence takes several).
+
 BatchNorm (the paper is silent): the defender trains in train mode, so every forward pass in train
 mode moves the running statistics the released model normalises with, including the Barlow Twins
 forward of a forget batch (one class, in class-wise forgetting). Two options address this:
@@ -33,7 +47,7 @@ import torch.nn.functional as F
 from ..attacks.transformer import TransformerAttacker, attack_tokens, attacker_optimizer
 from ..data import DeviceData, Split, augment
 from ..losses import barlow_twins
-from ..models import bn_eval, clone, recalibrate_bn
+from ..models import bn_eval, clone, is_pruned, recalibrate_bn
 from ..train import TrainConfig, augmentation, autocast, make_optimizer
 from . import register
 
@@ -43,12 +57,18 @@ class DAUConfig:
     iterations: int = 200  # game iterations after the attacker's pre-training
     pretrain_iters: int = 100  # attacker-only iterations before the game (paper: "pre-train the attacker")
     lr: float = 0.01  # defender SGD learning rate (the paper's values did not survive extraction)
+    lr_class: float | None = None  # class-wise forgetting, dense and sparse alike (None: lr)
+    lr_sparse: float | None = None  # random forgetting of a pruned model (None: lr)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     attacker_optimizer: str = "sgd"  # Yuan & Zhang's default (SGD, momentum 0.9); "adam" is an option
     attacker_lr: float = 1e-3  # Yuan & Zhang's MiaAttack default
     attacker_weight_decay: float = 5e-4  # Yuan & Zhang's MiaAttack default
     attacker_steps: int = 1  # attacker updates per iteration
+    # pre-training by a rule (module docstring): None, exactly pretrain_iters updates; a target accuracy in (0, 1]
+    pretrain_stop: float | None = None
+    pretrain_window: int = 20  # updates per window of the stopping rule
+    pretrain_min_gain: float = 0.005  # stop when a window's mean accuracy rises less than this over the previous
     alpha: float = 1.0  # weight of the attacker's objective in the defender's loss
     lam: float = 0.01  # Barlow Twins weight; chosen on the quick digits setting (results/quick/02_sweeps)
     barlow_offdiag: float = 5e-3  # Zbontar et al.'s off-diagonal weight, as the paper sets it
@@ -61,6 +81,8 @@ class DAUConfig:
     pair_batch_size: int = 64  # forget and validation batches
     sensitivity_draws: int = 10  # Yuan & Zhang: 10 noisy draws
     sensitivity_sigma: float = 1e-3
+    detach_sensitivity: bool = False  # True: the sensitivity token without gradient (Yuan & Zhang); docstring
+    class_nonmembers: str = "val"  # class-wise: "val" (stratified) | "val_other" (the other classes'); docstring
     augment: bool | str = True  # as TrainConfig.augment
     cpu_bf16: bool = False  # TrainConfig.cpu_bf16: the game's forward passes in bf16 on a CPU too
     bn_from_retain: bool = False  # True: the Barlow Twins forward of forget + val runs BatchNorm in eval mode, so
@@ -71,6 +93,19 @@ class DAUConfig:
     seed: int = 0
     log_every: int = 10
     on_iteration: Callable | None = field(default=None, compare=False)  # called with a dict every log_every
+
+
+NONMEMBERS = ("val", "val_other")
+
+
+def defender_lr(cfg: DAUConfig, scheme: str, sparse: bool) -> float:
+    """The defender's learning rate in a setting: lr_class for class-wise forgetting (dense and sparse), lr_sparse
+    for random forgetting of a pruned model, else lr (a None falls back to lr)."""
+    if scheme == "class" and cfg.lr_class is not None:
+        return cfg.lr_class
+    if scheme != "class" and sparse and cfg.lr_sparse is not None:
+        return cfg.lr_sparse
+    return cfg.lr
 
 
 def _draw(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -91,12 +126,19 @@ class Game:
         self.attacker = TransformerAttacker(data.num_classes).to(self.device)
         self.opt_a = attacker_optimizer(self.attacker.parameters(), cfg.attacker_optimizer, cfg.attacker_lr,
                                         cfg.attacker_weight_decay)
-        self.opt_d = make_optimizer(self.defender.parameters(), TrainConfig(optimizer="sgd", lr=cfg.lr,
+        self.lr = defender_lr(cfg, split.scheme, is_pruned(model))
+        self.opt_d = make_optimizer(self.defender.parameters(), TrainConfig(optimizer="sgd", lr=self.lr,
                                                                             momentum=cfg.momentum,
                                                                             weight_decay=cfg.weight_decay))
         self.xr, self.yr = data.train_part(split.retain)
         self.xf, self.yf = data.train_part(split.forget)
-        self.xv, self.yv = data.train_part(split.val)
+        val = np.asarray(split.val)
+        if split.scheme == "class" and cfg.class_nonmembers == "val_other":
+            val = val[~np.isin(data.train_part(val)[1].cpu().numpy(), list(split.forget_classes))]
+            if len(val) == 0:
+                raise ValueError("class_nonmembers 'val_other' left no validation sample outside the forgotten "
+                                 "class; make the split with a larger val_size or use 'val'")
+        self.xv, self.yv = data.train_part(val)
         self.crop, self.flip = augmentation(cfg.augment, data)
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
 
@@ -109,7 +151,8 @@ class Game:
     def pair_tokens(self, bxf, byf, bxv, byv):
         """Tokens of a forget batch then a validation batch, in one forward pass, and their membership labels."""
         t = attack_tokens(self.defender, torch.cat([bxf, bxv]), torch.cat([byf, byv]), self.num_classes,
-                          self.cfg.sensitivity_draws, self.cfg.sensitivity_sigma, self.gen)
+                          self.cfg.sensitivity_draws, self.cfg.sensitivity_sigma, self.gen,
+                          detach_sensitivity=self.cfg.detach_sensitivity)
         return t, torch.cat([torch.ones(len(byf)), torch.zeros(len(byv))]).long().to(self.device)
 
     def attacker_step(self, update: bool = True):
@@ -202,19 +245,52 @@ PRESETS = {
 }
 
 
+def pretrain_attacker(game: Game, cfg: DAUConfig) -> dict:
+    """The attacker's pre-training: exactly pretrain_iters updates (pretrain_stop None), or up to that many, stopping
+    at the end of a window of pretrain_window updates whose mean accuracy reaches pretrain_stop or rises less than
+    pretrain_min_gain over the previous window's. Returns {"steps", "acc" (the last window's mean accuracy, or the
+    last update's), "last" (the last update's loss and accuracy)}."""
+    steps, accs, last = 0, [], None
+    previous = None
+    for _ in range(cfg.pretrain_iters):
+        last = game.attacker_step()
+        steps += 1
+        if cfg.pretrain_stop is None:
+            continue
+        accs.append(last[1])
+        if len(accs) == cfg.pretrain_window:
+            mean = float(torch.stack(accs).mean())  # one host sync per window
+            accs = []
+            if mean >= cfg.pretrain_stop or (previous is not None and mean - previous < cfg.pretrain_min_gain):
+                return {"steps": steps, "acc": mean, "last": last}
+            previous = mean
+    acc = previous if previous is not None else (float(last[1]) if last is not None else float("nan"))
+    return {"steps": steps, "acc": acc, "last": last}
+
+
 @register("dau", DAUConfig)
 def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.Module:
     """Min-max game of the model against a transformer MIA attacker, plus Barlow Twins on forget vs val features."""
     if cfg.class_off not in ("alpha", "lam", "both"):
         raise ValueError(f"class_off must be 'alpha', 'lam' or 'both', got {cfg.class_off!r}")
+    if cfg.class_nonmembers not in NONMEMBERS:
+        raise ValueError(f"dau.class_nonmembers takes one of {list(NONMEMBERS)}, got {cfg.class_nonmembers!r}")
+    for name in ("lr_class", "lr_sparse"):
+        v = getattr(cfg, name)
+        if v is not None and not (np.isfinite(v) and v > 0):
+            raise ValueError(f"dau.{name} must be a finite positive learning rate or None (then lr), got {v}")
+    if cfg.pretrain_stop is not None and not 0.0 < cfg.pretrain_stop <= 1.0:
+        raise ValueError(f"dau.pretrain_stop is a target attacker accuracy in (0, 1] (None: a fixed count), "
+                         f"got {cfg.pretrain_stop}")
     if len(split.val) == 0:
         raise ValueError("DAU needs validation samples (non-members for the attacker); make the split with val_size > 0")
     game = Game(model, split, data, cfg)
     # the trajectory's accuracies are measured only when on_iteration is set (their cost then counts in the run time)
     watch = _Watch(game, cfg.seed + 1) if cfg.on_iteration is not None else None
     att_loss = att_acc = torch.full((), float("nan"))
-    for _ in range(cfg.pretrain_iters):
-        att_loss, att_acc = game.attacker_step()
+    pre = pretrain_attacker(game, cfg)
+    if pre["steps"]:
+        att_loss, att_acc = pre["last"]
     for it in range(1, cfg.iterations + 1):
         alpha, lam = cfg.alpha, cfg.lam
         if split.scheme == "class" and cfg.class_off_after is not None and it > cfg.class_off_after:
@@ -232,7 +308,9 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
         if log_now:
             cfg.on_iteration({"iteration": it, "attacker_loss": float(att_loss), "attacker_acc": float(att_acc),
                               **{k: float(v) for k, v in terms.items()}, "alpha": alpha, "lam": lam,
-                              **watch.accuracies()})
+                              **watch.accuracies(),
+                              **({"pretrain_steps": pre["steps"], "pretrain_acc": pre["acc"]}
+                                 if cfg.pretrain_stop is not None else {})})
     if cfg.bn_recalibrate:
         recalibrate_bn(game.defender, game.xr)
     game.defender.eval()
