@@ -307,3 +307,40 @@ def test_dau_attacker_steps_per_defender_step(digits, digits_data, monkeypatch):
     unlearn("dau", model, split, digits_data, iterations=3, pretrain_iters=2, attacker_steps=4, class_off_after=None,
             sensitivity_draws=2, augment=False)
     assert calls.count(True) == 2 + 3 * 4
+
+
+# ---------------------------------------------------------------- the beyond-the-papers claim (notebook 02)
+
+def _rows(method, values, scheme="random", sparsity=0.0):
+    import pandas as pd
+    return pd.DataFrame({"method": method, "scheme": scheme, "sparsity": sparsity, "seed": range(len(values)),
+                         "avg_disparity": values})
+
+
+def test_dau_beyond_claim_needs_a_win_over_every_baseline_beyond_the_spread():
+    import pandas as pd
+    from unlearnlib.papers import dau as room
+    from unlearnlib.papers.claims import Frames
+
+    t1 = pd.concat([_rows("retrain", [0, 0, 0]), _rows("dau", [2.0, 2.2, 1.8])])
+    far = pd.concat([_rows(m, [5.0, 5.5, 4.5]) for m in room.BEYOND])
+    o = room.dau_beyond(Frames({"table1_seeds": t1, "table_beyond_seeds": far}))
+    assert o.verdict == "reproduced" and "ssd 5.00" in o.value
+    close = pd.concat([far[far.method != "ssd"], _rows("ssd", [2.1, 1.7, 2.6])])  # within the seeds' spread
+    assert room.dau_beyond(Frames({"table1_seeds": t1, "table_beyond_seeds": close})).verdict == "partly"
+    same = pd.concat([_rows(m, [2.0, 2.2, 1.8]) for m in room.BEYOND])  # DAU no better than any: nothing won
+    assert room.dau_beyond(Frames({"table1_seeds": t1, "table_beyond_seeds": same})).verdict == "not reproduced"
+    assert room.dau_beyond(Frames({"table1_seeds": t1})) is None  # no beyond table: not run
+
+
+def test_notebook_02_beyond_rows_have_their_own_fingerprint():
+    from dataclasses import replace
+
+    from unlearnlib.papers import notebook_config
+    from unlearnlib.store import config_fingerprint
+    cfg = notebook_config("02_discriminative_adversarial_unlearning", "cpu")
+    assert cfg.beyond and config_fingerprint(cfg)[0] == config_fingerprint(replace(cfg, beyond=()))[0]  # Table 1's
+    b = cfg.beyond_config()
+    assert b.methods == ("retrain", *cfg.beyond)
+    other = replace(cfg, method_overrides={"ssd": {"alpha": 5.0}}).beyond_config()
+    assert config_fingerprint(b)[0] != config_fingerprint(other)[0]  # a beyond method's setting makes another config

@@ -30,6 +30,8 @@ EXTRA_FOLDERS = {"paper": ("02_class_scheme_h200_lr003", "02_random_scheme_h200_
 FLAWLESS_PCT = 100  # class-wise UA and MIA-Efficacy: "flawless", as the paper words it
 RUNTIME_SHARE_PCT = 15  # DAU's run time as a share of retrain's (the paper: 7.98 against 82.15 minutes)
 RIVALS = ("finetune", "grad_ascent", "fisher", "influence")  # the paper's baselines besides retrain
+# beyond the paper: the 2023-2024 baselines a new method is now held to (issue 40), each at its reference's settings
+BEYOND = ("neggrad_plus", "scrub", "l1_sparse", "salun", "ssd")
 METRICS = ("ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct")  # Avg. Disparity's four gaps to retrain
 FEATURES = {"mia_efficacy_pct": "confidence", "mia_correctness_pct": "correctness", "mia_entropy_pct": "entropy",
             "mia_modified_entropy_pct": "modified entropy"}  # Figure 2's SVM attack features
@@ -42,6 +44,8 @@ class DAUPaperConfig(MethodsRun):
     # fields choosing which rows of Table 1 a run produces (unlearnlib.seeds.row_fields): a seed's dense and sparse
     # rows may come from separate invocations
     ROW_FIELDS: ClassVar[dict[str, str]] = {"schemes": "scheme", "sparsities": "sparsity"}
+    # which tables a run makes, not what Table 1's rows hold: the beyond-the-paper table has its own fingerprint
+    TABLE_FIELDS: ClassVar[tuple[str, ...]] = ("beyond",)
     schemes: tuple[str, ...] = ("random", "class")  # forgetting schemes
     sparsities: tuple[float, ...] = (0.0, 0.95)  # dense and one-shot magnitude pruned
     forget_fraction: float = 0.1  # random forgetting: share of the training set
@@ -49,12 +53,21 @@ class DAUPaperConfig(MethodsRun):
     seeds: tuple[int, ...] = (0,)  # split, training and method seeds
     methods: tuple[str, ...] = ("retrain", *RIVALS, "dau")  # each at its preset (unlearnlib/methods/)
     prune_tune_epochs: int | None = None  # epochs tuning the sparse original; None: a quarter of the original's
+    # beyond the paper: methods run on the same originals, splits and retrain beside Table 1's (table_beyond)
+    beyond: tuple[str, ...] = ()
 
     def __post_init__(self):
         super().__post_init__()
         choices("schemes", self.schemes, ("random", "class"))
         if any(not 0 <= s < 1 for s in self.sparsities):
             raise ConfigError(f"sparsities must lie in [0, 1), got {list(self.sparsities)}")
+        if self.beyond:  # none: no beyond-the-paper table
+            choices("beyond", self.beyond, list(BEYOND))
+
+    def beyond_config(self) -> "DAUPaperConfig":
+        """The config of the beyond-the-paper table's rows: retrain (the reference, cached) and the `beyond` methods,
+        so the rows' fingerprint covers those methods' resolved configs."""
+        return replace(self, methods=("retrain", *self.beyond), beyond=())
 
     def tune_config(self) -> TrainConfig:
         """The schedule that tunes the pruned original: the original's, for prune_tune_epochs (default a quarter)."""
@@ -63,10 +76,10 @@ class DAUPaperConfig(MethodsRun):
 
 
 PROFILES = {
-    "smoke": from_setting("smoke", DAUPaperConfig),
+    "smoke": from_setting("smoke", DAUPaperConfig, beyond=BEYOND),
     "quick": from_setting("quick", DAUPaperConfig, model="mlp"),  # an MLP: DAU is costly on a CPU
-    "cpu": from_setting("cpu", DAUPaperConfig),
-    "paper": from_setting("paper", DAUPaperConfig),
+    "cpu": from_setting("cpu", DAUPaperConfig, beyond=BEYOND),
+    "paper": from_setting("paper", DAUPaperConfig, beyond=BEYOND),
 }
 
 
@@ -160,6 +173,33 @@ def _lowest(r, scheme: str, all_metrics: bool) -> Outcome | None:
     verdict = ("reproduced" if all(a and b for a, b in flags) else "partly" if any(a for a, _ in flags)
                else "not reproduced")
     return _dense_and_sparse(r, t, scheme, parts, verdict)
+
+
+def dau_beyond(r) -> Outcome | None:
+    """Beyond the papers: DAU's Avg. Disparity below each 2023-2024 baseline's (BEYOND) by more than the seeds' spread
+    (`beyond_spread`), per scheme and sparsity, on the seeds both tables hold."""
+    t, b = _dau_rows(r), r.table("table_beyond_seeds")
+    if t is None or b is None or not (t.method == "dau").any():
+        return None
+    b = b if "seed" in b else b.assign(seed=0)
+    rows = pd.concat([t[t.method == "dau"], b[b.method.isin(BEYOND)]], ignore_index=True)
+    parts, wins, total = [], 0, 0
+    for (scheme, sp), g in rows.groupby(["scheme", "sparsity"]):
+        per_seed = g.pivot_table(index="seed", columns="method", values="avg_disparity").dropna()
+        rivals = [m for m in BEYOND if m in per_seed]
+        if "dau" not in per_seed or not rivals:
+            continue
+        label = f"{scheme} {'dense' if sp == 0 else f'{sp:.0%} sparse'}"
+        words = []
+        for m in rivals:
+            win, margin = beyond_spread(per_seed[m] - per_seed["dau"])
+            wins, total = wins + win, total + 1
+            words.append(f"{m} {ms(per_seed[m])} ({'below' if win else 'not below'}: {margin})")
+        parts.append(f"{label}: DAU {ms(per_seed['dau'])} vs " + ", ".join(words))
+    if not total:
+        return None
+    verdict = "reproduced" if wins == total else "partly" if wins else "not reproduced"
+    return Outcome("; ".join(parts), verdict, r.where("table_beyond_seeds"))
 
 
 def dau_random(r) -> Outcome | None:
@@ -287,4 +327,7 @@ def claims() -> list[Claim]:
         Claim("dau", "The Barlow Twins term lowers Avg. Disparity (higher UA and MIA-Efficacy) in random forgetting "
               "(Table 2)",
               "stated: consistently higher UA and MIA-Efficacy with it", dau_barlow),
+        Claim("dau", "Beyond the papers: DAU's Avg. Disparity is below every 2023-2024 baseline's (NegGrad+, SCRUB, "
+              "l1-sparse, SalUn, SSD), beyond the seeds' spread, in each scheme and sparsity run",
+              "not in the paper (its baselines are FT, GA, FF and IU)", dau_beyond),
     ]
