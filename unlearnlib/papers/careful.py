@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..config import ConfigError
 from .base import MethodsRun, from_setting
+from .dau import BEYOND
 from .claims import UNTESTABLE, Claim, Outcome
 
 NOTEBOOK = "04_careful_evaluation"
@@ -57,7 +58,9 @@ class CarefulEvalConfig(MethodsRun):
 
 
 PROFILES = {
-    "smoke": from_setting("smoke", CarefulEvalConfig, methods=("retrain", "finetune", "grad_ascent", "amnesiac", "dau"),
+    # the 2023-2024 baselines (BEYOND) beside the papers' methods: at smoke, and at cpu and paper once rerun
+    "smoke": from_setting("smoke", CarefulEvalConfig, methods=("retrain", "finetune", "grad_ascent", "amnesiac", "dau",
+                                                              *BEYOND),
                           pool_size=600, n_targets=80, n_val=40, n_population=100, n_shadows=4, n_ref=2),
     # digits with notebook 02's quick MLP; the whole training part as the pool; 12 shadows
     "quick": from_setting("quick", CarefulEvalConfig, model="mlp", n_targets=400, n_val=100, n_population=300,
