@@ -103,7 +103,7 @@ LAYERS = [
     ["methods", "methods.", "shadows"],
     ["evaluation"],
     ["monitor", "experiment"],
-    ["unlearned_shadows", "careful", "sweep", "bench"],
+    ["unlearned_shadows", "careful", "sweep", "bench", "bench_methods"],
     ["papers.claims", "papers.base"],
     ["papers.quickstart", "papers.amnesiac_ml", "papers.dau", "papers.contrastive", "papers.careful"],
     ["papers", "report"],

@@ -1,0 +1,30 @@
+"""The per-method benchmark (issue 39): phases are timed exclusively, and every method gets a row."""
+import time
+
+from unlearnlib.bench_methods import PHASES, PhaseTimer, bench_methods
+
+
+def test_phase_timer_charges_nested_time_to_the_inner_phase_unless_absorbing():
+    t = PhaseTimer()
+    nap = lambda s: time.sleep(s)  # noqa: E731
+    backward = t.wrap("backward", nap)
+    tokens = t.wrap("tokens", lambda: (nap(0.02), backward(0.03)))
+    forward = t.wrap("forward", lambda: (nap(0.02), backward(0.03)))
+    t.enter("other")
+    forward()  # 0.02 forward, 0.03 backward
+    tokens()  # absorbing: all 0.05 stays with tokens
+    t.exit()
+    assert abs(t.totals["forward"] - 0.02) < 0.01 and abs(t.totals["backward"] - 0.03) < 0.01
+    assert abs(t.totals["tokens"] - 0.05) < 0.01 and t.totals["other"] < 0.01
+
+
+def test_bench_methods_times_every_method_by_phase(tmp_path):
+    r = bench_methods("smoke", ["retrain", "finetune", "fisher", "dau"], evaluate_rows=False)
+    rows = {m["method"]: m for m in r["methods"]}
+    assert list(rows) == ["retrain", "finetune", "fisher", "dau"] and rows["retrain"]["share_of_retrain_pct"] == 100
+    for m in rows.values():
+        assert set(m["phases_s"]) == set(PHASES)
+        assert sum(m["phases_s"].values()) <= m["seconds"] * 1.05 + 0.01  # the phases split the method's own time
+    assert rows["fisher"]["phases_s"]["curvature"] > 0 and rows["dau"]["phases_s"]["tokens"] > 0
+    assert rows["dau"]["phases_s"]["attacker"] > 0 and rows["finetune"]["images_forwarded"] > 0
+    assert r["fit_images_per_s"] == rows["retrain"]["images_per_s"]

@@ -1,0 +1,239 @@
+"""Per-method benchmark: every registered unlearning method on one profile's setting, its run time split into phases.
+
+    python -m unlearnlib.bench_methods --profile cpu                 # every method, random forgetting, dense
+    python -m unlearnlib.bench_methods --profile smoke --methods finetune dau --scheme class
+
+Each method runs at its profile's preset (`preset_config`, as notebook 02 runs it) on the profile's original
+(cached) and split, and is timed by phase with exclusive accounting (a phase's time excludes the phases nested in
+it, except the absorbing ones, which keep everything inside them):
+
+    forward      the model's forward passes (a global forward hook on the top-level model)
+    backward     Tensor.backward and torch.autograd.grad
+    optimiser    SGD and Adam steps
+    curvature    Hessian, Fisher and per-sample gradient estimates (unlearnlib.gradients; absorbing)
+    tokens       DAU's attack tokens: 1 + draws forward passes per sample (absorbing)
+    attacker     the transformer attacker's forward passes (absorbing)
+    other        the rest (data movement, batching, masks, host syncs)
+
+and evaluation (UA, MIA-Efficacy, RA, TA) is timed after the method, apart. Reported beside each method: images
+forwarded per second (the top-level model's forward samples over the method's time), the share of retrain's time,
+and retrain's own images per second (its `fit`, the fast path) on the same device. Writes
+results/bench/methods_<profile>_<device>.json and a figure of the phases. A benchmark, not a test: nothing asserts
+a time.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import gradients
+from .data import load_dataset, make_split, to_device
+from .models import is_pruned, prune_global
+from .originals import train_original
+from .results import describe_run, save_figure
+from .setting import setting
+from .train import resolve_device
+
+PHASES = ("forward", "backward", "optimiser", "curvature", "tokens", "attacker", "other")
+ABSORBING = {"curvature", "tokens", "attacker"}
+CURVATURE = ("expected_fisher_diag", "squared_sample_grads", "mean_loss_grad", "batch_loss_grads", "sample_loss_grads",
+             "woodfisher_ihvp")
+
+
+class PhaseTimer:
+    """Exclusive time per phase: entering a phase charges the time so far to the phase it interrupts; inside an
+    absorbing phase, nested phases are not entered (their time stays with it)."""
+
+    def __init__(self):
+        self.totals: dict[str, float] = defaultdict(float)
+        self.stack: list[list] = []  # [phase, start of its current stretch]
+        self.images = 0
+        self.started = None
+
+    def enter(self, phase: str) -> bool:
+        if self.stack and self.stack[-1][0] in ABSORBING:
+            return False
+        now = time.perf_counter()
+        if self.stack:
+            self.totals[self.stack[-1][0]] += now - self.stack[-1][1]
+        self.stack.append([phase, now])
+        return True
+
+    def exit(self) -> None:
+        now = time.perf_counter()
+        phase, start = self.stack.pop()
+        self.totals[phase] += now - start
+        if self.stack:
+            self.stack[-1][1] = now
+
+    def wrap(self, phase: str, fn):
+        def timed(*args, **kwargs):
+            entered = self.enter(phase)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if entered:
+                    self.exit()
+        timed.__wrapped__ = fn
+        return timed
+
+    @contextlib.contextmanager
+    def measure(self, model_types: tuple[type, ...]):
+        """Time everything inside by phase (the run itself is phase 'other')."""
+        from .attacks.transformer import TransformerAttacker
+        from .methods import dau as dau_mod
+
+        patches = [(torch.Tensor, "backward", "backward"), (torch.autograd, "grad", "backward"),
+                   (torch.optim.SGD, "step", "optimiser"), (torch.optim.Adam, "step", "optimiser"),
+                   (TransformerAttacker, "forward", "attacker"), (dau_mod, "attack_tokens", "tokens")]
+        # curvature estimates, where they are defined and where methods imported them by name
+        import importlib
+        import pkgutil
+
+        from . import methods as methods_pkg
+        consumers = [gradients] + [importlib.import_module(f"{methods_pkg.__name__}.{m.name}")
+                                   for m in pkgutil.iter_modules(methods_pkg.__path__)]
+        patches += [(mod, name, "curvature") for mod in consumers for name in CURVATURE if hasattr(mod, name)]
+        saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
+        for (obj, name, phase), (_, _, orig) in zip(patches, saved):
+            setattr(obj, name, self.wrap(phase, orig))
+
+        def pre(module, args):
+            if isinstance(module, model_types):
+                if args and torch.is_tensor(args[0]):
+                    self.images += len(args[0])
+                module._bench_entered = self.enter("forward")
+
+        def post(module, args, output):
+            if isinstance(module, model_types) and getattr(module, "_bench_entered", False):
+                module._bench_entered = False
+                self.exit()
+
+        h1 = nn.modules.module.register_module_forward_pre_hook(pre)
+        h2 = nn.modules.module.register_module_forward_hook(post)
+        self.enter("other")
+        try:
+            yield self
+        finally:
+            while self.stack:
+                self.exit()
+            h1.remove()
+            h2.remove()
+            for obj, name, orig in saved:
+                setattr(obj, name, orig)
+
+
+def _model_types() -> tuple[type, ...]:
+    from . import models
+    return tuple(c for c in vars(models).values() if isinstance(c, type) and issubclass(c, nn.Module)
+                 and c.__module__ == models.__name__ and c.__name__ in ("CifarResNet", "TorchvisionResNet", "SmallCNN",
+                                                                          "MLP"))
+
+
+def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = "random", sparsity: float = 0.0,
+                  device: str = "auto", seed: int = 0, evaluate_rows: bool = True) -> dict:
+    """Every method (or `methods`) on `profile`'s setting: seconds, phases, images/s, share of retrain's time."""
+    from .evaluation import evaluate
+    from .methods import list_methods, preset_config, unlearn, with_seed
+    from .methods.amnesiac import AmnesiacConfig
+
+    dev = resolve_device(device)
+    p = setting(profile)
+    ds = load_dataset(p.dataset)
+    split = make_split(ds, scheme, 0.1 if scheme == "random" else 0, p.val_size, seed, p.train_size, p.test_size)
+    data = to_device(ds, dev)
+    train = replace(p.train, seed=seed)
+    original, info = train_original(p.model, data, split, train, record_requests={"forget": split.forget},
+                                    progress=False)
+    start = prune_global(original, sparsity) if sparsity else original
+    names = [m for m in (methods or list_methods()) if not (sparsity and m == "amnesiac")]  # a record is of the dense
+    if "retrain" in names:
+        names = ["retrain", *[m for m in names if m != "retrain"]]  # the reference first
+    types = _model_types()
+    rows = []
+    for name in names:
+        cfg = with_seed(preset_config(name, profile, train=train), seed)
+        if isinstance(cfg, AmnesiacConfig):
+            cfg = replace(cfg, record=info["amnesiac"])  # the original's recorded updates of the forget set
+        timer = PhaseTimer()
+        with timer.measure(types):
+            model, seconds = unlearn(name, start, split, data, cfg)
+        phases = {ph: round(timer.totals.get(ph, 0.0), 3) for ph in PHASES}
+        row = {"method": name, "seconds": round(seconds, 3), "phases_s": phases,
+               "images_forwarded": timer.images, "images_per_s": round(timer.images / seconds, 1) if seconds else None}
+        if evaluate_rows:
+            t0 = time.perf_counter()
+            r = evaluate(model, data, split, method=name, runtime_s=seconds, mia_max_per_side=p.mia_max_per_side,
+                         seed=seed)
+            row.update(evaluation_s=round(time.perf_counter() - t0, 3),
+                       **{k: round(float(r[k]), 2) for k in ("ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct")})
+        rows.append(row)
+        print(f"{name:>16}: {seconds:8.2f} s  " + "  ".join(f"{k} {v:.2f}" for k, v in phases.items() if v >= 0.005))
+    retrain = next((r for r in rows if r["method"] == "retrain"), None)
+    for r in rows:
+        r["share_of_retrain_pct"] = round(100 * r["seconds"] / retrain["seconds"], 1) if retrain else None
+    return {**describe_run(dev), "profile": profile, "dataset": p.dataset, "model": p.model, "scheme": scheme,
+            "sparsity": sparsity, "pruned": is_pruned(start), "seed": seed, "forget": len(split.forget),
+            "retain": len(split.retain), "fit_images_per_s": retrain["images_per_s"] if retrain else None,
+            "methods": rows}
+
+
+def phase_figure(result: dict):
+    """A stacked bar per method: seconds by phase (and evaluation apart, hatched)."""
+    import matplotlib.pyplot as plt
+
+    rows = result["methods"]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(rows), 3.6))
+    x = np.arange(len(rows))
+    bottom = np.zeros(len(rows))
+    for i, ph in enumerate(PHASES):
+        v = np.array([r["phases_s"][ph] for r in rows])
+        ax.bar(x, v, bottom=bottom, label=ph, color=f"C{i}")
+        bottom += v
+    ev = np.array([r.get("evaluation_s", 0.0) for r in rows])
+    ax.bar(x, ev, bottom=bottom, label="evaluation (apart)", color="0.85", hatch="//", edgecolor="0.5")
+    ax.set_xticks(x, [r["method"] for r in rows], rotation=35, ha="right")
+    ax.set_ylabel("seconds")
+    ax.set_title(f"{result['dataset']} / {result['model']} ({result['profile']}, {result['scheme']}, "
+                 f"sparsity {result['sparsity']}) on {result['device']}", fontsize=9)
+    ax.legend(fontsize=7, ncol=2, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="smoke")
+    ap.add_argument("--methods", nargs="*", default=None, help="registered method names (default: all)")
+    ap.add_argument("--scheme", default="random", choices=["random", "class"])
+    ap.add_argument("--sparsity", type=float, default=0.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--no-evaluate", action="store_true", help="skip the evaluation of each unlearned model")
+    ap.add_argument("--out", default=None, help="folder of the JSON and figure (default results/bench)")
+    args = ap.parse_args(argv)
+    result = bench_methods(args.profile, args.methods, args.scheme, args.sparsity, args.device, args.seed,
+                           not args.no_evaluate)
+    from .paths import repo_root
+    out = Path(args.out) if args.out else repo_root() / "results" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    kind = "cuda" if result["device"].startswith(("NVIDIA", "cuda")) else "cpu"
+    stem = f"methods_{args.profile}_{kind}" + (f"_{args.scheme}" if args.scheme != "random" else "") + \
+           (f"_sparse{args.sparsity:g}" if args.sparsity else "")
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    save_figure(phase_figure(result), out / stem)
+    print(f"wrote {out / stem}.json and .png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
