@@ -84,7 +84,7 @@ def resolve_parameters(pairs: list[tuple[str, str]], profile: str, notebooks: li
         if cls is not None and runs_methods(nb.stem):
             # a method's field (-p DAU.ALPHA 0.5) reaches every selected notebook that runs the method
             try:
-                runs = set(notebook_config(nb.stem, profile, mine).methods)
+                runs = set(notebook_config(nb.stem, profile, mine).runs())
             except ConfigError as exc:
                 raise SystemExit(f"-p for {nb.stem}: {exc}") from None
             mine.update({k.lower(): v for k, v in fields.items() if "." in k and k.split(".", 1)[0].lower() in runs})

@@ -268,3 +268,15 @@ def test_notebook_02_split_runs_add_up(tmp_path):
     from unlearnlib.store import view_rows
 
     assert sorted(set(view_rows(out, "trajectory").sparsity)) == [0.0, 0.95]
+
+
+def test_a_beyond_method_override_reaches_notebook_02():
+    """-p SSD.ALPHA reaches notebook 02, which runs SSD in its beyond-the-paper table (cfg.beyond), not in `methods`."""
+    from unlearnlib.papers import notebook_config
+
+    nbs = [p for p in run_all.discover() if p.stem[:2] == "02"]
+    per = run_all.resolve_parameters([("SSD.ALPHA", "5.0")], "cpu", nbs)
+    stem = "02_discriminative_adversarial_unlearning"
+    assert per[stem]["OVERRIDES"] == {"ssd.alpha": 5.0}
+    beyond = dict(notebook_config(stem, "cpu", per[stem]["OVERRIDES"]).beyond_config().method_configs())
+    assert beyond["ssd"].alpha == 5.0

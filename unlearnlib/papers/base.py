@@ -42,6 +42,11 @@ class MethodsRun(Setting):
             raise ConfigError(f"method_overrides[{name!r}] takes a dict of {name} config fields, got {ov!r}")
         return preset_config(name, self.profile, train=self.train, overrides=ov)
 
+    def runs(self) -> tuple[str, ...]:
+        """Every method a run of this notebook may run (`methods`, and any further ones a room adds): the methods a
+        `-p METHOD.FIELD` override reaches."""
+        return tuple(self.methods)
+
     def method_configs(self) -> list[tuple[str, Any]]:
         """(name, config) of every method this notebook runs, in order."""
         return [(name, self.method_config(name)) for name in self.methods]

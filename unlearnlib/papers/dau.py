@@ -64,6 +64,9 @@ class DAUPaperConfig(MethodsRun):
         if self.beyond:  # none: no beyond-the-paper table
             choices("beyond", self.beyond, list(BEYOND))
 
+    def runs(self) -> tuple[str, ...]:
+        return (*self.methods, *self.beyond)
+
     def beyond_config(self) -> "DAUPaperConfig":
         """The config of the beyond-the-paper table's rows: retrain (the reference, cached) and the `beyond` methods,
         so the rows' fingerprint covers those methods' resolved configs."""
