@@ -17,7 +17,10 @@ every other key's rows as they are. So
 
 end with one table of seeds 0-2 dense and seed 0 sparse. The fingerprint covers the config less its seed fields, its
 row fields (`ROW_FIELDS`) and its table fields (`TABLE_FIELDS`: which tables a run makes, e.g. notebook 03's parts):
-rows of another config sit in another file, never merged with this config's and never deleted.
+rows of another config sit in another file, never merged with this config's and never deleted. A field added to a
+notebook's config, or to one of its methods' configs, after rows were stored does not part them from this config
+while it holds its default (`as_stored`): the default must keep the behaviour that computed them. (A field nested
+deeper, e.g. in retrain's TrainConfig, is compared as it is.)
 
 A notebook run by run_all writes its rows straight to results/<profile>/store/ (`UNLEARNLIB_STORE`, set by run_all),
 so the rows of a run that fails later are kept; its tables go to a staging folder that `publish` makes the notebook's
