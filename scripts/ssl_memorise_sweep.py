@@ -2,7 +2,7 @@
 EncoderMI reads membership? (results/cpu/03_sweeps/memorise.jsonl)
 
     UNLEARNLIB_DATA=../shared/data python scripts/ssl_memorise_sweep.py [MEMBERS:LR ...] [epochs=N] [mid=N] \
-        >> results/cpu/03_sweeps/memorise.jsonl
+        [method=moco|simclr|byol] [seed=N] >> results/cpu/03_sweeps/memorise.jsonl
 
 The paper overfits its encoders (1,600 epochs, Adam at lr 0.01, 10,000 members); at 10,000 members and 30-150 CPU
 epochs the attack sees nothing (03_sweeps/README.md). Here the member count shrinks instead: MoCo v2 (notebook 03's
@@ -10,7 +10,8 @@ base method) on small_cnn in bf16, CIFAR-10 with notebook 03's views, seed 0, a 
 many held-out training images (validation) as members, batches of half the members. Every EVERY epochs (a monitor:
 nothing is cached) one JSON line: the AUC of EncoderMI's statistic (mean pairwise cosine similarity of 10 views) on
 all members against the validation images and against as many test images, and EncoderMI-T's accuracy as notebook
-03 runs it (threshold fitted on retain vs validation, scored on forget vs test). A setting whose AUC against
+03 runs it (threshold fitted on retain vs validation, scored on forget vs test), each on the backbone's features (what
+notebook 03 attacks) and, keys prefixed `proj_`, on the projector's output. A setting whose AUC against
 validation is below FLOOR at MID epochs stops there ("shows nothing by mid-way"). Run it alone on the cores.
 """
 from __future__ import annotations
@@ -34,8 +35,24 @@ RUNS = [(250, 1e-2), (500, 1e-2), (250, 1e-3)]  # (members, Adam lr): the paper'
 EPOCHS, EVERY, MID, FLOOR = 600, 100, 300, 0.55
 
 
+class Projected(torch.nn.Module):
+    """The SSL model seen through its projector: EncoderMI's views embedded by projector(backbone(x))."""
+
+    def __init__(self, enc):
+        super().__init__()
+        self.enc, self.augment = enc, enc.augment
+
+    def forward(self, x):
+        return self.enc.projector(self.enc.encode(x))
+
+
 class NoSignal(Exception):
     """Raised by the monitor to stop a setting that shows nothing by mid-way."""
+
+
+def measure_both(enc, probe: EncoderProbe) -> dict:
+    """measure() on the backbone's features, and on the projector's output (keys prefixed proj_)."""
+    return {**measure(enc, probe), **{f"proj_{k}": v for k, v in measure(Projected(enc), probe).items()}}
 
 
 def measure(enc, probe: EncoderProbe) -> dict:
@@ -54,21 +71,22 @@ def measure(enc, probe: EncoderProbe) -> dict:
                 val_sim=round(float(sv.mean()), 4), encodermi_t_pct=round(attack.evaluate(forget, test)["accuracy_pct"], 2))
 
 
-def main(runs) -> None:
+def main(runs, method: str = "moco", seed: int = 0) -> None:
     ds = load_dataset("cifar10")
     data = to_device(ds, torch.device("cpu"))
     for n, lr in runs:
-        split = make_split(ds, "random", n // 5, n, 0, 2 * n, 10000)
-        probe = EncoderProbe.from_split(data, split, views=10, seed=0)
+        split = make_split(ds, "random", n // 5, n, seed, 2 * n, 10000)
+        probe = EncoderProbe.from_split(data, split, views=10, seed=seed)
         batch = min(256, n // 2)
-        cfg = SSLConfig(method="moco", epochs=EPOCHS, lr=lr, batch_size=batch, queue_size=max(batch, n // 2),
-                        bf16=False, cpu_bf16=True, seed=0, augment=default_augment("cifar10"))
+        cfg = SSLConfig(method=method, epochs=EPOCHS, lr=lr, batch_size=batch, queue_size=max(batch, n // 2),
+                        bf16=False, cpu_bf16=True, seed=seed, augment=default_augment("cifar10"))
         t0 = time.perf_counter()
         epoch = [0]
 
         def monitor(enc):
             epoch[0] += EVERY
-            row = {"members": n, "lr": lr, "epoch": min(epoch[0], EPOCHS), **measure(enc, probe),
+            row = {"method": method, "seed": seed, "members": n, "lr": lr, "epoch": min(epoch[0], EPOCHS),
+                   **measure_both(enc, probe),
                    "seconds": round(time.perf_counter() - t0, 1)}
             print(json.dumps(row), flush=True)
             if epoch[0] >= MID and row["auc_vs_val"] < FLOOR:
@@ -78,7 +96,7 @@ def main(runs) -> None:
         try:
             train_ssl(data, split.train, "small_cnn", cfg, monitor=monitor, monitor_every=EVERY, progress=False)
         except NoSignal:
-            print(json.dumps({"members": n, "lr": lr, "stopped_at_epoch": epoch[0],
+            print(json.dumps({"method": method, "seed": seed, "members": n, "lr": lr, "stopped_at_epoch": epoch[0],
                               "why": f"AUC against validation below {FLOOR} at epoch {MID} or later"}), flush=True)
 
 
@@ -86,4 +104,4 @@ if __name__ == "__main__":
     settings = dict(x.split("=", 1) for x in sys.argv[1:] if "=" in x)  # epochs=N, mid=N (a longer run, a later stop)
     EPOCHS, MID = int(settings.get("epochs", EPOCHS)), int(settings.get("mid", MID))
     chosen = [(int(a), float(b)) for a, b in (x.split(":") for x in sys.argv[1:] if ":" in x)] or RUNS
-    main(chosen)
+    main(chosen, settings.get("method", "moco"), int(settings.get("seed", 0)))
