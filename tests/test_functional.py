@@ -103,6 +103,9 @@ def test_the_notebooks_acceptance_tables_agree_with_the_report():
         r = report.results(ROOT / "results", "quick", paper)
         for c in room.claims():
             o = c.check(r)
+            if c.text not in table.index:  # a claim added after the committed run: the report must not judge it
+                assert o is None, (paper, c.text, "judged by the report but absent from the notebook's acceptance")
+                continue
             assert table.loc[c.text, "verdict"] == (o.verdict if o else "not run"), (paper, c.text)
             compared += 1
     assert compared >= 12  # the claims of notebooks 01-04
