@@ -254,3 +254,24 @@ def test_a_field_added_later_at_its_default_keeps_the_stored_rows(tmp_path):
     assert merged(out, "t", RunsLater(method_overrides={"detach": False}))[1] == [0, 1]  # its default, set
     detached = RunsLater(method_overrides={"detach": True})  # the method's new field set: another config
     assert merged(out, "t", detached)[1] == [] and len(merged(out, "t", detached)[2]) == 1
+
+
+def test_nothing_is_carried_from_a_view_of_another_config(tmp_path):
+    """A partial run carries the earlier view's other tables only when that view shows the same config's rows; after
+    a config change (a table of both indexes under another fingerprint) its tables are of another config."""
+    from unlearnlib.store import INDEX, carry_unwritten
+
+    def view(folder, fp, extra=None):
+        folder.mkdir(parents=True)
+        (folder / INDEX).write_text(json.dumps({"t": {"rows": f"store/nb/t/{fp}.csv", "fingerprint": fp, "seeds": [0]}}))
+        for name, text in (extra or {}).items():
+            (folder / name).write_text(text)
+
+    final, staging = tmp_path / "nb", tmp_path / "staging"
+    view(final, "aaa", {"figure.png": "old config's figure"})
+    view(staging, "bbb")
+    assert carry_unwritten(final, staging) == [] and not (staging / "figure.png").exists()
+    assert json.loads((staging / INDEX).read_text())["t"]["fingerprint"] == "bbb"
+    same = tmp_path / "staging2"
+    view(same, "aaa")
+    assert carry_unwritten(final, same) == ["figure.png"]

@@ -366,8 +366,18 @@ def carry_unwritten(final: Path, staging: Path) -> list[str]:
     earlier run computed; each carried table keeps its .meta.json. Never carried: the earlier run's logs, and the
     Markdown twin or .meta.json of a table whose CSV this run wrote (`save_table(markdown=False)` writes a CSV without
     a twin). The view's index of stored rows merges: this run's entries, then the earlier ones for tables this run
-    did not store."""
+    did not store. Nothing is carried when the earlier view shows another config's rows (a table of both indexes from
+    another rows file, i.e. another config's): its tables are of that config."""
     if not final.is_dir():
+        return []
+    old_index = json.loads((final / INDEX).read_text()) if (final / INDEX).exists() else {}
+    new_index = json.loads((staging / INDEX).read_text()) if (staging / INDEX).exists() else {}
+    other = sorted(t for t in old_index if t in new_index and old_index[t].get("rows") != new_index[t].get("rows"))
+    if other:
+        # the earlier view shows another config's rows (its table `other[0]` from another rows file, the file of
+        # another fingerprint): its tables and figures are of that config, so none is carried into this one's view
+        print(f"  the earlier view was of another config ({other[0]}: {old_index[other[0]].get('rows')} -> "
+              f"{new_index[other[0]].get('rows')}): nothing carried")
         return []
     written = {f.relative_to(staging) for f in staging.rglob("*") if f.is_file()}  # before anything is carried
     carried = []
@@ -379,10 +389,8 @@ def carry_unwritten(final: Path, staging: Path) -> list[str]:
         (staging / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, staging / rel)
         carried.append(rel.as_posix())
-    if (final / INDEX).exists():
-        old = json.loads((final / INDEX).read_text())
-        new = json.loads((staging / INDEX).read_text()) if (staging / INDEX).exists() else {}
-        (staging / INDEX).write_text(json.dumps(dict(sorted({**old, **new}.items())), indent=1) + "\n")
+    if old_index:
+        (staging / INDEX).write_text(json.dumps(dict(sorted({**old_index, **new_index}.items())), indent=1) + "\n")
     return carried
 
 
