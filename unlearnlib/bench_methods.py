@@ -7,7 +7,8 @@ Each method runs at its profile's preset (`preset_config`, as notebook 02 runs i
 (cached) and split, and is timed by phase with exclusive accounting (a phase's time excludes the phases nested in
 it, except the absorbing ones, which keep everything inside them):
 
-    forward      the model's forward passes (a global forward hook on the top-level model)
+    forward      the model's forward passes (a global forward hook on the top-level model; a call of its
+                 `features` alone, as DAU's Barlow Twins term makes, is not seen and counts as other)
     backward     Tensor.backward and torch.autograd.grad
     optimiser    SGD and Adam steps
     curvature    Hessian, Fisher and per-sample gradient estimates (unlearnlib.gradients; absorbing)
@@ -19,7 +20,8 @@ and evaluation (UA, MIA-Efficacy, RA, TA) is timed after the method, apart. Repo
 forwarded per second (the top-level model's forward samples over the method's time), the share of retrain's time,
 and retrain's own images per second (its `fit`, the fast path) on the same device. Writes
 results/bench/methods_<profile>_<device>.json and a figure of the phases. A benchmark, not a test: nothing asserts
-a time.
+a time. On CUDA every phase boundary synchronises the device (so each kernel is charged to its phase), which
+slows the run a little: the phases' shares, not the total, are the point there.
 """
 from __future__ import annotations
 
@@ -53,7 +55,8 @@ class PhaseTimer:
     """Exclusive time per phase: entering a phase charges the time so far to the phase it interrupts; inside an
     absorbing phase, nested phases are not entered (their time stays with it)."""
 
-    def __init__(self):
+    def __init__(self, sync: bool = False):
+        self.sync = sync  # CUDA: wait for the device at every phase boundary, or kernels are charged where they end
         self.totals: dict[str, float] = defaultdict(float)
         self.stack: list[list] = []  # [phase, start of its current stretch]
         self.images = 0
@@ -62,6 +65,8 @@ class PhaseTimer:
     def enter(self, phase: str) -> bool:
         if self.stack and self.stack[-1][0] in ABSORBING:
             return False
+        if self.sync:
+            torch.cuda.synchronize()
         now = time.perf_counter()
         if self.stack:
             self.totals[self.stack[-1][0]] += now - self.stack[-1][1]
@@ -69,6 +74,8 @@ class PhaseTimer:
         return True
 
     def exit(self) -> None:
+        if self.sync:
+            torch.cuda.synchronize()
         now = time.perf_counter()
         phase, start = self.stack.pop()
         self.totals[phase] += now - start
@@ -164,7 +171,7 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
         cfg = with_seed(preset_config(name, profile, train=train), seed)
         if isinstance(cfg, AmnesiacConfig):
             cfg = replace(cfg, record=info["amnesiac"])  # the original's recorded updates of the forget set
-        timer = PhaseTimer()
+        timer = PhaseTimer(sync=dev.type == "cuda")
         with timer.measure(types):
             model, seconds = unlearn(name, start, split, data, cfg)
         phases = {ph: round(timer.totals.get(ph, 0.0), 3) for ph in PHASES}

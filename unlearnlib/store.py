@@ -164,15 +164,15 @@ def _file(out, table: str, cfg) -> tuple[Path, str, dict]:
     fp, config = config_fingerprint(cfg)
     folder = _table_dir(out, table)
     skip = _skipped(cfg)
-    defaults = None
+    sides = []
     for side in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        info = json.loads(side.read_text())
-        stored = info.get("config")
-        if not isinstance(stored, dict):
-            continue
-        if _fingerprint(stored, skip) == fp:
-            return side.with_suffix(".csv"), fp, config
-        defaults = config_defaults(cfg) if defaults is None else defaults
+        stored = json.loads(side.read_text()).get("config")
+        if isinstance(stored, dict):
+            if _fingerprint(stored, skip) == fp:  # an exact match wins over one through as_stored
+                return side.with_suffix(".csv"), fp, config
+            sides.append((side, stored))
+    defaults = config_defaults(cfg) if sides else {}
+    for side, stored in sides:
         if _fingerprint(stored, skip) == _fingerprint(as_stored(config, stored, defaults), skip):
             return side.with_suffix(".csv"), fp, config
     return folder / f"{fp}.csv", fp, config

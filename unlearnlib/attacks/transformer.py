@@ -26,21 +26,17 @@ def attack_tokens(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classe
     The clean input and its `draws` noisy copies go through the model in one batch (call it in
     eval mode, where a batch's samples do not interact), in float32: a sigma of 1e-3 is below
     bfloat16's resolution. detach_sensitivity: the sensitivity token carries no gradient, as Yuan & Zhang compute
-    it (`predict_target_sensitivity` in Machine-Learning-Security-Lab/mia_prune runs under no_grad); the noisy
-    copies then go through the model without a graph and only the probabilities stay differentiable.
+    it (`predict_target_sensitivity` in Machine-Learning-Security-Lab/mia_prune runs under no_grad): only the
+    probabilities stay differentiable.
     """
     n = len(x)
     noise = torch.randn((draws, *x.shape), device=x.device, generator=generator) * sigma
-    if detach_sensitivity:
-        p = F.softmax(model(x).float(), dim=1)
-        with torch.no_grad():
-            noisy = F.softmax(model((x.unsqueeze(0) + noise).reshape(-1, *x.shape[1:])).float(), dim=1)
-            sens = (noisy.reshape(draws, n, -1) - p.detach()).abs().mean(0) / sigma
-    else:
-        batch = torch.cat([x.unsqueeze(0), x.unsqueeze(0) + noise]).reshape(-1, *x.shape[1:])
-        probs = F.softmax(model(batch).float(), dim=1).reshape(draws + 1, n, -1)
-        p = probs[0]
-        sens = (probs[1:] - p).abs().mean(0) / sigma
+    batch = torch.cat([x.unsqueeze(0), x.unsqueeze(0) + noise]).reshape(-1, *x.shape[1:])
+    probs = F.softmax(model(batch).float(), dim=1).reshape(draws + 1, n, -1)
+    p = probs[0]
+    # one forward pass for the clean and noisy copies either way: separate passes may round differently, and the
+    # difference is divided by sigma
+    sens = ((probs[1:] - p).detach() if detach_sensitivity else probs[1:] - p).abs().mean(0) / sigma
     onehot = F.one_hot(y, num_classes).float()
     return torch.stack([p, sens, onehot], dim=-1)
 

@@ -96,7 +96,7 @@ def salun(model: nn.Module, split: Split, data: DeviceData, cfg: SalUnConfig) ->
     mask = saliency_mask(out, xf, yf, cfg.threshold, cfg.mask_batch_size, stepper)
     params = [p for _, p in trainable(out)]
     k = data.num_classes
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator(device=data.device).manual_seed(cfg.seed)  # on the data's device: no host sync per batch
 
     def mask_grads():
         for p, m in zip(params, mask):
@@ -124,12 +124,12 @@ def salun(model: nn.Module, split: Split, data: DeviceData, cfg: SalUnConfig) ->
         after = restore(start) if cfg.freeze == "weights" else None
         if cfg.combine == "sequential":
             for xb, _ in stepper.batches(xf, yf, cfg.batch_size):
-                rand = torch.randint(0, k, (len(xb),), generator=gen).to(xb.device)
+                rand = torch.randint(0, k, (len(xb),), generator=gen, device=xb.device)
                 stepper.step(ce(xb, rand), mask_grads, after)
             for xb, yb in stepper.batches(xr, yr, cfg.batch_size):
                 stepper.step(ce(xb, yb), mask_grads, after)
         else:
-            rand = torch.randint(0, k, (len(xf),), generator=gen).to(xf.device)
+            rand = torch.randint(0, k, (len(xf),), generator=gen, device=xf.device)
             for xb, yb in stepper.batches(torch.cat([xf, xr]), torch.cat([rand, yr]), cfg.batch_size):
                 stepper.step(ce(xb, yb), mask_grads, after)
         epoch_end(cfg, epoch, out)

@@ -184,11 +184,11 @@ def dau_beyond(r) -> Outcome | None:
     t, b = _dau_rows(r), r.table("table_beyond_seeds")
     if t is None or b is None or not (t.method == "dau").any():
         return None
-    b = b if "seed" in b else b.assign(seed=0)
+    b = (b if "seed" in b else b.assign(seed=0)).drop_duplicates(["scheme", "sparsity", "method", "seed"], keep="first")
     rows = pd.concat([t[t.method == "dau"], b[b.method.isin(BEYOND)]], ignore_index=True)
     parts, wins, total = [], 0, 0
     for (scheme, sp), g in rows.groupby(["scheme", "sparsity"]):
-        per_seed = g.pivot_table(index="seed", columns="method", values="avg_disparity").dropna()
+        per_seed = g.pivot_table(index="seed", columns="method", values="avg_disparity")  # NaN: a seed not run
         rivals = [m for m in BEYOND if m in per_seed]
         if "dau" not in per_seed or not rivals:
             continue
