@@ -147,6 +147,34 @@ ABSOLUTE_PATH = re.compile(r"(?<![\w.:/<>-])/(?:work|root|tmp|home|opt|mnt|Users
 RECORDED = {".json", ".md", ".csv", ".ipynb", ".txt"}  # what runs write; README.md and NOTES.md are written by hand
 
 
+def tradeoff_figure(table, ours: tuple[str, ...], highlight: str, title: str = ""):
+    """Avg. Disparity against run time per method, one panel per (sparsity, scheme) of `table` (mean_sd columns:
+    avg_disparity, runtime_s and their _sd): circles for the methods in `ours`, squares for the others, `highlight` in
+    red, error bars of the seeds' sd."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    grid = sns.FacetGrid(table, col="scheme", row="sparsity", height=3.2, aspect=1.4, sharex=False)
+
+    def panel(data, **_):
+        ax = plt.gca()
+        ax.errorbar(data.runtime_s, data.avg_disparity, xerr=data.runtime_s_sd.fillna(0),
+                    yerr=data.avg_disparity_sd.fillna(0), fmt="none", ecolor="0.6", lw=1)
+        for _, row in data.iterrows():
+            mine = row.method in ours
+            ax.scatter(row.runtime_s, row.avg_disparity, marker="o" if mine else "s",
+                       color="C3" if row.method == highlight else "C0" if mine else "C2")
+            ax.annotate(row.method, (row.runtime_s, row.avg_disparity), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+
+    grid.map_dataframe(panel)
+    grid.set_axis_labels("run time (s)", "Avg. Disparity to retrain")
+    grid.set_titles("{row_var} {row_name}, {col_var} {col_name}")
+    if title:
+        grid.figure.suptitle(title, y=1.03)
+    return grid.figure
+
+
 def absolute_paths(root: Path) -> list[str]:
     """Every absolute path in the files runs wrote under `root`, as 'file: ...context...'. Committed results should
     hold none: data sources are named by file name, size and digest, folders relative to the repository."""
