@@ -48,6 +48,7 @@ from .train import resolve_device
 PHASES = ("forward", "backward", "optimiser", "curvature", "tokens", "attacker", "other")
 ABSORBING = {"curvature", "tokens", "attacker"}
 CURVATURE = ("expected_fisher_diag", "squared_sample_grads", "mean_loss_grad", "batch_loss_grads", "sample_loss_grads",
+             "mean_squared_batch_grads",
              "woodfisher_ihvp")
 
 

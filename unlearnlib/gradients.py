@@ -101,15 +101,37 @@ def mean_loss_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
     return total / max(len(x), 1)
 
 
-def batch_loss_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 32) -> Iterator[torch.Tensor]:
-    """Flattened gradient of the mean cross-entropy of each consecutive batch, eval mode."""
+def batch_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 32) -> Iterator[list[torch.Tensor]]:
+    """The gradient of each consecutive batch's mean cross-entropy (file order, no augmentation), per trainable
+    parameter in float32 (a parameter the loss does not reach gets zeros), eval mode."""
     was_training = model.training
     model.eval()
     params = [p for _, p in trainable(model)]
-    for i in range(0, len(x), batch_size):
-        g = torch.autograd.grad(F.cross_entropy(model(x[i:i + batch_size]).float(), y[i:i + batch_size]), params)
+    try:
+        for i in range(0, len(x), batch_size):
+            loss = F.cross_entropy(model(x[i:i + batch_size]).float(), y[i:i + batch_size])
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            yield [torch.zeros_like(p, dtype=torch.float32) if g is None else g.float() for p, g in zip(params, grads)]
+    finally:
+        model.train(was_training)
+
+
+def batch_loss_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 32) -> Iterator[torch.Tensor]:
+    """Flattened gradient of the mean cross-entropy of each consecutive batch, eval mode (`batch_grads`)."""
+    for g in batch_grads(model, x, y, batch_size):
         yield torch.cat([t.reshape(-1) for t in g])
-    model.train(was_training)
+
+
+def mean_squared_batch_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Per trainable parameter, the mean over consecutive batches of the squared gradient of the batch's mean
+    cross-entropy (`batch_grads`; SSD's importance)."""
+    acc, n = None, 0
+    for g in batch_grads(model, x, y, batch_size):
+        acc = [t.pow(2) for t in g] if acc is None else [a.add_(t.pow(2)) for a, t in zip(acc, g)]
+        n += 1
+    if acc is None:
+        raise ValueError("mean_squared_batch_grads needs at least one sample, got an empty set")
+    return [a / n for a in acc]
 
 
 def sample_loss_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 32) -> Iterator[torch.Tensor]:

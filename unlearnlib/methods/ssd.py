@@ -21,10 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..data import DeviceData, Split
-from ..gradients import trainable
+from ..gradients import mean_squared_batch_grads, trainable
 from ..models import clone
 from . import register
 
@@ -39,21 +38,8 @@ class SSDConfig:
 
 def importance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     """Per trainable parameter: the mean over batches (file order) of the squared gradient of the batch's mean
-    cross-entropy, in eval mode, in float32 (ssd.py's calc_importance)."""
-    was_training = model.training
-    model.eval()
-    params = [p for _, p in trainable(model)]
-    acc = [torch.zeros_like(p, dtype=torch.float32) for p in params]
-    n = 0
-    for i in range(0, len(x), batch_size):
-        loss = F.cross_entropy(model(x[i:i + batch_size]).float(), y[i:i + batch_size])
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
-        for a, g in zip(acc, grads):
-            if g is not None:
-                a += g.float().pow(2)
-        n += 1
-    model.train(was_training)
-    return [a / n for a in acc]
+    cross-entropy, in eval mode, in float32 (ssd.py's calc_importance; `gradients.mean_squared_batch_grads`)."""
+    return mean_squared_batch_grads(model, x, y, batch_size)
 
 
 @torch.no_grad()
