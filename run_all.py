@@ -8,6 +8,8 @@
     python run_all.py --profile cpu --only 03 -p SEED 1 -p HEADLINE_ONLY True   # another seed's headline tables
     python run_all.py --profile cpu --only 01 -p SEED 1 -p HEADLINE_ONLY True   # (notebooks 01 and 03)
     python run_all.py --profile cpu --only 03 -p PARTS '["ablation"]'           # one of notebook 03's other parts
+    python run_all.py --profile cpu --only 01 --each SEED 1 2 -p HEADLINE_ONLY True   # one invocation per value
+    python run_all.py --profile paper --only 02 --ray auto --task-gpus 1 --each SEEDS '[0]' '[1]' '[2]'  # Ray tasks
     python run_all.py --list
     python run_all.py --report             # results/REPRODUCTION.md: each paper's claims, verdict per profile
     python run_all.py --profile smoke --prepare-only build/nbval   # parameterised copies for nbval
@@ -27,17 +29,21 @@ params.json lists them under "carried".
 A failing notebook leaves earlier results untouched, is kept in <notebook>.failed/, and
 is reported with its failing cell; the exit status is then non-zero. The kernel's own messages
 go to kernel.log in the notebook's results folder.
+
+`--each NAME V1 V2 ...` makes one invocation per value (several: every combination). `--ray ADDRESS` runs the
+invocations as Ray tasks that store their rows and publish nothing; each notebook is then published once, by its
+first invocation run again here from the caches the tasks filled (`run_on_ray`).
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import shutil
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -108,20 +114,79 @@ def resolve_parameters(pairs: list[tuple[str, str]], profile: str, notebooks: li
     return per_notebook
 
 
-@contextmanager
-def stderr_to(path: Path):
-    """Send this process's stderr (and the kernel's, which inherits it) to `path` inside the block:
-    the kernel's transport warnings and papermill's cell bar go to a log, not the terminal."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "ab") as f:
-        os.dup2(f.fileno(), 2)
+def invocations(pairs: list[tuple[str, str]], each: list[list[str]], profile: str,
+                notebooks: list[Path]) -> list[tuple[Path, dict]]:
+    """(notebook, parameters) of every invocation a call names: the -p pairs, and one invocation per value of each
+    `--each NAME V1 V2 ...` (several --each: every combination), each checked as -p is. A notebook that has none of
+    an --each name runs once. In notebook order, then in the order of the values."""
+    for e in each:
+        if len(e) < 2:
+            raise SystemExit(f"--each {' '.join(e)}: give a parameter and at least one value, "
+                             "e.g. --each SEED 0 1 2 or --each SCHEMES '[\"class\"]' '[\"random\"]'")
+    names = [e[0] for e in each]
+    if len(set(names)) < len(names) or set(names) & {n for n, _ in pairs}:
+        raise SystemExit(f"--each {', '.join(names)}: each name once, and not also given with -p")
+    out, seen = [], set()
+    for combo in itertools.product(*[[(e[0], v) for v in e[1:]] for e in each]):
+        per = resolve_parameters([*pairs, *combo], profile, notebooks)
+        for nb in notebooks:
+            key = (nb.stem, json.dumps(per[nb.stem], sort_keys=True, default=str))
+            if key not in seen:
+                seen.add(key)
+                out.append((nb, per[nb.stem]))
+    order = {nb.stem: i for i, nb in enumerate(notebooks)}
+    return sorted(out, key=lambda job: order[job[0].stem])
+
+
+def run_on_ray(jobs: list[tuple[Path, dict]], profile: str, results_root: Path, description: dict, address: str,
+               task_cpus: float, task_gpus: float) -> list[str]:
+    """Run every invocation as a Ray task (`unlearnlib.tasks.run_tasks`), then publish each notebook once.
+
+    The tasks store their rows in the notebook's row store as they go (`store.save_rows` takes a file lock, so
+    concurrent seeds and settings merge) and publish nothing: a table computed while another task was still running
+    would miss that task's rows. When a notebook's tasks are done, its first invocation runs once more in this
+    process, from the caches the tasks filled (a cluster needs UNLEARNLIB_CACHE on storage every node sees, or
+    this run recomputes), and publishes under the folder's lock as a plain run does: its tables show every row its
+    tasks stored. A failed task's staging folder is kept as <notebook>.failed-<n>. Returns the notebooks that failed."""
+    from unlearnlib.store import Busy
+    from unlearnlib.tasks import execute_notebook, run_tasks
+
+    prepared = [_job(nb, profile, ov, results_root / profile / nb.stem, tag=f"ray{i}-") for i, (nb, ov) in enumerate(jobs)]
+    print(f"{len(jobs)} invocation(s) as Ray tasks ({address}), {task_cpus:g} CPU and {task_gpus:g} GPU each", flush=True)
+
+    def done(i, error):
+        nb, ov = jobs[i]
+        shown = {k: v for k, v in ov.get("OVERRIDES", {}).items()}
+        print(f"  task {i + 1}/{len(jobs)} {nb.stem} {shown}: {'ok' if not error else 'FAILED ' + error}", flush=True)
+
+    errors = run_tasks(execute_notebook, [job for job, _ in prepared], address=address, num_cpus=task_cpus,
+                       num_gpus=task_gpus, on_result=done)
+    failures = []
+    for stem in dict.fromkeys(nb.stem for nb, _ in jobs):
+        mine = [i for i, (nb, _) in enumerate(jobs) if nb.stem == stem]
+        for n, i in enumerate(mine):
+            staging = prepared[i][1]
+            if errors[i]:
+                failed = staging.parent.parent / f"{stem}.failed-{n}"
+                shutil.rmtree(failed, ignore_errors=True)
+                staging.rename(failed)
+            else:
+                shutil.rmtree(staging, ignore_errors=True)
+        if any(errors[i] for i in mine):
+            failures.append(stem)
+        ok = [i for i in mine if not errors[i]]
+        if not ok:
+            continue
+        nb, ov = jobs[ok[0]]
+        print(f"  publishing {stem}: its first invocation once more, from the caches", flush=True)
         try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            published, detail = run_one(nb, profile, ov, results_root, description)
+        except Busy as exc:
+            published, detail = False, f"STOPPED: {exc}"
+        print(f"    {'ok' if published else 'FAILED'} {detail} -> {results_root / profile / stem}", flush=True)
+        if not published and stem not in failures:
+            failures.append(stem)
+    return failures
 
 
 def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
@@ -154,35 +219,31 @@ def run_one(nb: Path, profile: str, overrides: dict, results_root: Path, descrip
         return _run_locked(nb, profile, overrides, final, description)
 
 
+def _job(nb: Path, profile: str, overrides: dict, final: Path, tag: str = "") -> tuple["NotebookJob", Path]:
+    """The invocation of `nb` with `overrides` as a NotebookJob: a staging folder of its own (a concurrent run
+    elsewhere never sees or deletes it), the folder's row store, the environment its kernel must see."""
+    from unlearnlib.store import STORE_ENV
+    from unlearnlib.tasks import NotebookJob
+
+    staging = final.parent / ".staging" / f"{nb.stem}-{tag}{os.getpid()}-{time.time_ns()}"
+    params = {"PROFILE": profile, **overrides, "RESULTS_DIR": portable(staging)}
+    env = {k: v for k, v in os.environ.items() if k.startswith(("UNLEARNLIB_", "TQDM_"))}
+    env[STORE_ENV] = portable(final.parent / "store" / nb.stem)  # rows land here as they are made
+    return NotebookJob(notebook=str(nb), staging=str(staging), params=params, cwd=str(NOTEBOOKS), env=env), staging
+
+
 def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, description: dict) -> tuple[bool, str]:
-    import papermill as pm
+    from unlearnlib.store import carry_unwritten, publish
+    from unlearnlib.tasks import execute_notebook
 
-    from unlearnlib.store import STORE_ENV, carry_unwritten, publish
-
-    # a staging folder of this run alone: a concurrent run elsewhere never sees or deletes it
-    staging = final.parent / ".staging" / f"{nb.stem}-{os.getpid()}-{time.time_ns()}"
+    job, staging = _job(nb, profile, overrides, final)
+    params = job.params
     failed = final.parent / f"{nb.stem}.failed"
     staging.mkdir(parents=True)
-    params = {"PROFILE": profile, **overrides, "RESULTS_DIR": portable(staging)}
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
-    error = ""
     # per-seed rows go straight to the row store (unlearnlib.store), kept even if the notebook fails later
-    saved_env = os.environ.get(STORE_ENV)
-    os.environ[STORE_ENV] = portable(final.parent / "store" / nb.stem)
-    try:
-        with stderr_to(staging / "kernel.log"):
-            pm.execute_notebook(str(nb), str(staging / nb.name), parameters=params, cwd=str(NOTEBOOKS),
-                                progress_bar=False, kernel_name="python3")
-    except pm.PapermillExecutionError as exc:
-        error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
-    except Exception as exc:  # noqa: BLE001 - a kernel or papermill failure is reported, not raised
-        error = f"{type(exc).__name__}: {exc}"
-    finally:
-        if saved_env is None:
-            os.environ.pop(STORE_ENV, None)
-        else:
-            os.environ[STORE_ENV] = saved_env
+    error = execute_notebook(job)
     meta = {
         "notebook": nb.name,
         "profile": profile,
@@ -259,6 +320,13 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="list the notebooks and exit")
     ap.add_argument("--prepare-only", metavar="DIR", help="write parameterised copies to DIR without running")
     ap.add_argument("--results", default=str(ROOT / "results"), help="results root (default results/)")
+    ap.add_argument("--each", nargs="+", action="append", default=[], metavar="NAME VALUE",
+                    help="NAME V1 V2 ...: one invocation per value (VALUE as for -p; several --each: every combination)")
+    ap.add_argument("--ray", metavar="ADDRESS", help="run the invocations as Ray tasks: 'local' (a local instance), "
+                    "'auto' or a cluster's address (pip install -e .[ray]); each notebook is published once at the end")
+    ap.add_argument("--task-cpus", type=float, default=1.0, help="CPUs Ray reserves for each invocation (default 1)")
+    ap.add_argument("--task-gpus", type=float, default=0.0, help="GPUs Ray reserves for each invocation (default 0; "
+                    "a notebook on cuda needs more than 0, a fraction shares one)")
     ap.add_argument("--report", action="store_true", help="write <results>/REPRODUCTION.md (every claim, per profile, "
                     "from the results) and <results>/<profile>/README.md, then exit; runs no notebook")
     args = ap.parse_args(argv)
@@ -279,29 +347,34 @@ def main(argv=None) -> int:
     if not notebooks:
         print(f"no notebooks found in {NOTEBOOKS}", file=sys.stderr)
         return 2
-    params = resolve_parameters(args.param, args.profile, notebooks)
     if args.prepare_only:
-        prepare(notebooks, args.profile, params, Path(args.prepare_only))
+        if args.each or args.ray:
+            raise SystemExit("--prepare-only writes one copy per notebook: drop --each and --ray")
+        prepare(notebooks, args.profile, resolve_parameters(args.param, args.profile, notebooks), Path(args.prepare_only))
         return 0
+    jobs = invocations(args.param, args.each, args.profile, notebooks)
     results_root = Path(args.results).resolve()
     description = describe()  # the commit at the start: later notebooks rewrite tracked results
     os.environ.setdefault("UNLEARNLIB_GIT_COMMIT", description["git_commit"])  # the kernels' tables say the same
     from unlearnlib.store import Busy
 
-    failures = []
-    for i, nb in enumerate(notebooks, 1):
-        shown = {k: v for k, v in params[nb.stem].items() if v}
-        print(f"[{i}/{len(notebooks)}] {nb.stem} (profile {args.profile}{', ' + str(shown) if shown else ''})", flush=True)
-        try:
-            ok, detail = run_one(nb, args.profile, params[nb.stem], results_root, description)
-        except Busy as exc:
-            print(f"    STOPPED: {exc}", file=sys.stderr, flush=True)
-            failures.append(nb.stem)
-            continue
-        where = results_root / args.profile / (nb.stem if ok else f"{nb.stem}.failed")
-        print(f"    {'ok' if ok else 'FAILED'} {detail} -> {where}", flush=True)
-        if not ok:
-            failures.append(nb.stem)
+    if args.ray:
+        failures = run_on_ray(jobs, args.profile, results_root, description, args.ray, args.task_cpus, args.task_gpus)
+    else:
+        failures = []
+        for i, (nb, overrides) in enumerate(jobs, 1):
+            shown = {k: v for k, v in overrides.items() if v}
+            print(f"[{i}/{len(jobs)}] {nb.stem} (profile {args.profile}{', ' + str(shown) if shown else ''})", flush=True)
+            try:
+                ok, detail = run_one(nb, args.profile, overrides, results_root, description)
+            except Busy as exc:
+                print(f"    STOPPED: {exc}", file=sys.stderr, flush=True)
+                failures.append(nb.stem)
+                continue
+            where = results_root / args.profile / (nb.stem if ok else f"{nb.stem}.failed")
+            print(f"    {'ok' if ok else 'FAILED'} {detail} -> {where}", flush=True)
+            if not ok:
+                failures.append(nb.stem)
     if failures:
         print(f"{len(failures)} notebook(s) failed or stopped: {', '.join(failures)}; earlier results were kept",
               file=sys.stderr)

@@ -1,5 +1,6 @@
 """run_all.py: discovery, parameters checked before anything runs, a failing notebook never destroys
 earlier results, and two runs on the same results folder cannot collide."""
+import importlib.util
 import json
 import subprocess
 import sys
@@ -280,3 +281,42 @@ def test_a_beyond_method_override_reaches_notebook_02():
     assert per[stem]["OVERRIDES"] == {"ssd.alpha": 5.0}
     beyond = dict(notebook_config(stem, "cpu", per[stem]["OVERRIDES"]).beyond_config().method_configs())
     assert beyond["ssd"].alpha == 5.0
+
+
+def test_each_value_is_an_invocation_and_bad_each_stops(demo, tmp_path, monkeypatch):
+    """--each SEED 0 1: two invocations, one after the other, whose rows add up in the view; a name without values
+    or also given with -p stops before anything runs."""
+    from unlearnlib.store import view_rows
+
+    _notebook(tmp_path / "notebooks" / "08_seeds.ipynb", SEED_DEMO)
+    monkeypatch.setitem(papers.ROOMS, "08_seeds", demo_room("08_seeds", SeedDemoConfig()))
+    run = ["--profile", "smoke", "--results", str(demo), "--only", "08"]
+    jobs = run_all.invocations([("ALPHA", "0.3")], [["SEED", "0", "1"]], "smoke", run_all.select(run_all.discover(), ["08"]))
+    assert [j[1]["OVERRIDES"] for j in jobs] == [{"alpha": 0.3, "seed": 0}, {"alpha": 0.3, "seed": 1}]
+    assert run_all.main(run + ["--each", "SEED", "0", "1"]) == 0
+    assert view_rows(demo / "smoke" / "08_seeds", "t").seed.tolist() == [0, 1]
+    for bad, match in ((["--each", "SEED"], "at least one value"), (["--each", "SEED", "2", "-p", "SEED", "2"], "not also"),
+                       (["--each", "NOPE", "1"], "no selected notebook has such a parameter")):
+        with pytest.raises(SystemExit, match=match):
+            run_all.main(run + bad)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the ray extra is not installed (pip install -e .[ray])")
+def test_run_all_on_a_local_ray_instance_publishes_every_seed_once(demo, tmp_path, monkeypatch):
+    """--ray local --each SEED 0 1 2: the three invocations run as Ray tasks (two at once on two cores), store their
+    rows, and the notebook is published once, its table showing all three seeds; no staging folder is left."""
+    import ray
+
+    from unlearnlib.store import view_rows
+
+    _notebook(tmp_path / "notebooks" / "08_seeds.ipynb", SEED_DEMO)
+    monkeypatch.setitem(papers.ROOMS, "08_seeds", demo_room("08_seeds", SeedDemoConfig()))
+    run = ["--profile", "smoke", "--results", str(demo), "--only", "08", "--each", "SEED", "0", "1", "2"]
+    try:
+        assert run_all.main(run + ["--ray", "local"]) == 0
+    finally:
+        ray.shutdown()
+    view = demo / "smoke" / "08_seeds"
+    assert sorted(view_rows(view, "t").seed) == [0, 1, 2]  # seed 0 stored again by the publishing run
+    assert json.loads((view / "params.json").read_text())["parameters"]["OVERRIDES"] == {"seed": 0}
+    assert not list((demo / "smoke" / ".staging").iterdir()) and not list(demo.glob("smoke/*.failed*"))

@@ -275,3 +275,26 @@ def test_nothing_is_carried_from_a_view_of_another_config(tmp_path):
     same = tmp_path / "staging2"
     view(same, "aaa")
     assert carry_unwritten(final, same) == ["figure.png"]
+
+
+def _store_seeds(args):
+    """A writer process of the test below: its own view folder, the shared store (STORE_ENV), a run of seeds."""
+    import os
+    view, store, seeds = args
+    os.environ[STORE_ENV] = store
+    for s in seeds:
+        save_rows(view, "t", Cfg(), s, rows(float(s)))
+
+
+def test_concurrent_writers_of_one_table_lose_no_rows(tmp_path):
+    """run_all --ray's tasks store rows of one table at once (several seeds, one config): every row lands."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    store = str(tmp_path / "store" / "nb")
+    jobs = [(str(tmp_path / f"view{w}"), store, range(w * 12, w * 12 + 12)) for w in range(4)]
+    with ProcessPoolExecutor(4, mp_context=mp.get_context("fork")) as pool:
+        list(pool.map(_store_seeds, jobs))
+    fp = config_fingerprint(Cfg())[0]
+    got = pd.read_csv(tmp_path / "store" / "nb" / "t" / f"{fp}.csv")
+    assert sorted(got.seed.unique()) == list(range(48)) and len(got) == 96

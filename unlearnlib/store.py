@@ -184,14 +184,38 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+@contextmanager
+def _dir_locked(folder: Path):
+    """Hold an exclusive advisory lock (flock) on `folder` inside the block: concurrent writers of one table's rows
+    (run_all --ray's tasks, several seeds or settings at once) read, merge and write one after another. Where flock
+    is missing (not POSIX) the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 def save_rows(out: str | Path, table: str, cfg, seed: int, rows: pd.DataFrame, device="cpu") -> Path:
     """Store one seed's rows of `table` under this config's fingerprint, and point the view `out` at them.
 
     They replace the stored rows of the same seed and row-field values (another sparsity's or scheme's rows of that
     seed stay); replaced rows go to <fingerprint>.replaced.csv first. Each row records the commit, device and time
-    that computed it."""
+    that computed it. Concurrent writers of one table take turns (`_dir_locked`)."""
     path, fp, config = _file(out, table, cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
+    with _dir_locked(path.parent):
+        return _save_rows_locked(out, table, cfg, seed, rows, device, path, fp, config)
+
+
+def _save_rows_locked(out, table: str, cfg, seed: int, rows: pd.DataFrame, device, path: Path, fp: str,
+                      config: dict) -> Path:
     run = describe_run(device)
     new = rows.assign(seed=seed, _commit=run["git_commit"], _device=run["device"], _time_utc=run["time_utc"])
     cols = ["seed", *[c for c in row_fields(cfg).values() if c in new]]

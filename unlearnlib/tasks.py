@@ -12,7 +12,11 @@ float reductions, and so the trained models, depend on it).
 from __future__ import annotations
 
 import os
+import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
 J = TypeVar("J")
@@ -70,3 +74,61 @@ def run_tasks(fn: Callable[[J], R], jobs: Iterable[J], address: str | None = Non
         if on_result is not None:
             on_result(i, out[i])
     return out
+
+
+# ---------------------------------------------------------------- notebook invocations (run_all)
+
+@contextmanager
+def stderr_to(path: Path):
+    """Send this process's stderr (and a kernel's, which inherits it) to `path` inside the block: the kernel's
+    transport warnings and papermill's cell bar go to a log, not the terminal."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+@dataclass(frozen=True)
+class NotebookJob:
+    """One notebook invocation of run_all: the notebook `notebook` executed by papermill into the folder `staging`
+    with `params` injected and its kernel in `cwd`; `env`: what the kernel must see besides this process's
+    environment (run_all's row store, UNLEARNLIB_STORE, and the driver's UNLEARNLIB_* and TQDM_* variables, so a
+    Ray worker's kernel uses the same data, cache, store and commit as a run in the driver)."""
+    notebook: str
+    staging: str
+    params: dict
+    cwd: str
+    env: dict = field(default_factory=dict)
+
+
+def execute_notebook(job: NotebookJob) -> str:
+    """Execute `job`; return "" when it ran to the end, else what failed ("cell 7: ValueError: ..."). The kernel's
+    own messages go to <staging>/kernel.log. Nothing is published: run_all publishes under the folder's lock."""
+    import papermill as pm
+
+    staging = Path(job.staging)
+    staging.mkdir(parents=True, exist_ok=True)
+    env = job.env
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update({k: str(v) for k, v in env.items()})
+    try:
+        with stderr_to(staging / "kernel.log"):
+            pm.execute_notebook(job.notebook, str(staging / Path(job.notebook).name), parameters=job.params,
+                                cwd=job.cwd, progress_bar=False, kernel_name="python3")
+        return ""
+    except pm.PapermillExecutionError as exc:
+        return f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # noqa: BLE001 - a kernel or papermill failure is reported, not raised
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
