@@ -411,3 +411,32 @@ def test_each_paper_states_the_signal_in_its_original_per_profile(tmp_path):
             "test 61.0 ± 1.4 % (2 seeds)") in line and "quick: not run" in line
     rows.assign(attack_auc=0.52).to_csv(tmp_path / "cpu" / "store" / nb / "table1_mia_recall" / "fp.csv", index=False)
     assert "0.520 (needs > 0.6: absent)" in report.build(tmp_path)
+
+
+def _readings_file(folder: Path, seed: int, rows: list[tuple[dict, float, float]]) -> None:
+    """A sweep JSON of DAU readings for one seed: (params, UA, avg_disparity) per row, retrain at UA 100."""
+    out = [{"method": "retrain", "ua_pct": 100.0, "mia_efficacy_pct": 100.0, "ra_pct": 99.0, "ta_pct": 90.0,
+            "avg_disparity": 0.0, "params": "{}"}]
+    out += [{"method": "dau", "ua_pct": ua, "mia_efficacy_pct": 100.0, "ra_pct": 98.0, "ta_pct": 89.0,
+             "avg_disparity": disp, "params": json.dumps(p)} for p, ua, disp in rows]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"readings_class_s{seed}.json").write_text(json.dumps({"meta": {"seeds": [seed]}, "rows": out}))
+
+
+def test_the_class_claim_cites_the_readings_study_of_its_profile(tmp_path):
+    """dau.readings_study ranks each reading by how much it lowers the preset's Avg. Disparity over seeds (the
+    preset's row found by its values), and the class-wise verdict's evidence names the best and whether any reading
+    forgets flawlessly within 3 points of retrain."""
+    sweeps = tmp_path / "cpu" / "02_sweeps"
+    _readings_file(sweeps, 0, [({"lr_class": None}, 80.0, 9.0), ({"lr_class": 0.01}, 99.5, 5.0),
+                               ({"attacker_steps": 3}, 81.0, 8.0)])
+    _readings_file(sweeps, 1, [({"lr_class": None}, 82.0, 8.0), ({"lr_class": 0.01}, 99.8, 6.0),
+                               ({"attacker_steps": 3}, 80.0, 9.0)])
+    t = dau.readings_study(tmp_path, "cpu")
+    assert list(t.index) == ["lr_class=0.01", "preset", "attacker_steps=3"]
+    assert t.loc["lr_class=0.01", "d_mean"] == 3.0 and t.loc["attacker_steps=3", "d_mean"] == 0.0
+    assert t.loc["lr_class=0.01", "seeds"] == [0, 1]
+    note = dau._readings_note(Results(tmp_path, "cpu", dau.NOTEBOOK))
+    assert "2 tried" in note and "the best, lr_class=0.01, lowers Avg. Disparity by 3.00" in note
+    assert "within 3 points of retrain: lr_class=0.01" in note
+    assert dau.readings_study(tmp_path, "quick") is None and dau._readings_note(Results(tmp_path, "quick", dau.NOTEBOOK)) == ""

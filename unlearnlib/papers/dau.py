@@ -116,6 +116,66 @@ def _paper_disparity(scheme: str, sparsity: float) -> float | None:
     return float(p.value.iloc[0]) if len(p) else None
 
 
+READINGS_GLOB = "readings_class_s*.json"  # issue 37's study of DAU's open readings, per seed, in <profile>/02_sweeps
+
+
+def _preset_params(profile: str) -> dict:
+    """DAU's resolved config at `profile` as a dict (what a sweep row's params are compared with)."""
+    from dataclasses import asdict
+
+    from ..methods import preset_config
+
+    return asdict(preset_config("dau", profile))
+
+
+def readings_study(root, profile: str) -> pd.DataFrame | None:
+    """The committed study of DAU's open class-wise readings at `profile` (`python -m unlearnlib.sweep --scheme class
+    --method dau --grid ...`, validation-scored; files READINGS_GLOB in <root>/<profile>/02_sweeps, several files of
+    one seed merge): per option value, the seeds it ran on, its mean UA, MIA-Efficacy, RA and TA gaps to retrain and its
+    Avg. Disparity, and d, the preset's disparity minus the option's per seed (positive: closer to retrain), as
+    mean and sd; the preset's own row has d 0. None when nothing is committed."""
+    import json
+    from pathlib import Path
+
+    files = sorted((Path(root) / profile / "02_sweeps").glob(READINGS_GLOB))
+    if not files:
+        return None
+    preset = _preset_params(profile)
+    rows = []
+    for f in files:
+        d = json.loads(f.read_text())
+        seed = d["meta"]["seeds"][0]
+        got = pd.DataFrame(d["rows"])
+        re = got[got.method == "retrain"].iloc[0]
+        for _, row in got[got.method == "dau"].iterrows():
+            params = json.loads(row.params)
+            is_preset = all(preset.get(k) == v for k, v in params.items())
+            rows.append({"option": "preset" if is_preset else ", ".join(f"{k}={v}" for k, v in params.items()),
+                         "seed": seed, **{f"{m}_gap": row[m] - re[m] for m in METRICS},
+                         "avg_disparity": row.avg_disparity})
+    t = pd.DataFrame(rows).drop_duplicates(["option", "seed"], keep="last")
+    base = t[t.option == "preset"].set_index("seed").avg_disparity
+    t["d"] = t.seed.map(base) - t.avg_disparity
+    out = t.groupby("option", sort=False).agg(
+        seeds=("seed", lambda s: sorted(s)), **{c: (c, "mean") for c in [f"{m}_gap" for m in METRICS]},
+        avg_disparity=("avg_disparity", "mean"), d_mean=("d", "mean"), d_sd=("d", "std"))
+    return out.sort_values("d_mean", ascending=False)
+
+
+def _readings_note(r) -> str:
+    """One sentence on the committed readings study at r's profile, or "" when there is none."""
+    t = readings_study(r.root, r.profile)
+    if t is None or "preset" not in t.index or len(t) < 2:
+        return ""
+    best = t.drop(index="preset").iloc[0]
+    flawless = t[(t.ua_pct_gap > -(100 - FLAWLESS_PCT) - 1) & (t[["ra_pct_gap", "ta_pct_gap"]].min(axis=1) >= -3)]
+    return (f"the readings the paper leaves open, {len(t) - 1} tried at this profile (validation-scored, "
+            f"{r.profile}/02_sweeps, seeds {sorted({s for v in t.seeds for s in v})}): the best, {best.name}, lowers "
+            f"Avg. Disparity by {fmt(best.d_mean)} (sd {fmt(best.d_sd)}) to {fmt(best.avg_disparity)}; "
+            + ("none reaches UA 99 with RA and TA within 3 points of retrain" if flawless.empty else
+               f"UA 99 with RA and TA within 3 points of retrain: {', '.join(flawless.index)}"))
+
+
 def dau_class(r) -> Outcome | None:
     """Flawless forgetting (UA and MIA-Efficacy FLAWLESS_PCT on average over seeds) and an Avg. Disparity to retrain no
     larger than the paper's own in that setting; forgetting alone is partly; keeping close without it, nothing."""
@@ -138,7 +198,8 @@ def dau_class(r) -> Outcome | None:
     # needs the forgetting
     verdict = ("reproduced" if all(a and b for a, b in flags) else "partly" if any(a for a, _ in flags)
                else "not reproduced")
-    return _dense_and_sparse(r, t, "class", parts, verdict)
+    note = _readings_note(r)
+    return _dense_and_sparse(r, t, "class", parts + ([note] if note else []), verdict)
 
 
 def _lowest(r, scheme: str, all_metrics: bool) -> Outcome | None:
