@@ -28,3 +28,30 @@ def test_bench_methods_times_every_method_by_phase(tmp_path):
     assert rows["fisher"]["phases_s"]["curvature"] > 0 and rows["dau"]["phases_s"]["tokens"] > 0
     assert rows["dau"]["phases_s"]["attacker"] > 0 and rows["finetune"]["images_forwarded"] > 0
     assert r["fit_images_per_s"] == rows["retrain"]["images_per_s"]
+
+
+def test_a_cut_benchmark_keeps_the_methods_it_timed(tmp_path, monkeypatch):
+    """The JSON is written after every method, marked incomplete until the last: a run stopped by a time limit after
+    two methods leaves their rows (here the third method stops it)."""
+    import json
+
+    import pytest
+
+    from unlearnlib import bench_methods as bm
+
+    real = bm.PhaseTimer.measure
+    count = {"n": 0}
+
+    def measure(self, types):
+        count["n"] += 1
+        if count["n"] == 3:
+            raise KeyboardInterrupt  # what `timeout` does to the run, in effect
+        return real(self, types)
+
+    monkeypatch.setattr(bm.PhaseTimer, "measure", measure)
+    with pytest.raises(KeyboardInterrupt):
+        bm.main(["--profile", "smoke", "--methods", "retrain", "grad_ascent", "finetune", "--no-evaluate",
+                 "--out", str(tmp_path)])
+    got = json.loads((tmp_path / "methods_smoke_cpu.json").read_text())
+    assert got["complete"] is False and [m["method"] for m in got["methods"]] == ["retrain", "grad_ascent"]
+    assert got["methods"][1]["share_of_retrain_pct"] > 0

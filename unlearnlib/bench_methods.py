@@ -148,8 +148,10 @@ def _model_types() -> tuple[type, ...]:
 
 
 def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = "random", sparsity: float = 0.0,
-                  device: str = "auto", seed: int = 0, evaluate_rows: bool = True) -> dict:
-    """Every method (or `methods`) on `profile`'s setting: seconds, phases, images/s, share of retrain's time."""
+                  device: str = "auto", seed: int = 0, evaluate_rows: bool = True, on_row=None) -> dict:
+    """Every method (or `methods`) on `profile`'s setting: seconds, phases, images/s, share of retrain's time.
+    on_row(result): called after each method with the result so far ("complete" False until the last method), so
+    a run cut by a time limit keeps the methods it timed."""
     from .evaluation import evaluate
     from .methods import list_methods, preset_config, unlearn, with_seed
     from .methods.amnesiac import AmnesiacConfig
@@ -186,13 +188,21 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
                        **{k: round(float(r[k]), 2) for k in ("ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct")})
         rows.append(row)
         print(f"{name:>16}: {seconds:8.2f} s  " + "  ".join(f"{k} {v:.2f}" for k, v in phases.items() if v >= 0.005))
+        if on_row is not None and len(rows) < len(names):
+            on_row(_result(dev, profile, p, scheme, sparsity, start, seed, split, rows, complete=False))
+    return _result(dev, profile, p, scheme, sparsity, start, seed, split, rows, complete=True)
+
+
+def _result(dev, profile, p, scheme, sparsity, start, seed, split, rows, complete: bool) -> dict:
+    """The benchmark's record: the run's description, the setting, and the methods timed so far."""
+    rows = [dict(r) for r in rows]
     retrain = next((r for r in rows if r["method"] == "retrain"), None)
     for r in rows:
         r["share_of_retrain_pct"] = round(100 * r["seconds"] / retrain["seconds"], 1) if retrain else None
     return {**describe_run(dev), "profile": profile, "dataset": p.dataset, "model": p.model, "scheme": scheme,
             "sparsity": sparsity, "pruned": is_pruned(start), "seed": seed, "forget": len(split.forget),
             "retain": len(split.retain), "fit_images_per_s": retrain["images_per_s"] if retrain else None,
-            "methods": rows}
+            "complete": complete, "methods": rows}
 
 
 def phase_figure(result: dict):
@@ -229,15 +239,19 @@ def main(argv=None) -> int:
     ap.add_argument("--no-evaluate", action="store_true", help="skip the evaluation of each unlearned model")
     ap.add_argument("--out", default=None, help="folder of the JSON and figure (default results/bench)")
     args = ap.parse_args(argv)
-    result = bench_methods(args.profile, args.methods, args.scheme, args.sparsity, args.device, args.seed,
-                           not args.no_evaluate)
     from .paths import repo_root
     out = Path(args.out) if args.out else repo_root() / "results" / "bench"
     out.mkdir(parents=True, exist_ok=True)
-    kind = "cuda" if result["device"].startswith(("NVIDIA", "cuda")) else "cpu"
+    kind = "cuda" if resolve_device(args.device).type == "cuda" else "cpu"
     stem = f"methods_{args.profile}_{kind}" + (f"_{args.scheme}" if args.scheme != "random" else "") + \
            (f"_sparse{args.sparsity:g}" if args.sparsity else "")
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+
+    def write(result: dict) -> None:  # after every method: a cut run keeps what it timed ("complete": false)
+        (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+
+    result = bench_methods(args.profile, args.methods, args.scheme, args.sparsity, args.device, args.seed,
+                           not args.no_evaluate, on_row=write)
+    write(result)
     save_figure(phase_figure(result), out / stem)
     print(f"wrote {out / stem}.json and .png")
     return 0
