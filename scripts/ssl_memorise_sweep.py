@@ -12,7 +12,8 @@ nothing is cached) one JSON line: the AUC of EncoderMI's statistic (mean pairwis
 all members against the validation images and against as many test images, and EncoderMI-T's accuracy as notebook
 03 runs it (threshold fitted on retain vs validation, scored on forget vs test), each on the backbone's features (what
 notebook 03 attacks) and, keys prefixed `proj_`, on the projector's output. A setting whose AUC against
-validation is below FLOOR at MID epochs stops there ("shows nothing by mid-way"). Run it alone on the cores.
+validation is below FLOOR at MID epochs on both representations stops there ("shows nothing by mid-way"). Run it
+alone on the cores.
 """
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def main(runs, method: str = "moco", seed: int = 0) -> None:
                    **measure_both(enc, probe),
                    "seconds": round(time.perf_counter() - t0, 1)}
             print(json.dumps(row), flush=True)
-            if epoch[0] >= MID and row["auc_vs_val"] < FLOOR:
+            if epoch[0] >= MID and max(row["auc_vs_val"], row["proj_auc_vs_val"]) < FLOOR:
                 raise NoSignal(row)
             return {}
 
@@ -97,7 +98,8 @@ def main(runs, method: str = "moco", seed: int = 0) -> None:
             train_ssl(data, split.train, "small_cnn", cfg, monitor=monitor, monitor_every=EVERY, progress=False)
         except NoSignal:
             print(json.dumps({"method": method, "seed": seed, "members": n, "lr": lr, "stopped_at_epoch": epoch[0],
-                              "why": f"AUC against validation below {FLOOR} at epoch {MID} or later"}), flush=True)
+                              "why": f"AUC against validation below {FLOOR} at epoch {MID} or later, on the "
+                                     "backbone and on the projector"}), flush=True)
 
 
 if __name__ == "__main__":
