@@ -1,7 +1,7 @@
 """Gradients over a dataset for curvature-based unlearning (Fisher forgetting, influence)."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import torch
 import torch.nn as nn
@@ -101,15 +101,19 @@ def mean_loss_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
     return total / max(len(x), 1)
 
 
-def batch_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 32) -> Iterator[list[torch.Tensor]]:
-    """The gradient of each consecutive batch's mean cross-entropy (file order, no augmentation), per trainable
-    parameter in float32 (a parameter the loss does not reach gets zeros), eval mode."""
+def batch_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 32,
+                source: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None) -> Iterator[list[torch.Tensor]]:
+    """The gradient of each batch's mean cross-entropy, per trainable parameter in float32 (a parameter the loss does
+    not reach gets zeros), eval mode; the batches are consecutive slices of (x, y) (file order, no augmentation), or
+    those of `source` when given (e.g. a Stepper's shuffled, augmented batches)."""
     was_training = model.training
     model.eval()
     params = [p for _, p in trainable(model)]
+    if source is None:
+        source = ((x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size))
     try:
-        for i in range(0, len(x), batch_size):
-            loss = F.cross_entropy(model(x[i:i + batch_size]).float(), y[i:i + batch_size])
+        for xb, yb in source:
+            loss = F.cross_entropy(model(xb).float(), yb)
             grads = torch.autograd.grad(loss, params, allow_unused=True)
             yield [torch.zeros_like(p, dtype=torch.float32) if g is None else g.float() for p, g in zip(params, grads)]
     finally:

@@ -30,7 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data import DeviceData, Split
-from ..gradients import trainable
+from ..gradients import batch_grads, trainable
 from ..models import clone
 from . import register
 from .loops import Stepper, epoch_end
@@ -62,18 +62,11 @@ def saliency_mask(model: nn.Module, x: torch.Tensor, y: torch.Tensor, threshold:
     """Per trainable parameter, a 0/1 mask of the top `threshold` share of |sum over forget batches of the gradient
     of the batch's mean cross-entropy|, ranked across all parameters together (eval mode; the stepper's shuffled,
     augmented batches when given)."""
-    was_training = model.training
-    model.eval()
-    params = [p for _, p in trainable(model)]
-    acc = [torch.zeros_like(p, dtype=torch.float32) for p in params]
-    source = stepper.batches(x, y, batch_size) if stepper is not None else (
-        (x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size))
-    for xb, yb in source:
-        grads = torch.autograd.grad(F.cross_entropy(model(xb).float(), yb), params, allow_unused=True)
+    source = stepper.batches(x, y, batch_size) if stepper is not None else None
+    acc = [torch.zeros_like(p, dtype=torch.float32) for _, p in trainable(model)]
+    for grads in batch_grads(model, x, y, batch_size, source=source):
         for a, g in zip(acc, grads):
-            if g is not None:
-                a += g.float()
-    model.train(was_training)
+            a += g
     flat = torch.cat([a.abs().flatten() for a in acc])
     keep = int(len(flat) * threshold)
     chosen = torch.zeros(len(flat), dtype=torch.bool, device=flat.device)
