@@ -60,7 +60,9 @@ def test_method_contract(name, toy_overfit):
     before = params_of(model)
     xf, yf = data.train_part(split.forget)
     forget_before = accuracy(model, xf, yf)
-    assert forget_before > 95  # the toy model memorised its (relabelled) forget set
+    # the toy model memorised its (relabelled) forget set: over 95 % on an AMD EPYC, 93.3 % on an Intel Xeon (the
+    # float reductions differ by processor); a model that had not would score near 0 on these labels
+    assert forget_before > 90
     t0 = time.perf_counter()
     out, seconds = unlearn(name, model, split, data, **fast(name, rec))
     assert out is not model and 0 < seconds <= time.perf_counter() - t0  # the method's own time, within the call
