@@ -440,3 +440,22 @@ def test_the_class_claim_cites_the_readings_study_of_its_profile(tmp_path):
     assert "2 tried" in note and "the best, lr_class=0.01, lowers Avg. Disparity by 3.00" in note
     assert "within 3 points of retrain: lr_class=0.01" in note
     assert dau.readings_study(tmp_path, "quick") is None and dau._readings_note(Results(tmp_path, "quick", dau.NOTEBOOK)) == ""
+
+
+def test_a_seed_whose_original_never_learnt_the_class_cannot_test_table_1(tmp_path):
+    """A seed whose original the attack finds no member of the class in (recall 0 at epoch 0: it never learnt its
+    few kept samples) is left out of Table 1's claims and named; without the others the claim is untestable. Kept
+    in, its zero would pull the mean at epoch 0 below 'near 1' and read 'not reproduced'."""
+    nb = "01_amnesiac_unlearning"
+    rows = pd.DataFrame([{"scheme": "class", "epoch": e, "naive_retrain": n * r0, "random_label": rl * r0,
+                          "amnesiac": a * r0, "attack_auc": 0.7, "seed": seed}
+                         for seed, r0 in ((0, 0.95), (1, 0.93), (2, 0.0))
+                         for e, n, rl, a in (("0", 1, 1, 1), ("0'", 1, 1, 0), ("1", 0.9, 0, 0), ("5", 0.8, 0, 0))])
+    stored = store_rows(tmp_path, "cpu", nb, "table1_mia_recall", rows)
+    r = Results(tmp_path, "cpu", nb)
+    o = amnesiac_ml.amnesiac_recall(r)
+    assert o.verdict == "reproduced" and "(2 seeds)" in o.value and "seed 2 left out, untestable" in o.value
+    assert "seed 2 left out" in amnesiac_ml.amnesiac_others_slower(r).value
+    rows[rows.seed == 2].to_csv(stored, index=False)  # the seed without the class alone
+    assert amnesiac_ml.amnesiac_recall(r).verdict == "untestable here"
+    assert amnesiac_ml.amnesiac_others_slower(r).verdict == "untestable here"

@@ -134,17 +134,35 @@ def _no_signal(auc) -> str:
             f"no membership to remove and recall tracks correct classification (needs an AUC above {CHANCE_AUC})")
 
 
+def _seeds_with_a_class_to_forget(c: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Table 1's class-wise rows of the seeds whose original the attack finds members of the class in (recall above
+    RECALL_LOW at epoch 0, before any method ran), and a note naming the other seeds: an original that never learnt
+    its few kept samples of the class leaves nothing to remove, so that seed cannot test the claim."""
+    if "seed" not in c:
+        return c, ""
+    e0 = c[c.epoch == "0"].groupby("seed").amnesiac.first()
+    empty = sorted(int(s) for s, v in e0.items() if v <= RECALL_LOW)
+    if not empty:
+        return c, ""
+    note = (f"; seed{'s' if len(empty) > 1 else ''} {', '.join(map(str, empty))} left out, untestable: the original's "
+            f"recall of the class at epoch 0 is {', '.join(fmt(e0[s], 3) for s in empty)} (at or below {RECALL_LOW}; "
+            f"it did not learn the class's kept samples, so there is no membership to remove)")
+    return c[~c.seed.isin(empty)], note
+
+
 def amnesiac_recall(r) -> Outcome | None:
     t = _amnesiac_rows(r)
     if t is None:
         return None
-    c = t[t.scheme == "class"]
+    c, left_out = _seeds_with_a_class_to_forget(t[t.scheme == "class"])
+    evidence = r.where("table1_mia_recall") + r.where("shadow_attack_quality")
+    if c.empty:
+        return Outcome(left_out.lstrip("; "), UNTESTABLE, evidence)
     e0, e1 = c[c.epoch == "0"].amnesiac, c[c.epoch == "0'"].amnesiac
     if e0.empty or e1.empty:
         return None
     auc = _attack_auc(r, c)
-    value = f"recall {ms(e0, 3)} at epoch 0 -> {ms(e1, 3)} at 0' ({seeds_of(c)})"
-    evidence = r.where("table1_mia_recall") + r.where("shadow_attack_quality")
+    value = f"recall {ms(e0, 3)} at epoch 0 -> {ms(e1, 3)} at 0' ({seeds_of(c)}){left_out}"
     if auc is not None and auc <= CHANCE_AUC:
         return Outcome(value + _no_signal(auc), UNTESTABLE, evidence)
     ok = e0.mean() >= RECALL_HIGH and e1.mean() <= RECALL_LOW
@@ -178,14 +196,16 @@ def amnesiac_others_slower(r) -> Outcome | None:
     t = _amnesiac_rows(r)
     if t is None:
         return None
-    c = t[t.scheme == "class"]
+    c, left_out = _seeds_with_a_class_to_forget(t[t.scheme == "class"])
+    if c.empty:
+        return Outcome(left_out.lstrip("; "), UNTESTABLE, r.where("table1_mia_recall"))
     last = max((e for e in c.epoch.unique() if e.isdigit()), key=int, default=None)
     at = {e: c[c.epoch == e] for e in ("0'", "1", last)}
     if last is None or any(v.empty for v in at.values()):
         return None
     am, rl1, nr_last = at["0'"].amnesiac.mean(), at["1"].random_label.mean(), at[last].naive_retrain.mean()
     value = (f"recall: amnesiac {fmt(am, 3)} right after the removal; random label {fmt(rl1, 3)} after one epoch; "
-             f"naive retraining {fmt(nr_last, 3)} after {last} epochs ({seeds_of(c)})")
+             f"naive retraining {fmt(nr_last, 3)} after {last} epochs ({seeds_of(c)}){left_out}")
     auc = _attack_auc(r, c)
     if auc is not None and auc <= CHANCE_AUC:
         return Outcome(value + _no_signal(auc), UNTESTABLE, r.where("table1_mia_recall"))
