@@ -140,7 +140,7 @@ def test_evaluate_row_and_disparity(toy_overfit):
     assert table.loc[table.method == "retrain", "avg_disparity"].item() == 0.0
     orig = table.set_index("method").loc["original"]
     # memorised wrong labels: the original fits them, the retrained model does not
-    assert orig["ua_pct"] < 5 and table.set_index("method").loc["retrain", "ua_pct"] > 50
+    assert orig["ua_pct"] < 10 and table.set_index("method").loc["retrain", "ua_pct"] > 50  # under 5 on an AMD EPYC, 6.7 on an Intel Xeon
     assert orig["avg_disparity"] > 10
 
 
