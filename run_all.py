@@ -156,8 +156,7 @@ def run_on_ray(jobs: list[tuple[Path, dict]], profile: str, results_root: Path, 
 
     def done(i, error):
         nb, ov = jobs[i]
-        shown = {k: v for k, v in ov.get("OVERRIDES", {}).items()}
-        print(f"  task {i + 1}/{len(jobs)} {nb.stem} {shown}: {'ok' if not error else 'FAILED ' + error}", flush=True)
+        print(f"  task {i + 1}/{len(jobs)} {nb.stem} {ov.get('OVERRIDES', {})}: {'ok' if not error else 'FAILED ' + error}", flush=True)
 
     errors = run_tasks(execute_notebook, [job for job, _ in prepared], address=address, num_cpus=task_cpus,
                        num_gpus=task_gpus, on_result=done)
