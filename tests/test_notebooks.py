@@ -97,8 +97,27 @@ def test_every_notebook_has_a_cpu_profile_on_the_papers_data():
     assert notebook_config("02_discriminative_adversarial_unlearning", "paper").method_config("dau").alpha == 1.0
     a = notebook_config("01_amnesiac_unlearning", "cpu")  # the authors' protocol on CIFAR-10, their CIFAR-100's stand-in
     assert (a.dataset, a.train.augment, a.val_size, a.shadow_data, a.class_keep) == ("cifar10", False, 0.5, "pool", 0.01)
+    # encoders that memorise at a CPU budget (results/cpu/03_sweeps): 250 members attacked at the projector
     c = notebook_config("03_contrastive_unlearning", "cpu")
-    assert (c.n_members, c.n_nonmembers, c.n_val, c.n_forget or c.n_members // 5) == (10000, 10000, 2000, 2000)
+    assert (c.n_members, c.n_nonmembers, c.n_val, c.n_forget or c.n_members // 5) == (250, 10000, 250, 50)
+    assert (c.ssl_epochs, c.ssl_lr, c.ssl_queue_size(), c.output) == (600, 1e-3, 125, "projector")
+
+
+def test_notebook_03_output():
+    """The output notebook 03 attacks is the one its gradient penalty unlearns; Table VII's classifier is unlearned
+    at its logits; an unknown output, or an unlearning told another output than the attack's, is refused."""
+    from unlearnlib.config import ConfigError
+    from unlearnlib.papers import notebook_config
+
+    q = notebook_config("03_contrastive_unlearning", "quick")
+    assert q.output == "encoder" and q.unlearning_config(40).output == "encoder" and q.ssl_queue_size() == 4 * q.ssl_batch
+    p = notebook_config("03_contrastive_unlearning", "quick", {"output": "projector"})
+    assert p.unlearning_config(40).output == "projector" and p.supervised_unlearning_config(40).output == "encoder"
+    assert p.supervised_unlearning_config(40).batch_size == p.unlearning_config(40).batch_size == 10
+    with pytest.raises(ConfigError, match="output takes a value from \\['encoder', 'projector'\\], got 'head'"):
+        notebook_config("03_contrastive_unlearning", "quick", {"output": "head"})
+    with pytest.raises(ConfigError, match="gradient_penalty.output='projector' but the notebook's output='encoder'"):
+        notebook_config("03_contrastive_unlearning", "quick", {"gradient_penalty.output": "projector"})
 
 
 def test_notebook_03_supervised_recipes():

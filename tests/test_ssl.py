@@ -298,3 +298,65 @@ def test_assessments_are_cached_by_weights_probe_attack_and_linear(digits_data, 
     assert len(calls) == 5
     monkeypatch.setattr(EncoderMIAttack, "fit", lambda *a, **k: pytest.fail("a cached threshold was fitted again"))
     assert fit_encoder_attack(enc, probe, cache=True).model == attack.model
+
+
+def test_outputs_the_attack_and_the_unlearning_read(digits_data, toy_overfit):
+    """An SSL model is read at its encoder's features or at the projector's output on them (`SSL_OUTPUTS`): the
+    probe's attack features and statistics follow its output, the view leaves the model's train/eval mode as it
+    was, and a classifier has no projector to read."""
+    from unlearnlib import load_dataset, make_split
+    from unlearnlib.evaluation import EncoderProbe
+    from unlearnlib.ssl import SSL_OUTPUTS, output_view
+
+    assert SSL_OUTPUTS == ("encoder", "projector")
+    model = _ssl("simclr").eval()
+    x = torch.randn(6, 1, 8, 8)
+    assert output_view(model, "encoder") is model
+    proj = output_view(model, "projector")
+    assert proj(x).shape == (6, 32) and torch.allclose(proj(x), model.projector(model.encode(x)))
+    cosine_features(proj, x, views=3, generator=torch.Generator().manual_seed(0))
+    assert not model.training  # cosine_features restored the mode it found: eval
+    with pytest.raises(ValueError, match="unknown SSL output 'head'"):
+        output_view(model, "head")
+    classifier = toy_overfit[0]
+    with pytest.raises(ValueError, match="needs an SSL model with a projector"):
+        output_view(classifier, "projector")
+
+    split = make_split(load_dataset("digits"), "random", 24, 24, 0, train_size=120)
+    enc, _ = train_ssl(digits_data, split.train, "mlp", SSLConfig(epochs=1, batch_size=32, bf16=False, seed=3),
+                       progress=False)
+    at = {o: EncoderProbe.from_split(digits_data, split, views=3, seed=0, output=o) for o in SSL_OUTPUTS}
+    assert at["encoder"].fingerprint() != at["projector"].fingerprint()  # their assessments are cached apart
+    sims = {o: p.similarities(enc, p.xf) for o, p in at.items()}
+    assert sims["encoder"].shape == sims["projector"].shape == (24, 3) and not np.allclose(*sims.values())
+    assert at["projector"].outputs(enc, at["projector"].xf).shape == (24, 128)
+    stats = {o: p.stats(enc, p.xf) for o, p in at.items()}
+    assert not np.allclose(stats["encoder"]["top1"], stats["projector"]["top1"])
+    np.testing.assert_allclose(stats["encoder"]["loss"], stats["projector"]["loss"], rtol=1e-5)  # one SSL loss
+    with pytest.raises(ValueError, match="unknown SSL output"):
+        EncoderProbe.from_split(digits_data, split, output="logits")
+
+
+def test_gradient_penalty_acts_on_the_output_it_is_given(digits_data, toy_overfit):
+    """With only the output-norm term, unlearning at the encoder shrinks the features' norm on the forget set;
+    unlearning at the projector shrinks the projector's outputs and leaves the features' norm at least as large (the
+    projector's BatchNorm hides their scale); a projector asked of a classifier is refused before any work."""
+    from unlearnlib import load_dataset, make_split
+    from unlearnlib.ssl import output_view
+
+    split = make_split(load_dataset("digits"), "random", 32, 32, 0, train_size=160)
+    enc, _ = train_ssl(digits_data, split.train, "mlp", SSLConfig(epochs=5, batch_size=64, bf16=False), progress=False)
+    xf, _ = digits_data.train_part(split.forget)
+
+    def norm(model, output):
+        with torch.no_grad():
+            return float(output_view(model.eval(), output)(xf).norm(dim=1).mean())
+
+    out = {o: unlearn("gradient_penalty", enc, split, digits_data, alpha=0.0, beta=0.0, gamma=1.0, lr=1e-3,
+                      batch_size=16, output=o)[0] for o in ("encoder", "projector")}
+    assert norm(out["encoder"], "encoder") < 0.8 * norm(enc, "encoder")
+    assert norm(out["projector"], "projector") < 0.8 * norm(enc, "projector")
+    assert norm(out["projector"], "encoder") > 0.95 * norm(enc, "encoder")
+    model, split_c, data, _ = toy_overfit
+    with pytest.raises(ValueError, match="needs an SSL model with a projector"):
+        unlearn("gradient_penalty", model, split_c, data, output="projector")

@@ -17,7 +17,7 @@ from .attacks.mia import svc_mia
 from .cache import cache_key, entry_path, load_entry, save_entry, tensor_bytes, weights_fingerprint
 from .data import DeviceData, Split
 from .metrics import accuracy_pct, avg_disparity, softmax, unlearning_accuracy
-from .ssl import embed, knn_accuracy, linear_eval, sample_stats
+from .ssl import check_output, embed, knn_accuracy, linear_eval, output_view, sample_stats
 from .train import predict
 
 
@@ -119,7 +119,9 @@ class EncoderProbe:
     """The fixed samples an encoder is assessed on (notebook 03): retain and validation (the EncoderMI
     attack's known members and non-members), forget and test (the attack's target: forgotten members vs
     never-seen images), and all members with their labels (the kNN bank). Views are drawn from a
-    generator seeded with `seed` before every call, so every model sees the same views.
+    generator seeded with `seed` before every call, so every model sees the same views. `output` (ssl.SSL_OUTPUTS)
+    is the SSL model output the attack and the per-sample statistics read: the encoder's features or the projector's
+    output; kNN and linear evaluation read the features.
 
     The test images are held in a random order (drawn with `seed`), because the attack and the figures take a
     prefix of them as non-members: in the stored order that prefix can be one or two classes (the offline
@@ -137,11 +139,12 @@ class EncoderProbe:
     views: int = 10
     seed: int = 0
     linear_epochs: int = 30
+    output: str = "encoder"
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_split(cls, data: DeviceData, split: Split, views: int = 10, seed: int = 0,
-                   linear_epochs: int = 30) -> "EncoderProbe":
+                   linear_epochs: int = 30, output: str = "encoder") -> "EncoderProbe":
         xr, _ = data.train_part(split.retain)
         xv, _ = data.train_part(split.val)
         xf, _ = data.train_part(split.forget)
@@ -149,13 +152,15 @@ class EncoderProbe:
         order = torch.randperm(len(xt), generator=torch.Generator().manual_seed(seed)).to(xt.device)
         xt, yt = xt[order], yt[order]  # any prefix: a sample of every class (see the class docstring)
         xm, ym = data.train_part(split.train)
-        return cls(xr, xv, xf, xt, yt, xm, ym, data.num_classes, views, seed, linear_epochs)
+        return cls(xr, xv, xf, xt, yt, xm, ym, data.num_classes, views, seed, linear_epochs, check_output(output))
 
     def fingerprint(self) -> str:
         """Short hash of every image and label the probe holds, in order, and of its views, seed and linear epochs
         (computed once): with the model's weights, it names a cached assessment."""
         if self._fingerprint is None:
-            h = hashlib.sha1(f"{self.num_classes}:{self.views}:{self.seed}:{self.linear_epochs};".encode())
+            # the output only when not the default, so that the encoder's assessments keep the keys they were cached under
+            read = "" if self.output == "encoder" else f"{self.output};"
+            h = hashlib.sha1(f"{self.num_classes}:{self.views}:{self.seed}:{self.linear_epochs};{read}".encode())
             for t in (self.xr, self.xv, self.xf, self.xt, self.yt, self.xm, self.ym):
                 h.update(f"{t.dtype}{tuple(t.shape)};".encode())
                 h.update(tensor_bytes(t))
@@ -167,11 +172,15 @@ class EncoderProbe:
 
     def similarities(self, model: nn.Module, x: torch.Tensor) -> np.ndarray:
         """EncoderMI's features: the sorted pairwise cosine similarities of `views` views of each image."""
-        return cosine_features(model, x, self.views, generator=self.generator())
+        return cosine_features(output_view(model, self.output), x, self.views, generator=self.generator())
 
     def stats(self, model: nn.Module, x: torch.Tensor) -> dict[str, np.ndarray]:
-        """Per-sample TOP1 / LOSS / COSSIM (`ssl.sample_stats`) with this probe's views."""
-        return sample_stats(model, x, self.generator())
+        """Per-sample TOP1 / LOSS / COSSIM (`ssl.sample_stats`) with this probe's views, at its output."""
+        return sample_stats(model, x, self.generator(), output=self.output)
+
+    def outputs(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """`model`'s outputs on x at this probe's output, (N, D) float32 (e.g. for a t-SNE of what the attack reads)."""
+        return embed(output_view(model, self.output), x)
 
 
 # bump when what assess_encoder or fit_encoder_attack measure changes: cached results of older code are then not used

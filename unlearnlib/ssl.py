@@ -7,7 +7,10 @@
   target's projection of the other view, 2 - 2 cos, symmetrised; no negatives.
 
 The encoder is any registry model's `features` (its penultimate representation): ResNet-18
-gives 512 numbers. Its outputs are what the attacks and the unlearning act on. Evaluation: a
+gives 512 numbers. The attacks and the unlearning act on one of two outputs (`SSL_OUTPUTS`, `SSLModel.output`):
+the encoder's features (default), or the projector's output on them, the space the SSL loss compares views in.
+Common SimCLR code counts the projection head in the encoder (its last layer), and at a CPU budget membership
+shows there first (results/cpu/03_sweeps/README.md). kNN and linear evaluation always read the features. Evaluation: a
 weighted kNN monitor (Wu et al. 2018, k = 200, temperature 0.1) and linear evaluation (a
 linear classifier trained on frozen features).
 
@@ -39,6 +42,7 @@ from .models import create_model
 from .train import autocast, tqdm
 
 SSL_METHODS = ("simclr", "moco", "byol")
+SSL_OUTPUTS = ("encoder", "projector")  # what membership is read from and unlearned on (SSLModel.output)
 
 
 def ssl_augment(x: torch.Tensor, generator: torch.Generator | None = None, scale=(0.2, 1.0), flip: bool = True,
@@ -144,6 +148,11 @@ class SSLModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(x)
 
+    def output(self, x: torch.Tensor, which: str = "encoder") -> torch.Tensor:
+        """One of `SSL_OUTPUTS`: the encoder's features, or the projector's output on them."""
+        h = self.encode(x)
+        return self.projector(h) if which == "projector" else h
+
     def _target(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return self.target_projector(self.target_backbone.features(x))
@@ -186,6 +195,36 @@ class SSLModel(nn.Module):
                 pt.mul_(self.momentum).add_(po.detach(), alpha=1 - self.momentum)
             for bo, bt in zip(online.buffers(), target.buffers()):
                 bt.copy_(bo)
+
+
+class OutputView(nn.Module):
+    """An SSL model read at one of its outputs: forward(x) = model.output(x, which). It shares the model's weights
+    and views (`augment`), and starts in the model's train/eval mode, so that code which restores the mode it found
+    (`attacks.encodermi.cosine_features`) leaves the model as it was."""
+
+    def __init__(self, model: SSLModel, which: str):
+        super().__init__()
+        self.model, self.which, self.augment = model, which, model.augment
+        self.train(model.training)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.output(x, self.which)
+
+
+def check_output(which: str) -> str:
+    if which not in SSL_OUTPUTS:
+        raise ValueError(f"unknown SSL output {which!r}; choose one of {SSL_OUTPUTS}")
+    return which
+
+
+def output_view(model: nn.Module, which: str = "encoder") -> nn.Module:
+    """`model` read at output `which`: the model itself for "encoder", an `OutputView` for "projector"."""
+    if check_output(which) == "encoder":
+        return model
+    if not isinstance(model, SSLModel):
+        raise ValueError(f"output {which!r} needs an SSL model with a projector (ssl.SSLModel), not a "
+                         f"{type(model).__name__}: read a classifier at its outputs, output='encoder'")
+    return OutputView(model, which)
 
 
 def create_ssl_model(method: str, model: str, data: DeviceData, **kw) -> SSLModel:
@@ -327,16 +366,19 @@ def linear_eval(train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: to
 
 
 @torch.no_grad()
-def sample_stats(model: SSLModel, x: torch.Tensor, gen: torch.Generator, batch_size: int = 512) -> dict[str, np.ndarray]:
-    """Per-sample statistics the paper tabulates: top-1 of softmax(encoder output) ("TOP1"), the
-    SSL loss of two random views ("LOSS") and the cosine similarity of their encodings ("COSSIM")."""
+def sample_stats(model: SSLModel, x: torch.Tensor, gen: torch.Generator, batch_size: int = 512,
+                 output: str = "encoder") -> dict[str, np.ndarray]:
+    """Per-sample statistics the paper tabulates: top-1 of softmax(model output) ("TOP1"), the
+    SSL loss of two random views ("LOSS") and the cosine similarity of their outputs ("COSSIM"); the output is
+    `output` (`SSL_OUTPUTS`)."""
+    check_output(output)
     model.eval()
     top1, loss, cos = [], [], []
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
-        h = model.encode(xb).float()
+        h = model.output(xb, output).float()
         top1.append(F.softmax(h, dim=1).max(1).values)
         v1, v2 = model.augment(xb, gen), model.augment(xb, gen)
-        cos.append(F.cosine_similarity(model.encode(v1).float(), model.encode(v2).float(), dim=1))
+        cos.append(F.cosine_similarity(model.output(v1, output).float(), model.output(v2, output).float(), dim=1))
         loss.append(model.loss(v1, v2, reduction="none").float())
     return {k: torch.cat(v).cpu().numpy() for k, v in (("top1", top1), ("loss", loss), ("cossim", cos))}

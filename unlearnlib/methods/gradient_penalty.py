@@ -9,7 +9,8 @@ Full variant (eq. 2):    L = alpha * L_MEMtrain + beta * L_GP + gamma * L_Norm
   L_Norm:     mean L2 norm of the outputs on members, to lower the confidence on all data.
 Simplified variant (eq. 3):  L = alpha * L_MEMtrain + beta * L_MEMGP, the penalty at the members themselves
 (no non-member data).
-"Outputs" are the encoder's outputs for an `ssl.SSLModel` and the logits for a classifier.
+"Outputs" are, for an `ssl.SSLModel`, its `output` (the encoder's features, or the projector's output on them:
+`ssl.SSL_OUTPUTS`, the same output the EncoderMI attack reads), and the logits for a classifier.
 Non-members are the split's validation samples (never trained on). Adam, `epochs` passes over the forget set.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from torch import nn
 from ..data import DeviceData, Split
 from ..losses import GP_FORMS, gradient_penalty, interpolate
 from ..models import clone
+from ..ssl import output_view
 from . import register
 
 VARIANTS = ("full", "simplified")
@@ -39,6 +41,9 @@ class GradientPenaltyConfig:
     epochs: int = 10  # the paper: 10 unlearning epochs
     lr: float = 1e-4  # Adam
     batch_size: int = 256
+    # an SSL model's output the penalty and the norm act on (ssl.SSL_OUTPUTS): "encoder", its features, or
+    # "projector"; a classifier has only its logits ("encoder")
+    output: str = "encoder"
     seed: int = 0
 
 
@@ -53,9 +58,9 @@ def member_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: t
     return F.cross_entropy(model(x), y)
 
 
-def model_outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """What the penalty and the norm act on: encoder outputs (SSL) or logits."""
-    return model.encode(x) if _is_ssl(model) else model(x)
+def model_outputs(model: nn.Module, x: torch.Tensor, output: str = "encoder") -> torch.Tensor:
+    """What the penalty and the norm act on: an SSL model's `output` (ssl.SSL_OUTPUTS) or a classifier's logits."""
+    return output_view(model, output)(x)
 
 
 # notebook 03's Adam rate at every profile, the rate its encoders train at (the paper's listing gives none)
@@ -71,6 +76,7 @@ def gradient_penalty_unlearning(model: nn.Module, split: Split, data: DeviceData
         raise ValueError(f"unknown gradient-penalty form {cfg.form!r}; choose one of {GP_FORMS}")
     if cfg.variant == "full" and len(split.val) == 0:
         raise ValueError("the full variant needs non-members: make the split with val_size > 0, or use variant='simplified'")
+    output_view(model, cfg.output)  # a projector output asked of a classifier fails here, before any work
     out = clone(model)
     out.train()
     params = [p for p in out.parameters() if p.requires_grad]
@@ -93,9 +99,9 @@ def gradient_penalty_unlearning(model: nn.Module, split: Split, data: DeviceData
                     z = interpolate(xb, xn, gen)
                 else:
                     z = xb
-                loss = loss + cfg.beta * gradient_penalty(lambda t: model_outputs(out, t), z, cfg.form)
+                loss = loss + cfg.beta * gradient_penalty(lambda t: model_outputs(out, t, cfg.output), z, cfg.form)
             if cfg.variant == "full" and cfg.gamma:
-                loss = loss + cfg.gamma * model_outputs(out, xb).float().norm(dim=1).mean()
+                loss = loss + cfg.gamma * model_outputs(out, xb, cfg.output).float().norm(dim=1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
