@@ -325,6 +325,10 @@ def test_contrastive_after_needs_a_signal_before(tmp_path):
     pd.DataFrame(rows(80.0)).to_csv(folder / "table2_3_ssl_methods.csv", index=False)
     o = contrastive.contrastive_after(Results(tmp_path, "cpu", "03_contrastive_unlearning"))
     assert o.verdict == "reproduced" and "no membership signal" not in o.value
+    r = Results(tmp_path, "cpu", "03_contrastive_unlearning")
+    assert contrastive.signal(r).startswith("EncoderMI accuracy before unlearning moco 80.0")  # older rows: no output
+    pd.DataFrame(rows(80.0)).assign(output="projector").to_csv(folder / "table2_3_ssl_methods.csv", index=False)
+    assert contrastive.signal(r).startswith("EncoderMI accuracy at the projector output before unlearning moco 80.0")
 
 
 def test_contrastive_ablation_claims_read_table_iv(tmp_path):

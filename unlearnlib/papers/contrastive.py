@@ -323,7 +323,9 @@ def signal(r) -> str | None:
     if t is None:
         return None
     b = t[t.model == "before"].groupby("ssl", sort=False).mia_acc_pct
-    return (f"EncoderMI accuracy before unlearning {', '.join(f'{s} {ms(g, 1)}' for s, g in b)} % "
+    read = sorted(set(t.output.dropna())) if "output" in t else []  # rows of older runs: the encoder's features
+    at = f" at the {' and '.join(read)} output" if read and read != ["encoder"] else ""
+    return (f"EncoderMI accuracy{at} before unlearning {', '.join(f'{s} {ms(g, 1)}' for s, g in b)} % "
             f"(needs >= {SIGNAL_PCT}: {'absent for ' + ', '.join(_silent(t)) if _silent(t) else 'present'}; "
             f"{seeds_of(t[t.model == 'before'])})")
 
