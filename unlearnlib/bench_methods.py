@@ -56,7 +56,8 @@ class PhaseTimer:
     """Exclusive time per phase: entering a phase charges the time so far to the phase it interrupts; inside an
     absorbing phase, nested phases are not entered (their time stays with it)."""
 
-    def __init__(self, sync: bool = False):
+    def __init__(self, sync: bool = False, clock=time.perf_counter):
+        self.clock = clock  # seconds, monotonic (a test passes a fake one)
         self.sync = sync  # CUDA: wait for the device at every phase boundary, or kernels are charged where they end
         self.totals: dict[str, float] = defaultdict(float)
         self.stack: list[list] = []  # [phase, start of its current stretch]
@@ -68,7 +69,7 @@ class PhaseTimer:
             return False
         if self.sync:
             torch.cuda.synchronize()
-        now = time.perf_counter()
+        now = self.clock()
         if self.stack:
             self.totals[self.stack[-1][0]] += now - self.stack[-1][1]
         self.stack.append([phase, now])
@@ -77,7 +78,7 @@ class PhaseTimer:
     def exit(self) -> None:
         if self.sync:
             torch.cuda.synchronize()
-        now = time.perf_counter()
+        now = self.clock()
         phase, start = self.stack.pop()
         self.totals[phase] += now - start
         if self.stack:
@@ -169,6 +170,9 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
     if "retrain" in names:
         names = ["retrain", *[m for m in names if m != "retrain"]]  # the reference first
     types = _model_types()
+    head = {**describe_run(dev), "profile": profile, "dataset": p.dataset, "model": p.model, "scheme": scheme,
+            "sparsity": sparsity, "pruned": is_pruned(start), "seed": seed, "forget": len(split.forget),
+            "retain": len(split.retain)}  # the run and its setting
     rows = []
     for name in names:
         cfg = with_seed(preset_config(name, profile, train=train), seed)
@@ -189,20 +193,18 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
         rows.append(row)
         print(f"{name:>16}: {seconds:8.2f} s  " + "  ".join(f"{k} {v:.2f}" for k, v in phases.items() if v >= 0.005))
         if on_row is not None and len(rows) < len(names):
-            on_row(_result(dev, profile, p, scheme, sparsity, start, seed, split, rows, complete=False))
-    return _result(dev, profile, p, scheme, sparsity, start, seed, split, rows, complete=True)
+            on_row(_result(head, rows, complete=False))
+    return _result(head, rows, complete=True)
 
 
-def _result(dev, profile, p, scheme, sparsity, start, seed, split, rows, complete: bool) -> dict:
-    """The benchmark's record: the run's description, the setting, and the methods timed so far."""
+def _result(head: dict, rows: list[dict], complete: bool) -> dict:
+    """The benchmark's record: the run's description and setting (`head`), and the methods timed so far."""
     rows = [dict(r) for r in rows]
     retrain = next((r for r in rows if r["method"] == "retrain"), None)
     for r in rows:
         r["share_of_retrain_pct"] = round(100 * r["seconds"] / retrain["seconds"], 1) if retrain else None
-    return {**describe_run(dev), "profile": profile, "dataset": p.dataset, "model": p.model, "scheme": scheme,
-            "sparsity": sparsity, "pruned": is_pruned(start), "seed": seed, "forget": len(split.forget),
-            "retain": len(split.retain), "fit_images_per_s": retrain["images_per_s"] if retrain else None,
-            "complete": complete, "methods": rows}
+    return {**head, "fit_images_per_s": retrain["images_per_s"] if retrain else None, "complete": complete,
+            "methods": rows}
 
 
 def phase_figure(result: dict):
