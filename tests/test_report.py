@@ -442,6 +442,9 @@ def test_the_class_claim_cites_the_readings_study_of_its_profile(tmp_path):
     assert t.loc["lr_class=0.01", "seeds"] == [0, 1]
     note = dau._readings_note(Results(tmp_path, "cpu", dau.NOTEBOOK))
     assert "2 tried" in note and "the best, lr_class=0.01, lowers Avg. Disparity by 3.00" in note
+    (sweeps / "readings_class_s1.json").unlink()
+    one = dau._readings_note(Results(tmp_path, "cpu", dau.NOTEBOOK))
+    assert "lowers Avg. Disparity by 4.00 (one seed: provisional, nothing adopted)" in one
     assert "within 3 points of retrain: lr_class=0.01" in note
     assert dau.readings_study(tmp_path, "quick") is None and dau._readings_note(Results(tmp_path, "quick", dau.NOTEBOOK)) == ""
 

@@ -172,9 +172,11 @@ def _readings_note(r) -> str:
     flawless = t[(t.ua_pct_gap > STUDY_UA_PCT - 100)  # class-wise retrain forgets the whole class: UA 100
                  & (t[["ra_pct_gap", "ta_pct_gap"]].min(axis=1) >= -STUDY_WITHIN_PTS)]
     bar = f"UA {STUDY_UA_PCT} with RA and TA within {STUDY_WITHIN_PTS} points of retrain"
+    seeds = sorted({s for v in t.seeds for s in v})
+    spread = f"sd {fmt(best.d_sd)}" if len(best.seeds) > 1 else "one seed: provisional, nothing adopted"
     return (f"the readings the paper leaves open, {len(t) - 1} tried at this profile (validation-scored, "
-            f"{r.profile}/02_sweeps, seeds {sorted({s for v in t.seeds for s in v})}): the best, {best.name}, lowers "
-            f"Avg. Disparity by {fmt(best.d_mean)} (sd {fmt(best.d_sd)}) to {fmt(best.avg_disparity)}; "
+            f"{r.profile}/02_sweeps, seeds {seeds}): the best, {best.name}, lowers "
+            f"Avg. Disparity by {fmt(best.d_mean)} ({spread}) to {fmt(best.avg_disparity)}; "
             + (f"none reaches {bar}" if flawless.empty else f"{bar}: {', '.join(flawless.index)}"))
 
 
