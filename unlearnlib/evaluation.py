@@ -155,7 +155,7 @@ class EncoderProbe:
         return cls(xr, xv, xf, xt, yt, xm, ym, data.num_classes, views, seed, linear_epochs, check_output(output))
 
     def fingerprint(self) -> str:
-        """Short hash of every image and label the probe holds, in order, and of its views, seed and linear epochs
+        """Short hash of every image and label the probe holds, in order, and of its views, seed, linear epochs and output
         (computed once): with the model's weights, it names a cached assessment."""
         if self._fingerprint is None:
             # the output only when not the default, so that the encoder's assessments keep the keys they were cached under
