@@ -58,11 +58,6 @@ def member_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: t
     return F.cross_entropy(model(x), y)
 
 
-def model_outputs(model: nn.Module, x: torch.Tensor, output: str = "encoder") -> torch.Tensor:
-    """What the penalty and the norm act on: an SSL model's `output` (ssl.SSL_OUTPUTS) or a classifier's logits."""
-    return output_view(model, output)(x)
-
-
 # notebook 03's Adam rate at every profile, the rate its encoders train at (the paper's listing gives none)
 PRESETS = {p: {"lr": 1e-3} for p in ("smoke", "quick", "cpu", "paper")}
 
@@ -76,9 +71,11 @@ def gradient_penalty_unlearning(model: nn.Module, split: Split, data: DeviceData
         raise ValueError(f"unknown gradient-penalty form {cfg.form!r}; choose one of {GP_FORMS}")
     if cfg.variant == "full" and len(split.val) == 0:
         raise ValueError("the full variant needs non-members: make the split with val_size > 0, or use variant='simplified'")
-    output_view(model, cfg.output)  # a projector output asked of a classifier fails here, before any work
     out = clone(model)
     out.train()
+    # what the penalty and the norm act on: an SSL model's `output` (ssl.SSL_OUTPUTS) or a classifier's logits, built
+    # once; a projector asked of a classifier fails here, before any work
+    outputs = output_view(out, cfg.output)
     params = [p for p in out.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     rng = np.random.default_rng(cfg.seed)
@@ -99,9 +96,9 @@ def gradient_penalty_unlearning(model: nn.Module, split: Split, data: DeviceData
                     z = interpolate(xb, xn, gen)
                 else:
                     z = xb
-                loss = loss + cfg.beta * gradient_penalty(lambda t: model_outputs(out, t, cfg.output), z, cfg.form)
+                loss = loss + cfg.beta * gradient_penalty(outputs, z, cfg.form)
             if cfg.variant == "full" and cfg.gamma:
-                loss = loss + cfg.gamma * model_outputs(out, xb, cfg.output).float().norm(dim=1).mean()
+                loss = loss + cfg.gamma * outputs(xb).float().norm(dim=1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
