@@ -284,13 +284,25 @@ def portable(path: Path) -> str:
 
 def portable_papermill_paths(executed: Path, nb: Path, final: Path) -> None:
     """Papermill records the input and output paths it was given in the executed notebook's metadata: name them
-    relative to the repository (the notebook, and the folder it is published to)."""
-    d = json.loads(executed.read_text())
+    relative to the repository (the notebook, and the folder it is published to). A warning printed by a library
+    names the file it came from: the environment's folder is written `<venv>` (the kernel runs in this process's
+    environment, linked or not), so a committed notebook names no folder of the machine that ran it."""
+    d = json.loads(without_prefix(executed.read_text()))
     pm_meta = d.get("metadata", {}).get("papermill")
     if isinstance(pm_meta, dict):
         pm_meta["input_path"] = portable(nb)
         pm_meta["output_path"] = str(Path(portable(final)) / nb.name)
-        executed.write_text(json.dumps(d, indent=1, ensure_ascii=False) + "\n")
+    executed.write_text(json.dumps(d, indent=1, ensure_ascii=False) + "\n")
+
+
+def without_prefix(text: str, prefixes=None) -> str:
+    """`text` with each of `prefixes` (default: this environment's sys.prefix, as given and resolved, longest
+    first) written `<venv>`."""
+    if prefixes is None:
+        prefixes = {sys.prefix, os.path.realpath(sys.prefix)}
+    for prefix in sorted({str(p).rstrip("/") for p in prefixes if str(p).rstrip("/")}, key=len, reverse=True):
+        text = text.replace(prefix + "/", "<venv>/")
+    return text
 
 
 def prepare(notebooks: list[Path], profile: str, overrides: dict[str, dict], out: Path) -> None:

@@ -320,3 +320,24 @@ def test_run_all_on_a_local_ray_instance_publishes_every_seed_once(demo, tmp_pat
     assert sorted(view_rows(view, "t").seed) == [0, 1, 2]  # seed 0 stored again by the publishing run
     assert json.loads((view / "params.json").read_text())["parameters"]["OVERRIDES"] == {"seed": 0}
     assert not list((demo / "smoke" / ".staging").iterdir()) and not list(demo.glob("smoke/*.failed*"))
+
+
+def test_an_executed_notebook_names_no_environment_folder(tmp_path):
+    """A library warning prints the file it came from, under the environment's folder (a linked one resolves to
+    another path): the published notebook writes both as <venv>, and leaves other text alone."""
+    linked, real = tmp_path / "wt" / ".venv", tmp_path / "main" / ".venv"
+    text = (f"{real}/lib/python3.11/site-packages/sklearn/x.py:1: Warning\n{linked}/lib/y.py\n"
+            f"{tmp_path}/main/results/a.csv")
+    out = run_all.without_prefix(text, [str(linked), str(real) + "/"])
+    assert out.splitlines()[:2] == ["<venv>/lib/python3.11/site-packages/sklearn/x.py:1: Warning", "<venv>/lib/y.py"]
+    assert out.splitlines()[2] == f"{tmp_path}/main/results/a.csv"
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("x = 1"))
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text=f"{sys.prefix}/lib/z.py:3: W\n")]
+    nb.metadata["papermill"] = {"input_path": str(tmp_path / "a.ipynb"), "output_path": str(tmp_path / "b")}
+    executed = tmp_path / "a.ipynb"
+    nbformat.write(nb, executed)
+    run_all.portable_papermill_paths(executed, ROOT / "notebooks" / "a.ipynb", ROOT / "results" / "quick" / "a")
+    d = json.loads(executed.read_text())
+    assert "".join(d["cells"][0]["outputs"][0]["text"]) == "<venv>/lib/z.py:3: W\n"
+    assert d["metadata"]["papermill"]["input_path"] == "notebooks/a.ipynb"
