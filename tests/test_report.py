@@ -442,6 +442,17 @@ def test_the_class_claim_cites_the_readings_study_of_its_profile(tmp_path):
     assert t.loc["lr_class=0.01", "seeds"] == [0, 1]
     note = dau._readings_note(Results(tmp_path, "cpu", dau.NOTEBOOK))
     assert "2 tried" in note and "the best, lr_class=0.01, lowers Avg. Disparity by 3.00" in note
+    assert "(sd 1.41 over 2 seeds; the rule asks 3: provisional, nothing adopted)" in note
+    # three seeds: the rule judges the best reading (mean d against its standard error, sd / sqrt 3)
+    _readings_file(sweeps, 2, [({"lr_class": None}, 81.0, 7.0), ({"lr_class": 0.01}, 99.0, 10.0),
+                               ({"attacker_steps": 3}, 80.0, 9.0)])
+    three = dau._readings_note(Results(tmp_path, "cpu", dau.NOTEBOOK))  # d = 4, 2, -3: mean 1.00, sd 3.61, se 2.08
+    assert "lowers Avg. Disparity by 1.00 (sd 3.61 over 3 seeds: within its standard error" in three
+    assert "does not help class-wise" in three
+    _readings_file(sweeps, 2, [({"lr_class": None}, 81.0, 7.0), ({"lr_class": 0.01}, 99.0, 4.0),
+                               ({"attacker_steps": 3}, 80.0, 9.0)])
+    assert "by the study's rule it helps class-wise" in dau._readings_note(Results(tmp_path, "cpu", dau.NOTEBOOK))
+    (sweeps / "readings_class_s2.json").unlink()
     (sweeps / "readings_class_s1.json").unlink()
     one = dau._readings_note(Results(tmp_path, "cpu", dau.NOTEBOOK))
     assert "lowers Avg. Disparity by 4.00 (one seed: provisional, nothing adopted)" in one

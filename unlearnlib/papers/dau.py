@@ -118,6 +118,7 @@ def _paper_disparity(scheme: str, sparsity: float) -> float | None:
 
 READINGS_GLOB = "readings_class_s*.json"  # issue 37's study of DAU's open readings, per seed, in <profile>/02_sweeps
 STUDY_UA_PCT, STUDY_WITHIN_PTS = 99, 3  # issue 37's bar for a reading: UA above this, RA and TA within these points
+STUDY_SEEDS = 3  # the study's rule (results/cpu/02_sweeps/README.md) judges a reading over this many seeds
 
 
 def _preset_params(profile: str) -> dict:
@@ -173,7 +174,15 @@ def _readings_note(r) -> str:
                  & (t[["ra_pct_gap", "ta_pct_gap"]].min(axis=1) >= -STUDY_WITHIN_PTS)]
     bar = f"UA {STUDY_UA_PCT} with RA and TA within {STUDY_WITHIN_PTS} points of retrain"
     seeds = sorted({s for v in t.seeds for s in v})
-    spread = f"sd {fmt(best.d_sd)}" if len(best.seeds) > 1 else "one seed: provisional, nothing adopted"
+    n = len(best.seeds)
+    if n == 1:
+        spread = "one seed: provisional, nothing adopted"
+    elif n < STUDY_SEEDS:
+        spread = f"sd {fmt(best.d_sd)} over {n} seeds; the rule asks {STUDY_SEEDS}: provisional, nothing adopted"
+    else:  # the rule: the mean of d above its standard error
+        helps = best.d_mean > best.d_sd / np.sqrt(n)
+        spread = (f"sd {fmt(best.d_sd)} over {n} seeds: {'above' if helps else 'within'} its standard error, so by "
+                  f"the study's rule it {'helps' if helps else 'does not help'} class-wise")
     return (f"the readings the paper leaves open, {len(t) - 1} tried at this profile (validation-scored, "
             f"{r.profile}/02_sweeps, seeds {seeds}): the best, {best.name}, lowers "
             f"Avg. Disparity by {fmt(best.d_mean)} ({spread}) to {fmt(best.avg_disparity)}; "
