@@ -143,3 +143,41 @@ def test_the_readability_check_sees_frames_and_size(tmp_path):
     p.write_text(json.dumps(nb))
     size, frames = _text_size_and_frames(p)
     assert frames == 1 and size < 1024
+
+
+def test_the_vulnerability_figure_keeps_its_legend_off_the_curves(tmp_path):
+    """Notebook 04's per-example figure (also redrawn from a committed table by scripts/redraw_vulnerability.py):
+    the legend sits below the panels, not over the curves, and the title names the seed and what the boxes are."""
+    import importlib.util
+    import math
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    rows = [{"model": m, "target": t, "label": 0, "epsilon": e, "ulira_gap": g}
+            for m, shift in (("original", 1.0), ("retrain", 0.0), ("dau", 0.3))
+            for t, (e, g) in enumerate([(0.0, shift), (0.7, shift + 0.5), (math.inf, shift - 0.2), (1.1, shift)])]
+    folder = tmp_path / "04_careful_evaluation"
+    folder.mkdir()
+    pd.DataFrame(rows).to_csv(folder / "per_example.csv", index=False)
+    (folder / "per_example.meta.json").write_text(json.dumps({"dataset": "cifar10", "model": "small_cnn",
+                                                              "n_shadows": 8, "profile": "cpu", "seeds": [3]}))
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("redraw", root / "scripts" / "redraw_vulnerability.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.redraw(folder) == folder / "per_example_vulnerability.png" and (folder / "per_example_vulnerability.png").stat().st_size > 0
+
+    from unlearnlib.results import vulnerability_figure, vulnerability_title
+
+    fig = vulnerability_figure(pd.DataFrame(rows), vulnerability_title("cifar10", "small_cnn", 8, "cpu", 3))
+    fig.canvas.draw()
+    left = fig.axes[0]
+    legend = left.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["original", "retrain", "dau"]
+    renderer = fig.canvas.get_renderer()
+    assert legend.get_window_extent(renderer).y1 < left.get_window_extent(renderer).y0  # below the panel
+    assert "seed 3: one seed" in fig._suptitle.get_text() and "boxes span the quartiles" in fig._suptitle.get_text()

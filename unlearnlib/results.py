@@ -175,6 +175,36 @@ def tradeoff_figure(table, ours: tuple[str, ...], highlight: str, title: str = "
     return grid.figure
 
 
+def vulnerability_figure(examples, title: str):
+    """Notebook 04's per-example figure from its `per_example` table (model, target, epsilon, ulira_gap): left, the
+    share of targets at or below each per-example epsilon (infinite ones off the chart), per model; right, the U-LiRA
+    gap per model as boxes. The legend goes below the panels (inside, it hid the curves)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import seaborn as sns
+
+    finite = examples.replace([np.inf], np.nan)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    sns.ecdfplot(finite, x="epsilon", hue="model", ax=axes[0])
+    axes[0].set_xlabel("per-example epsilon (competition estimate; infinite ones off the chart)")
+    axes[0].set_ylabel("share of targets")
+    sns.boxplot(finite, x="model", y="ulira_gap", ax=axes[1], fliersize=2)
+    axes[1].axhline(0, c="gray", ls="--")
+    axes[1].tick_params(axis="x", labelrotation=30)
+    axes[1].set_xlabel("")
+    axes[1].set_ylabel("U-LiRA score, forgotten minus never seen")
+    sns.move_legend(axes[0], "upper left", bbox_to_anchor=(0.0, -0.2), ncol=5, title=None, frameon=False)
+    fig.suptitle(f"{title}\nright: boxes span the quartiles over the forgotten targets, whiskers 1.5 x IQR, "
+                 f"points beyond")
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.84, bottom=0.33, wspace=0.25)  # room for the legend below
+    return fig
+
+
+def vulnerability_title(dataset: str, model: str, n_shadows: int, profile: str, seed: int) -> str:
+    return (f"per-example vulnerability: {dataset} / {model}, {n_shadows} shadows ({profile}, seed {seed}: one seed, "
+            f"no averaging)")
+
+
 def absolute_paths(root: Path) -> list[str]:
     """Every absolute path in the files runs wrote under `root`, as 'file: ...context...'. Committed results should
     hold none: data sources are named by file name, size and digest, folders relative to the repository."""
