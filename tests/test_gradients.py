@@ -149,3 +149,36 @@ def test_reuse_direction_scales_one_influence_direction_by_alpha(digits, digits_
     iu.influence_vector(model, digits_data, split, cfg)  # outside the block: computed again
     assert len(calls) == 6
 
+
+
+def test_the_bf16_gradient_passes_agree_with_float32_on_a_cpu_cnn():
+    """cpu_bf16 runs the passes under bf16 autocast, channels_last (the path fit trains the cpu originals on): each
+    estimate comes back float32, in the logical layout, close to the float32 one in direction and size, and not
+    bit-identical to it (the bf16 path did run)."""
+    from unlearnlib.gradients import mean_loss_grad, mean_squared_batch_grads
+    from unlearnlib.models import create_model
+
+    torch.manual_seed(2)
+    model = create_model("small_cnn", 5, 3, 16).eval()
+    x, y = torch.randn(24, 3, 16, 16), torch.randint(0, 5, (24,))
+    pairs = [(mean_loss_grad(model, x, y, 8), mean_loss_grad(model, x, y, 8, cpu_bf16=True))]
+    pairs += list(zip(expected_fisher_diag(model, x, 8), expected_fisher_diag(model, x, 8, cpu_bf16=True)))
+    pairs += list(zip(mean_squared_batch_grads(model, x, y, 8), mean_squared_batch_grads(model, x, y, 8, cpu_bf16=True)))
+    for exact, fast in pairs:
+        assert fast.dtype == torch.float32 and fast.shape == exact.shape
+        e, f = exact.flatten(), fast.flatten()
+        assert F.cosine_similarity(e, f, dim=0) > 0.99, "the bf16 estimate points elsewhere"
+        assert abs(f.norm() / e.norm() - 1) < 0.05, "the bf16 estimate has another size"
+    assert any(not torch.equal(e, f) for e, f in pairs), "cpu_bf16 changed nothing: the bf16 path did not run"
+    assert not model.training  # mode restored
+
+
+def test_curvature_methods_follow_the_cpu_profiles_bf16():
+    """IU, FF, SSD and SalUn take cpu_bf16 from the start model's training setting, as FT does: on at cpu (whose
+    originals train in bf16), off at quick."""
+    from unlearnlib.methods import preset_config
+    from unlearnlib.setting import setting
+
+    for name in ("influence", "fisher", "ssd", "salun", "finetune"):
+        assert preset_config(name, "cpu", train=setting("cpu").train).cpu_bf16, name
+        assert not preset_config(name, "quick", train=setting("quick").train).cpu_bf16, name

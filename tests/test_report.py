@@ -427,9 +427,9 @@ def _readings_file(folder: Path, seed: int, rows: list[tuple[dict, float, float]
     (folder / f"readings_class_s{seed}.json").write_text(json.dumps({"meta": {"seeds": [seed]}, "rows": out}))
 
 
-def test_the_class_claim_cites_the_readings_study_of_its_profile(tmp_path):
-    """dau.readings_study ranks each reading by how much it lowers the preset's Avg. Disparity over seeds (the
-    preset's row found by its values), and the class-wise verdict's evidence names the best and whether any reading
+def test_the_class_claim_cites_the_readings_study_of_its_profile(tmp_path, monkeypatch):
+    """dau.readings_study ranks each reading by how much it lowers the baseline's Avg. Disparity over seeds (the
+    baseline's row found by its values: DAUConfig's defaults), and the class-wise verdict's evidence names the best and whether any reading
     forgets flawlessly within 3 points of retrain."""
     sweeps = tmp_path / "cpu" / "02_sweeps"
     _readings_file(sweeps, 0, [({"lr_class": None}, 80.0, 9.0), ({"lr_class": 0.01}, 99.5, 5.0),
@@ -437,7 +437,7 @@ def test_the_class_claim_cites_the_readings_study_of_its_profile(tmp_path):
     _readings_file(sweeps, 1, [({"lr_class": None}, 82.0, 8.0), ({"lr_class": 0.01}, 99.8, 6.0),
                                ({"attacker_steps": 3}, 80.0, 9.0)])
     t = dau.readings_study(tmp_path, "cpu")
-    assert list(t.index) == ["lr_class=0.01", "preset", "attacker_steps=3"]
+    assert list(t.index) == ["lr_class=0.01", "baseline", "attacker_steps=3"]
     assert t.loc["lr_class=0.01", "d_mean"] == 3.0 and t.loc["attacker_steps=3", "d_mean"] == 0.0
     assert t.loc["lr_class=0.01", "seeds"] == [0, 1]
     note = dau._readings_note(Results(tmp_path, "cpu", dau.NOTEBOOK))
@@ -451,7 +451,13 @@ def test_the_class_claim_cites_the_readings_study_of_its_profile(tmp_path):
     assert "does not help class-wise" in three
     _readings_file(sweeps, 2, [({"lr_class": None}, 81.0, 7.0), ({"lr_class": 0.01}, 99.0, 4.0),
                                ({"attacker_steps": 3}, 80.0, 9.0)])
-    assert "by the study's rule it helps class-wise" in dau._readings_note(Results(tmp_path, "cpu", dau.NOTEBOOK))
+    helps = dau._readings_note(Results(tmp_path, "cpu", dau.NOTEBOOK))
+    assert "by the study's rule it helps class-wise; not adopted yet" in helps
+    # adopted: the profile's preset holds the reading, and the study keeps its baseline (DAUConfig's defaults)
+    monkeypatch.setattr(dau, "_preset_params", lambda profile: {"lr_class": 0.01})
+    adopted = dau._readings_note(Results(tmp_path, "cpu", dau.NOTEBOOK))
+    assert "it helps class-wise; adopted in the cpu preset" in adopted and "lowers Avg. Disparity by 3.00" in adopted
+    monkeypatch.undo()
     (sweeps / "readings_class_s2.json").unlink()
     (sweeps / "readings_class_s1.json").unlink()
     one = dau._readings_note(Results(tmp_path, "cpu", dau.NOTEBOOK))

@@ -230,7 +230,7 @@ def test_ssd_importances_use_the_whole_training_set_and_the_scheme_s_batch(toy_o
     model, split, data, _ = toy_overfit
     seen = []
     real = ssd_mod.importance
-    monkeypatch.setattr(ssd_mod, "importance", lambda m, x, y, b: seen.append((len(x), b)) or real(m, x, y, b))
+    monkeypatch.setattr(ssd_mod, "importance", lambda m, x, y, b, fast: seen.append((len(x), b)) or real(m, x, y, b, fast))
     unlearn("ssd", model, split, data)
     assert seen == [(len(split.forget), 128), (len(split.forget) + len(split.retain), 128)]  # random: batch 128
 

@@ -1,15 +1,44 @@
-"""Gradients over a dataset for curvature-based unlearning (Fisher forgetting, influence)."""
+"""Gradients over a dataset for curvature-based unlearning (Fisher forgetting, influence, SSD, SalUn's saliency).
+
+The batch-gradient functions take `cpu_bf16` (TrainConfig.cpu_bf16): on a CPU, their forward and backward passes
+under bf16 autocast with the model and its batches channels_last, the path `fit` trains the cpu profile's originals
+on; the loss and the gradients returned stay float32. Off by default, and on CUDA: float32 throughout, as the
+reference codes compute them. The per-sample (vmap) gradients are always float32.
+"""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Iterable, Iterator
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .train import autocast, prepare_model
+
 
 def trainable(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+
+def _on(model: nn.Module, cpu_bf16: bool) -> bool:
+    return cpu_bf16 and next(model.parameters()).device.type == "cpu"
+
+
+def _fast(model: nn.Module, cpu_bf16: bool):
+    """The context of a gradient pass: bf16 autocast when `_on` (the model put channels_last, as `fit` does), else
+    none."""
+    if not _on(model, cpu_bf16):
+        return nullcontext()
+    prepare_model(model, cpu=True)
+    return autocast(torch.device("cpu"), True, cpu=True)
+
+
+def _logits(model: nn.Module, xb: torch.Tensor, cpu_bf16: bool) -> torch.Tensor:
+    """The model's logits on a batch as float32 (channels_last batches when `_on`)."""
+    if xb.dim() == 4 and _on(model, cpu_bf16):
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    return model(xb).float()
 
 
 @torch.no_grad()
@@ -53,14 +82,14 @@ def squared_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bat
 
 
 def expected_fisher_diag(model: nn.Module, x: torch.Tensor, batch_size: int = 32,
-                         batched: bool | None = None) -> list[torch.Tensor]:
+                         batched: bool | None = None, cpu_bf16: bool = False) -> list[torch.Tensor]:
     """Golatkar et al.'s (2020) diagonal Hessian estimate, as Unlearn-Sparse's `fisher_new` computes it:
     the mean over batches of sum_y mean_batch(p_y) * (d CE_batch(f(x), y) / d theta)^2, over every class y
     (the model's own predictive distribution, not the labels; eval mode).
 
     batched: the K per-class backward passes of a batch as one vmapped pass (autograd's
     is_grads_batched; same numbers, K times the gradient memory, far fewer kernel launches on a
-    GPU); None = batched on CUDA, a loop elsewhere (no faster on a CPU).
+    GPU); None = batched on CUDA, a loop elsewhere (no faster on a CPU). cpu_bf16: module docstring.
     """
     was_training = model.training
     model.eval()
@@ -69,7 +98,8 @@ def expected_fisher_diag(model: nn.Module, x: torch.Tensor, batch_size: int = 32
     batched = (params[0].device.type == "cuda") if batched is None else batched
     batches = 0
     for i in range(0, len(x), batch_size):
-        out = model(x[i:i + batch_size]).float()
+        with _fast(model, cpu_bf16):
+            out = _logits(model, x[i:i + batch_size], cpu_bf16)
         k = out.shape[1]
         w = F.softmax(out, dim=-1).detach().mean(0)  # (K,) mean probability of each class
         ce = -F.log_softmax(out, dim=-1).mean(0)  # (K,) batch-mean cross-entropy towards each class
@@ -87,25 +117,29 @@ def expected_fisher_diag(model: nn.Module, x: torch.Tensor, batch_size: int = 32
     return [a / max(batches, 1) for a in acc]
 
 
-def mean_loss_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
-    """Flattened gradient of the mean cross-entropy over (x, y), eval mode."""
+def mean_loss_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 128,
+                   cpu_bf16: bool = False) -> torch.Tensor:
+    """Flattened gradient of the mean cross-entropy over (x, y), eval mode (cpu_bf16: module docstring)."""
     was_training = model.training
     model.eval()
     params = [p for _, p in trainable(model)]
     total = torch.zeros(sum(p.numel() for p in params), device=params[0].device)
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        g = torch.autograd.grad(F.cross_entropy(model(xb).float(), yb), params)
+        with _fast(model, cpu_bf16):
+            loss = F.cross_entropy(_logits(model, xb, cpu_bf16), yb)
+        g = torch.autograd.grad(loss, params)
         total += torch.cat([t.reshape(-1) for t in g]) * len(yb)
     model.train(was_training)
     return total / max(len(x), 1)
 
 
 def batch_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 32,
-                source: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None) -> Iterator[list[torch.Tensor]]:
+                source: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                cpu_bf16: bool = False) -> Iterator[list[torch.Tensor]]:
     """The gradient of each batch's mean cross-entropy, per trainable parameter in float32 (a parameter the loss does
     not reach gets zeros), eval mode; the batches are consecutive slices of (x, y) (file order, no augmentation), or
-    those of `source` when given (e.g. a Stepper's shuffled, augmented batches)."""
+    those of `source` when given (e.g. a Stepper's shuffled, augmented batches); cpu_bf16: module docstring."""
     was_training = model.training
     model.eval()
     params = [p for _, p in trainable(model)]
@@ -113,24 +147,27 @@ def batch_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: 
         source = ((x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size))
     try:
         for xb, yb in source:
-            loss = F.cross_entropy(model(xb).float(), yb)
+            with _fast(model, cpu_bf16):
+                loss = F.cross_entropy(_logits(model, xb, cpu_bf16), yb)
             grads = torch.autograd.grad(loss, params, allow_unused=True)
             yield [torch.zeros_like(p, dtype=torch.float32) if g is None else g.float() for p, g in zip(params, grads)]
     finally:
         model.train(was_training)
 
 
-def batch_loss_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 32) -> Iterator[torch.Tensor]:
+def batch_loss_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 32,
+                     cpu_bf16: bool = False) -> Iterator[torch.Tensor]:
     """Flattened gradient of the mean cross-entropy of each consecutive batch, eval mode (`batch_grads`)."""
-    for g in batch_grads(model, x, y, batch_size):
+    for g in batch_grads(model, x, y, batch_size, cpu_bf16=cpu_bf16):
         yield torch.cat([t.reshape(-1) for t in g])
 
 
-def mean_squared_batch_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+def mean_squared_batch_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                             cpu_bf16: bool = False) -> list[torch.Tensor]:
     """Per trainable parameter, the mean over consecutive batches of the squared gradient of the batch's mean
     cross-entropy (`batch_grads`; SSD's importance)."""
     acc, n = None, 0
-    for g in batch_grads(model, x, y, batch_size):
+    for g in batch_grads(model, x, y, batch_size, cpu_bf16=cpu_bf16):
         acc = [t.pow(2) for t in g] if acc is None else [a.add_(t.pow(2)) for a, t in zip(acc, g)]
         n += 1
     if acc is None:

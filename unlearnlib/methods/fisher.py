@@ -48,6 +48,7 @@ class FisherConfig:
     batched: bool | None = None  # golatkar: per-class backward passes vmapped (None: on CUDA only)
     eps: float = 1e-8
     seed: int = 0
+    cpu_bf16: bool = False  # TrainConfig.cpu_bf16: golatkar's Hessian passes in bf16 on a CPU (gradients module)
 
 
 def _head(model: nn.Module) -> set[int]:
@@ -82,7 +83,7 @@ def fisher(model: nn.Module, split: Split, data: DeviceData, cfg: FisherConfig) 
                 p.add_(std * torch.randn(p.shape, device=p.device, generator=gen))
         return out
     forgotten = list(split.forget_classes) if split.scheme == "class" else None
-    hess = expected_fisher_diag(out, x, cfg.hessian_batch_size, cfg.batched)
+    hess = expected_fisher_diag(out, x, cfg.hessian_batch_size, cfg.batched, cpu_bf16=cfg.cpu_bf16)
     with torch.no_grad():
         for (_, p), h in zip(trainable(out), hess):
             is_head = id(p) in head

@@ -48,6 +48,7 @@ class InfluenceConfig:
     retain_batch_size: int = 32  # legacy form: retain batches of 32
     forget_batch_size: int = 128  # legacy form: forget batches of 128
     seed: int = 0  # which retain samples feed the current form's recursion
+    cpu_bf16: bool = False  # TrainConfig.cpu_bf16: the batch-gradient sums in bf16 on a CPU (gradients module)
 
 
 def woodfisher_ihvp(grads, v: torch.Tensor, n: int) -> torch.Tensor:
@@ -97,12 +98,13 @@ def _direction(model: nn.Module, data: DeviceData, split: Split, cfg: InfluenceC
     xf, yf = data.train_part(split.forget)
     xr, yr = data.train_part(split.retain)
     if cfg.form == "legacy":
-        v = mean_loss_grad(model, xf, yf, cfg.forget_batch_size)
+        v = mean_loss_grad(model, xf, yf, cfg.forget_batch_size, cpu_bf16=cfg.cpu_bf16)
         n_batches = (len(xr) + cfg.retain_batch_size - 1) // cfg.retain_batch_size
-        return woodfisher_ihvp(batch_loss_grads(model, xr, yr, cfg.retain_batch_size), v, n_batches)
+        return woodfisher_ihvp(batch_loss_grads(model, xr, yr, cfg.retain_batch_size, cpu_bf16=cfg.cpu_bf16), v,
+                               n_batches)
     n_f, n_r = len(xf), len(xr)
-    sum_f = mean_loss_grad(model, xf, yf, cfg.batch_size) * n_f
-    sum_r = mean_loss_grad(model, xr, yr, cfg.batch_size) * n_r
+    sum_f = mean_loss_grad(model, xf, yf, cfg.batch_size, cpu_bf16=cfg.cpu_bf16) * n_f
+    sum_r = mean_loss_grad(model, xr, yr, cfg.batch_size, cpu_bf16=cfg.cpu_bf16) * n_r
     v = sum_f / (n_f + n_r) - sum_r * (n_f / ((n_f + n_r) * n_r))
     take = np.random.default_rng(cfg.seed).permutation(n_r)[:cfg.woodfisher_n + 2]
     idx = torch.from_numpy(take).to(xr.device)

@@ -58,13 +58,13 @@ class SalUnConfig(SparseSchedule):
 
 
 def saliency_mask(model: nn.Module, x: torch.Tensor, y: torch.Tensor, threshold: float, batch_size: int = 256,
-                  stepper: Stepper | None = None) -> list[torch.Tensor]:
+                  stepper: Stepper | None = None, cpu_bf16: bool = False) -> list[torch.Tensor]:
     """Per trainable parameter, a 0/1 mask of the top `threshold` share of |sum over forget batches of the gradient
     of the batch's mean cross-entropy|, ranked across all parameters together (eval mode; the stepper's shuffled,
-    augmented batches when given)."""
+    augmented batches when given; the passes in bf16 on a CPU with cpu_bf16, as the stepper's training)."""
     source = stepper.batches(x, y, batch_size) if stepper is not None else None
     acc = [torch.zeros_like(p, dtype=torch.float32) for _, p in trainable(model)]
-    for grads in batch_grads(model, x, y, batch_size, source=source):
+    for grads in batch_grads(model, x, y, batch_size, source=source, cpu_bf16=cpu_bf16):
         for a, g in zip(acc, grads):
             a += g
     flat = torch.cat([a.abs().flatten() for a in acc])
@@ -86,7 +86,7 @@ def salun(model: nn.Module, split: Split, data: DeviceData, cfg: SalUnConfig) ->
     stepper = Stepper(out, cfg, data)
     xf, yf = data.train_part(split.forget)
     xr, yr = data.train_part(split.retain)
-    mask = saliency_mask(out, xf, yf, cfg.threshold, cfg.mask_batch_size, stepper)
+    mask = saliency_mask(out, xf, yf, cfg.threshold, cfg.mask_batch_size, stepper, cfg.cpu_bf16)
     params = [p for _, p in trainable(out)]
     k = data.num_classes
     gen = torch.Generator(device=data.device).manual_seed(cfg.seed)  # on the data's device: no host sync per batch

@@ -34,12 +34,15 @@ class SSDConfig:
     lam: float = 1.0  # dampening constant: the factor is min(lam * I_D / I_f, 1) (same lines)
     batch_size: int | None = None  # None: the reference's, 64 class-wise (forget_full_class_main.py:58), 128 random
     # (forget_random_main.py:120-121, :57)
+    cpu_bf16: bool = False  # TrainConfig.cpu_bf16: the importances' passes in bf16 on a CPU (gradients module)
 
 
-def importance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+def importance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+               cpu_bf16: bool = False) -> list[torch.Tensor]:
     """Per trainable parameter: the mean over batches (file order) of the squared gradient of the batch's mean
-    cross-entropy, in eval mode, in float32 (ssd.py's calc_importance; `gradients.mean_squared_batch_grads`)."""
-    return mean_squared_batch_grads(model, x, y, batch_size)
+    cross-entropy, in eval mode, in float32 (ssd.py's calc_importance; `gradients.mean_squared_batch_grads`; the
+    passes in bf16 on a CPU with cpu_bf16)."""
+    return mean_squared_batch_grads(model, x, y, batch_size, cpu_bf16=cpu_bf16)
 
 
 @torch.no_grad()
@@ -64,6 +67,7 @@ def ssd(model: nn.Module, split: Split, data: DeviceData, cfg: SSDConfig) -> nn.
     batch = cfg.batch_size or (64 if split.scheme == "class" else 128)
     xf, yf = data.train_part(split.forget)
     xd, yd = data.train_part(np.concatenate([split.retain, split.forget]))  # ConcatDataset(retain, forget)
-    dampen_(out, importance(out, xf, yf, batch), importance(out, xd, yd, batch), cfg.alpha, cfg.lam)
+    dampen_(out, importance(out, xf, yf, batch, cfg.cpu_bf16), importance(out, xd, yd, batch, cfg.cpu_bf16), cfg.alpha,
+            cfg.lam)
     out.eval()
     return out

@@ -122,7 +122,7 @@ STUDY_SEEDS = 3  # the study's rule (results/cpu/02_sweeps/README.md) judges a r
 
 
 def _preset_params(profile: str) -> dict:
-    """DAU's resolved config at `profile` as a dict (what a sweep row's params are compared with)."""
+    """DAU's resolved config at `profile` as a dict."""
     from dataclasses import asdict
 
     from ..methods import preset_config
@@ -130,19 +130,31 @@ def _preset_params(profile: str) -> dict:
     return asdict(preset_config("dau", profile))
 
 
+def _study_baseline() -> dict:
+    """The reading the study measures every option against: DAUConfig's defaults, the readings every table before the
+    study ran (an adopted reading goes into a profile's PRESETS, never into the defaults, so the study keeps its
+    baseline after an adoption)."""
+    from dataclasses import asdict
+
+    from ..methods.dau import DAUConfig
+
+    return asdict(DAUConfig())
+
+
 def readings_study(root, profile: str) -> pd.DataFrame | None:
     """The committed study of DAU's open class-wise readings at `profile` (`python -m unlearnlib.sweep --scheme class
     --method dau --grid ...`, validation-scored; files READINGS_GLOB in <root>/<profile>/02_sweeps, several files of
     one seed merge): per option value, the seeds it ran on, its mean UA, MIA-Efficacy, RA and TA gaps to retrain and its
-    Avg. Disparity, and d, the preset's disparity minus the option's per seed (positive: closer to retrain), as
-    mean and sd; the preset's own row has d 0. None when nothing is committed."""
+    Avg. Disparity, and d, the baseline's disparity minus the option's per seed (positive: closer to retrain), as
+    mean and sd; the baseline's own row (`_study_baseline`, found by its values) has d 0. None when nothing is
+    committed."""
     import json
     from pathlib import Path
 
     files = sorted((Path(root) / profile / "02_sweeps").glob(READINGS_GLOB))
     if not files:
         return None
-    preset = _preset_params(profile)
+    base = _study_baseline()
     rows = []
     for f in files:
         d = json.loads(f.read_text())
@@ -151,25 +163,35 @@ def readings_study(root, profile: str) -> pd.DataFrame | None:
         re = got[got.method == "retrain"].iloc[0]
         for _, row in got[got.method == "dau"].iterrows():
             params = json.loads(row.params)
-            is_preset = all(preset.get(k) == v for k, v in params.items())
-            rows.append({"option": "preset" if is_preset else ", ".join(f"{k}={v}" for k, v in params.items()),
+            is_base = all(base.get(k) == v for k, v in params.items())
+            rows.append({"option": "baseline" if is_base else ", ".join(f"{k}={v}" for k, v in params.items()),
+                         "params": row.params if not is_base else "{}",
                          "seed": seed, **{f"{m}_gap": row[m] - re[m] for m in METRICS},
                          "avg_disparity": row.avg_disparity})
     t = pd.DataFrame(rows).drop_duplicates(["option", "seed"], keep="last")
-    base = t[t.option == "preset"].set_index("seed").avg_disparity
-    t["d"] = t.seed.map(base) - t.avg_disparity
+    baseline = t[t.option == "baseline"].set_index("seed").avg_disparity
+    t["d"] = t.seed.map(baseline) - t.avg_disparity
     out = t.groupby("option", sort=False).agg(
-        seeds=("seed", lambda s: sorted(s)), **{c: (c, "mean") for c in [f"{m}_gap" for m in METRICS]},
+        seeds=("seed", lambda s: sorted(s)), params=("params", "first"),
+        **{c: (c, "mean") for c in [f"{m}_gap" for m in METRICS]},
         avg_disparity=("avg_disparity", "mean"), d_mean=("d", "mean"), d_sd=("d", "std"))
     return out.sort_values("d_mean", ascending=False)
+
+
+def _adopted(profile: str, params: str) -> bool:
+    """Whether a reading's grid values (a sweep row's params, JSON) are in DAU's preset at `profile`."""
+    import json
+
+    preset = _preset_params(profile)
+    return all(preset.get(k) == v for k, v in json.loads(params).items())
 
 
 def _readings_note(r) -> str:
     """One sentence on the committed readings study at r's profile, or "" when there is none."""
     t = readings_study(r.root, r.profile)
-    if t is None or "preset" not in t.index or len(t) < 2:
+    if t is None or "baseline" not in t.index or len(t) < 2:
         return ""
-    best = t.drop(index="preset").iloc[0]
+    best = t.drop(index="baseline").iloc[0]
     flawless = t[(t.ua_pct_gap > STUDY_UA_PCT - 100)  # class-wise retrain forgets the whole class: UA 100
                  & (t[["ra_pct_gap", "ta_pct_gap"]].min(axis=1) >= -STUDY_WITHIN_PTS)]
     bar = f"UA {STUDY_UA_PCT} with RA and TA within {STUDY_WITHIN_PTS} points of retrain"
@@ -181,8 +203,11 @@ def _readings_note(r) -> str:
         spread = f"sd {fmt(best.d_sd)} over {n} seeds; the rule asks {STUDY_SEEDS}: provisional, nothing adopted"
     else:  # the rule: the mean of d above its standard error
         helps = best.d_mean > best.d_sd / np.sqrt(n)
+        adopted = _adopted(r.profile, best.params)
         spread = (f"sd {fmt(best.d_sd)} over {n} seeds: {'above' if helps else 'within'} its standard error, so by "
-                  f"the study's rule it {'helps' if helps else 'does not help'} class-wise")
+                  f"the study's rule it {'helps' if helps else 'does not help'} class-wise"
+                  + (f"; adopted in the {r.profile} preset" if adopted
+                     else "; not adopted yet" if helps else ""))
     return (f"the readings the paper leaves open, {len(t) - 1} tried at this profile (validation-scored, "
             f"{r.profile}/02_sweeps, seeds {seeds}): the best, {best.name}, lowers "
             f"Avg. Disparity by {fmt(best.d_mean)} ({spread}) to {fmt(best.avg_disparity)}; "
