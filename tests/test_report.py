@@ -456,7 +456,12 @@ def test_the_class_claim_cites_the_readings_study_of_its_profile(tmp_path, monke
     # adopted: the profile's preset holds the reading, and the study keeps its baseline (DAUConfig's defaults)
     monkeypatch.setattr(dau, "_preset_params", lambda profile: {"lr_class": 0.01})
     adopted = dau._readings_note(Results(tmp_path, "cpu", dau.NOTEBOOK))
-    assert "it helps class-wise; adopted in the cpu preset" in adopted and "lowers Avg. Disparity by 3.00" in adopted
+    assert "it helps class-wise; adopted in the cpu preset, after the rows above ran" in adopted
+    assert "lowers Avg. Disparity by 3.00" in adopted
+    folder = tmp_path / "cpu" / dau.NOTEBOOK  # the rows' run used it (its meta's DAU config holds the reading)
+    folder.mkdir(parents=True)
+    (folder / "table1_seeds.meta.json").write_text(json.dumps({"dau": "DAUConfig(lr=0.003, lr_class=0.01, alpha=0.3)"}))
+    assert "adopted in the cpu preset) to" in dau._readings_note(Results(tmp_path, "cpu", dau.NOTEBOOK))
     monkeypatch.undo()
     (sweeps / "readings_class_s2.json").unlink()
     (sweeps / "readings_class_s1.json").unlink()

@@ -186,6 +186,19 @@ def _adopted(profile: str, params: str) -> bool:
     return all(preset.get(k) == v for k, v in json.loads(params).items())
 
 
+def _rows_ran(r, params: str) -> bool:
+    """Whether the last run behind r's per-seed table (its table1_seeds.meta.json's DAU config) ran a reading's grid
+    values (a sweep row's params, JSON); False when no meta names a DAU config."""
+    import json
+
+    for f in r.folders:
+        meta = f / "table1_seeds.meta.json"
+        if meta.exists():
+            dau = str(json.loads(meta.read_text()).get("dau", ""))
+            return bool(dau) and all(f"{k}={v!r}" in dau for k, v in json.loads(params).items())
+    return False
+
+
 def _readings_note(r) -> str:
     """One sentence on the committed readings study at r's profile, or "" when there is none."""
     t = readings_study(r.root, r.profile)
@@ -206,8 +219,9 @@ def _readings_note(r) -> str:
         adopted = _adopted(r.profile, best.params)
         spread = (f"sd {fmt(best.d_sd)} over {n} seeds: {'above' if helps else 'within'} its standard error, so by "
                   f"the study's rule it {'helps' if helps else 'does not help'} class-wise"
-                  + (f"; adopted in the {r.profile} preset" if adopted
-                     else "; not adopted yet" if helps else ""))
+                  + (f"; adopted in the {r.profile} preset" + ("" if _rows_ran(r, best.params) else
+                                                                   ", after the rows above ran: not in them yet")
+                     if adopted else "; not adopted yet" if helps else ""))
     return (f"the readings the paper leaves open, {len(t) - 1} tried at this profile (validation-scored, "
             f"{r.profile}/02_sweeps, seeds {seeds}): the best, {best.name}, lowers "
             f"Avg. Disparity by {fmt(best.d_mean)} ({spread}) to {fmt(best.avg_disparity)}; "
