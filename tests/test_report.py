@@ -471,6 +471,17 @@ def test_the_class_claim_cites_the_readings_study_of_its_profile(tmp_path, monke
     assert dau.readings_study(tmp_path, "quick") is None and dau._readings_note(Results(tmp_path, "quick", dau.NOTEBOOK)) == ""
 
 
+def test_the_class_claim_judges_a_notebooks_rows_in_memory():
+    """A notebook's checks cell judges its rows in memory (claims.Frames: no results folder, so no readings study to
+    cite): the class-wise rule gives its verdict there, never "error" (a fresh quick run of notebook 02 once did)."""
+    from unlearnlib.papers.claims import Frames
+
+    rows = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "quick" / dau.NOTEBOOK / "table1_seeds.csv")
+    o = dau.dau_class(Frames({"table1_seeds": rows}))
+    assert o is not None and o.verdict in ("reproduced", "partly", "not reproduced"), o
+    assert dau._readings_note(Frames({})) == ""
+
+
 def test_a_seed_whose_original_never_learnt_the_class_cannot_test_table_1(tmp_path):
     """A seed whose original the attack finds no member of the class in (recall 0 at epoch 0: it never learnt its
     few kept samples) is left out of Table 1's claims and named; without the others the claim is untestable. Kept

@@ -200,7 +200,10 @@ def _rows_ran(r, params: str) -> bool:
 
 
 def _readings_note(r) -> str:
-    """One sentence on the committed readings study at r's profile, or "" when there is none."""
+    """One sentence on the committed readings study at r's profile, or "" when there is none, or when r is a
+    notebook's rows in memory (claims.Frames: no results folder, no profile)."""
+    if getattr(r, "root", None) is None:
+        return ""
     t = readings_study(r.root, r.profile)
     if t is None or "baseline" not in t.index or len(t) < 2:
         return ""
