@@ -184,6 +184,13 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _write_text(path: Path, text: str) -> None:
+    """Write a file whole or not at all (a reader never sees it half written)."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 @contextmanager
 def _dir_locked(folder: Path):
     """Hold an exclusive advisory lock (flock) on `folder` inside the block: concurrent writers of one table's rows
@@ -208,9 +215,10 @@ def save_rows(out: str | Path, table: str, cfg, seed: int, rows: pd.DataFrame, d
     They replace the stored rows of the same seed and row-field values (another sparsity's or scheme's rows of that
     seed stay); replaced rows go to <fingerprint>.replaced.csv first. Each row records the commit, device and time
     that computed it. Concurrent writers of one table take turns (`_dir_locked`)."""
-    path, fp, config = _file(out, table, cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _dir_locked(path.parent):
+    folder = _table_dir(out, table)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _dir_locked(folder):  # the rows file is chosen under the lock too: another writer may be writing a side file
+        path, fp, config = _file(out, table, cfg)
         return _save_rows_locked(out, table, cfg, seed, rows, device, path, fp, config)
 
 
@@ -232,8 +240,8 @@ def _save_rows_locked(out, table: str, cfg, seed: int, rows: pd.DataFrame, devic
         for f in row_fields(cfg):  # every row-field value the stored rows cover
             config[f] = list(dict.fromkeys([*side["config"].get(f, []), *config.get(f, [])]))
     _write_csv(new, path)
-    path.with_suffix(".json").write_text(json.dumps({"fingerprint": fp, "row_columns": list(row_fields(cfg).values()),
-                                                     "config": config}, indent=1, default=str))
+    _write_text(path.with_suffix(".json"), json.dumps({"fingerprint": fp, "row_columns": list(row_fields(cfg).values()),
+                                                      "config": config}, indent=1, default=str))
     _index(out, table, path, fp, sorted(int(s) for s in new.seed.unique()))
     return path
 
@@ -245,7 +253,7 @@ def _index(out, table: str, path: Path, fp: str, seeds: list[int]) -> None:
     d = json.loads(index.read_text()) if index.exists() else {}
     d[table] = {"rows": path.relative_to(_profile_dir(store_dir(out))).as_posix(), "fingerprint": fp, "seeds": seeds}
     Path(out).mkdir(parents=True, exist_ok=True)
-    index.write_text(json.dumps(dict(sorted(d.items())), indent=1) + "\n")
+    _write_text(index, json.dumps(dict(sorted(d.items())), indent=1) + "\n")
 
 
 def drop_provenance(df: pd.DataFrame) -> pd.DataFrame:
