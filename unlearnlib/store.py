@@ -178,17 +178,15 @@ def _file(out, table: str, cfg) -> tuple[Path, str, dict]:
     return folder / f"{fp}.csv", fp, config
 
 
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
 def _write_text(path: Path, text: str) -> None:
     """Write a file whole or not at all (a reader never sees it half written)."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    _write_text(path, df.to_csv(index=False))
 
 
 @contextmanager

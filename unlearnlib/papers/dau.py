@@ -130,6 +130,11 @@ def _preset_params(profile: str) -> dict:
     return asdict(preset_config("dau", profile))
 
 
+def _holds(config: dict, params: dict) -> bool:
+    """Whether `config` (a DAU config as a dict) has each of a sweep row's grid values `params`."""
+    return all(config.get(k) == v for k, v in params.items())
+
+
 def _study_baseline() -> dict:
     """The reading the study measures every option against: DAUConfig's defaults, the readings every table before the
     study ran (an adopted reading goes into a profile's PRESETS, never into the defaults, so the study keeps its
@@ -163,7 +168,7 @@ def readings_study(root, profile: str) -> pd.DataFrame | None:
         re = got[got.method == "retrain"].iloc[0]
         for _, row in got[got.method == "dau"].iterrows():
             params = json.loads(row.params)
-            is_base = all(base.get(k) == v for k, v in params.items())
+            is_base = _holds(base, params)
             rows.append({"option": "baseline" if is_base else ", ".join(f"{k}={v}" for k, v in params.items()),
                          "params": row.params if not is_base else "{}",
                          "seed": seed, **{f"{m}_gap": row[m] - re[m] for m in METRICS},
@@ -182,8 +187,7 @@ def _adopted(profile: str, params: str) -> bool:
     """Whether a reading's grid values (a sweep row's params, JSON) are in DAU's preset at `profile`."""
     import json
 
-    preset = _preset_params(profile)
-    return all(preset.get(k) == v for k, v in json.loads(params).items())
+    return _holds(_preset_params(profile), json.loads(params))
 
 
 def _rows_ran(r, params: str) -> bool:
