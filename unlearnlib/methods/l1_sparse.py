@@ -48,6 +48,11 @@ def l1_norm(model: nn.Module) -> torch.Tensor:
     return sum(p.abs().sum() for p in model.parameters())
 
 
+# cpu: FT's budget (the method is FT with an l1 penalty), 2 epochs against the original's 12; alpha at the
+# placeholder until the validation-scored sweep set out in results/cpu/02_sweeps/README.md chooses it.
+PRESETS = {"cpu": {"epochs": 2}}
+
+
 @register("l1_sparse", L1SparseConfig)
 def l1_sparse(model: nn.Module, split: Split, data: DeviceData, cfg: L1SparseConfig) -> nn.Module:
     """Fine-tune on the retain set with a linearly decaying l1 penalty on the weights."""

@@ -79,6 +79,11 @@ def saliency_mask(model: nn.Module, x: torch.Tensor, y: torch.Tensor, threshold:
     return masks
 
 
+# cpu: FT's budget, 2 epochs (each a forget then a retain pass) against the original's 12; threshold and lr stay the
+# reference's until the validation-scored sweep set out in results/cpu/02_sweeps/README.md chooses them.
+PRESETS = {"cpu": {"epochs": 2}}
+
+
 @register("salun", SalUnConfig)
 def salun(model: nn.Module, split: Split, data: DeviceData, cfg: SalUnConfig) -> nn.Module:
     """Random-label unlearning of the forget set, moving only the weights most salient to it."""

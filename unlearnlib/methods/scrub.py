@@ -66,6 +66,12 @@ def scrub_lr(cfg: ScrubConfig, epoch: int) -> float:
     return cfg.lr * cfg.decay_rate ** sum(epoch > d for d in cfg.decay_epochs)
 
 
+# cpu: FT's budget, 2 epochs (each a retain pass) against the original's 12; the max steps keep their share of the
+# reference's (3 of 5: 1 of 2), the one max pass before the min passes, which the SCRUB authors keep fewer than the min
+# steps. The decay epochs (3, 5, 9) then never come. max_steps is the grid results/cpu/02_sweeps/README.md sets out.
+PRESETS = {"cpu": {"epochs": 2, "max_steps": 1}}
+
+
 @register("scrub", ScrubConfig)
 def scrub(model: nn.Module, split: Split, data: DeviceData, cfg: ScrubConfig) -> nn.Module:
     """Distil the original into a student that disagrees with it on the forget set and agrees on the retain set."""

@@ -31,6 +31,7 @@ FLAWLESS_PCT = 100  # class-wise UA and MIA-Efficacy: "flawless", as the paper w
 RUNTIME_SHARE_PCT = 15  # DAU's run time as a share of retrain's (the paper: 7.98 against 82.15 minutes)
 RIVALS = ("finetune", "grad_ascent", "fisher", "influence")  # the paper's baselines besides retrain
 # beyond the paper: the 2023-2024 baselines a new method is now held to (issue 40), each at its reference's settings
+# (at cpu, the epoch-trained ones at FT's budget of 2 epochs: their PRESETS)
 BEYOND = ("neggrad_plus", "scrub", "l1_sparse", "salun", "ssd")
 METRICS = ("ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct")  # Avg. Disparity's four gaps to retrain
 FEATURES = {"mia_efficacy_pct": "confidence", "mia_correctness_pct": "correctness", "mia_entropy_pct": "entropy",
