@@ -26,7 +26,7 @@ import torch.nn as nn
 
 from .cache import cache_key, entry_path, load_entry, save_entry, tensor_bytes, weights_fingerprint
 from .data import Dataset, DeviceData, Split, make_split
-from .evaluation import collect, evaluate, results_table
+from .evaluation import PendingRow, collect, evaluate, results_table
 from .methods import custom_cache_entry, make_config, unlearn, with_seed
 from .models import prune_global
 from .originals import train_original
@@ -181,7 +181,7 @@ def validation_view(data: DeviceData, split: Split, seed: int = 0) -> tuple[Spli
 @dataclass
 class SettingRun:
     """One setting's outcome: its split, original, starting model (pruned or not), table rows (dicts, or
-    PendingRows while their SVC attacks still run), each method's run time and, when kept, its model."""
+    PendingRows while their SVC attacks still run, on a GPU only), each method's run time and, when kept, its model."""
 
     split: Split
     original: nn.Module
@@ -214,12 +214,20 @@ def run_setting(original: nn.Module, data: DeviceData, split: Split, sparsity: f
         start = original
     kw = dict(mia_max_per_side=mia_max_per_side, seed=seed, mia_kinds=tuple(mia_kinds), executor=executor)
     score_data, score_split = score or (data, split)
-    rows = [evaluate(start, score_data, score_split, method="original", **kw)]
+    # on a CPU the SVC attacks share the cores with the method that runs next: wait for each row's before the next
+    # method starts, so every run time is measured alone on the cores, as retrain's (its training) is; on a GPU the
+    # attacks run on the host beside the next method
+    alone = data.device.type == "cpu"
+
+    def scored(row):
+        return row.result() if alone and isinstance(row, PendingRow) else row
+
+    rows = [scored(evaluate(start, score_data, score_split, method="original", **kw))]
     seconds, models = {}, {}
     for name, run in run_methods(start, data, split, methods, seed=seed, cache=cache, trace=trajectories is not None):
         if trajectories is not None:
             trajectories.extend({**t, **tag} for t in run.trace)
-        rows.append(evaluate(run.model, score_data, score_split, method=name, runtime_s=run.seconds, **kw))
+        rows.append(scored(evaluate(run.model, score_data, score_split, method=name, runtime_s=run.seconds, **kw)))
         seconds[name] = run.seconds
         if keep_models:
             models[name] = run.model
