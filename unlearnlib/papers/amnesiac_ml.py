@@ -75,6 +75,23 @@ class AmnesiacMLConfig(Setting):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} takes one of {list(allowed)}, got {getattr(self, name)!r}")
 
+    # the methods notebook 01 follows epoch by epoch (the paper's Table 1 columns)
+    METHODS: ClassVar[tuple[str, ...]] = ("naive_retrain", "random_label", "amnesiac")
+
+    def method_config(self, name: str, **fields):
+        """Method `name`'s config in this notebook: its defaults (GravesSchedule: the authors' Adam, lr 1e-3, batch
+        64), then the protocol of Graves et al.'s Table 1, which keeps training after the removal at the original's
+        rate and batch (and its CPU bf16 switch) for `unlearn_epochs`, with this run's seed; then
+        `fields` (the amnesiac record and request, a per-epoch hook). Not a MethodsRun's preset: the protocol ties
+        the methods' schedule to the original's, and the rows stored under this config's fingerprint stay its."""
+        from ..methods import preset_config
+
+        if name not in self.METHODS:
+            raise ConfigError(f"notebook 01 follows {list(self.METHODS)}, got {name!r}")
+        t = self.train
+        return preset_config(name, train=t, overrides={"epochs": self.unlearn_epochs, "lr": t.lr,
+                                                       "batch_size": t.batch_size, "seed": self.seed, **fields})
+
     @property
     def forget_class(self) -> int:
         """The class forgotten: target_class, or the paper's (CIFAR-100 class 81; digit 3 elsewhere)."""
