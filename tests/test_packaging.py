@@ -36,3 +36,14 @@ def test_ci_runs_the_readme_test_command():
         if line and not line.startswith("#"):
             assert line in ci, f"CI does not run README line: {line}"
     assert "python run_all.py" in _readme_block("Run everything")
+
+
+def test_the_readme_lists_every_registered_method_with_its_reference():
+    """The README's method table has one line per registered method (a method added without its line fails)."""
+    import re
+
+    from unlearnlib.methods import list_methods
+
+    readme = (ROOT / "README.md").read_text()
+    listed = re.findall(r"^\| `([a-z_0-9]+)`[^|]*\| [^|]+\| [^|]+\| [^|]+\|$", readme, flags=re.M)
+    assert sorted(listed) == list_methods()
