@@ -544,3 +544,22 @@ def test_every_rule_gives_a_verdict_on_the_committed_results_and_on_their_rows_i
                 o = judge(c, frames)
                 assert o is None or o.verdict != "error", (profile, "in memory", c.text, o.value)
     assert judged >= 20  # the committed quick, cpu and paper results: most claims have rows somewhere
+
+
+def test_barlow_ablation_takes_each_scheme_from_the_first_folder_holding_it(tmp_path, monkeypatch):
+    """A variant folder (EXTRA_FOLDERS: an earlier config's complete run kept under another name) beside the
+    notebook's own, which reran class-wise only: class-wise from the notebook's folder, random forgetting from the
+    variant, never both folders' rows of one scheme mixed (that raised 'truth value of a Series is ambiguous')."""
+    def ablation(folder, schemes, random_with):
+        folder.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([{"scheme": s, "barlow_lambda": lam, "ua_pct": 50.0, "mia_efficacy_pct": 60.0, "ra_pct": 90.0,
+                       "ta_pct": 85.0, "avg_disparity": 4.0 if lam == 0 else (random_with if s == "random" else 3.0)}
+                      for s in schemes for lam in (0.0, 0.01)]).to_csv(folder / "table2_ablation.csv", index=False)
+
+    ablation(tmp_path / "cpu" / NB, ["class"], random_with=9.0)
+    ablation(tmp_path / "cpu" / f"{NB}_earlier", ["class", "random"], random_with=3.5)
+    r = Results(tmp_path, "cpu", NB, (f"{NB}_earlier",))
+    o = dau.dau_barlow(r)
+    assert o.verdict == "reproduced" and "random: disparity 4.00 without -> 3.50 with" in o.value
+    assert o.value.count("class (beyond the paper") == 1
+    assert o.evidence == [f"cpu/{NB}/table2_ablation.csv", f"cpu/{NB}_earlier/table2_ablation.csv"]

@@ -383,6 +383,8 @@ def dau_barlow(r) -> Outcome | None:
     t = r.table("table2_ablation")
     if t is None or "random" not in set(t.scheme):
         return None
+    if "_folder" in t:  # the notebook's folder and variant folders (EXTRA_FOLDERS): each scheme from the first holding it
+        t = t[t._folder == t.groupby("scheme")._folder.transform("first")]
 
     def v(row, col):  # mean ± sd where the table has sd columns (mean_sd over seeds)
         return pm(row[col], row.get(f"{col}_sd", np.nan))
