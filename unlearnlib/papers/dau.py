@@ -7,6 +7,7 @@ results/<profile>/NOTES.md and results/<profile>/02_sweeps.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -400,7 +401,9 @@ def dau_barlow(r) -> Outcome | None:
                      f"{v(without, 'avg_disparity')} without -> {v(with_, 'avg_disparity')} with, UA "
                      f"{v(without, 'ua_pct')} -> {v(with_, 'ua_pct')}, MIA-Efficacy {v(without, 'mia_efficacy_pct')} -> "
                      f"{v(with_, 'mia_efficacy_pct')} ({n_seeds(n)})")
-    return Outcome("; ".join(parts), "reproduced" if better else "not reproduced", r.where("table2_ablation"))
+    used = set(t._folder) if "_folder" in t else None  # cite only the folders whose rows were read
+    return Outcome("; ".join(parts), "reproduced" if better else "not reproduced",
+                   [w for w in r.where("table2_ablation") if used is None or str(Path(w).parent) in used])
 
 
 def _published_dau(scheme: str) -> str:
