@@ -574,3 +574,18 @@ def test_barlow_ablation_takes_each_scheme_from_the_first_folder_holding_it(tmp_
     ablation(tmp_path / "cpu" / NB, ["class", "random"], random_with=5.0)  # the notebook's folder holds both now
     o = dau.dau_barlow(r)
     assert o.verdict == "not reproduced" and o.evidence == [f"cpu/{NB}/table2_ablation.csv"]  # the variant unread
+
+
+def test_a_setting_is_read_wholly_from_the_first_folder_holding_it(tmp_path):
+    """The notebook's folder reran class-wise on seeds 0 and 2 under a new config; its variant folder holds the
+    earlier config's three seeds of both schemes: class-wise is read from the notebook's folder alone (2 seeds, no
+    seed 1 of the other config mixed in), random forgetting from the variant."""
+    new = pd.DataFrame([r for r in dau_rows(0, 89.0, 5.0) + dau_rows(2, 89.0, 5.0) if r["scheme"] == "class"])
+    old = pd.DataFrame(dau_rows(0, 80.0, 5.0) + dau_rows(1, 80.0, 5.0) + dau_rows(2, 80.0, 5.0))
+    for name, rows in ((NB, new), (f"{NB}_earlier", old)):
+        (tmp_path / "cpu" / name).mkdir(parents=True)
+        rows.to_csv(tmp_path / "cpu" / name / "table1_seeds.csv", index=False)
+    t = dau._dau_rows(Results(tmp_path, "cpu", NB, (f"{NB}_earlier",)))
+    assert sorted(t[t.scheme == "class"].seed.unique()) == [0, 2] and set(t[t.scheme == "class"].ra_pct) >= {89.0}
+    assert 80.0 not in set(t[(t.scheme == "class") & (t.method == "dau")].ra_pct)
+    assert sorted(t[t.scheme == "random"].seed.unique()) == [0, 1, 2]

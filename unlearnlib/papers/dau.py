@@ -23,9 +23,12 @@ from .claims import Claim, Outcome, beyond_spread, fmt, ms, n_seeds, published_r
 NOTEBOOK = "02_discriminative_adversarial_unlearning"
 PAPER = "dau"
 TITLE = "Discriminative Adversarial Unlearning (Sharma, Zhou, Ji & Chen, 2024)"
-# results of a profile kept under other folder names, read after the notebook's own: at the paper profile the runs at
-# the present DAU settings (defender lr 0.003); the earlier lr-0.01 folders stay as records
-EXTRA_FOLDERS = {"paper": ("02_class_scheme_h200_lr003", "02_random_scheme_h200_lr003")}
+# results of a profile kept under other folder names, read after the notebook's own (each claim takes a setting's rows
+# from the first folder holding it): at the paper profile the runs at the present DAU settings (defender lr 0.003; the
+# earlier lr-0.01 folders stay as records); at cpu, the complete three-seed run before the class-wise rate 0.005 and
+# the bf16 curvature passes, read for random forgetting until it is rerun under the present config
+EXTRA_FOLDERS = {"paper": ("02_class_scheme_h200_lr003", "02_random_scheme_h200_lr003"),
+                 "cpu": ("02_discriminative_adversarial_unlearning_lr003",)}
 
 # the claims' thresholds, as the paper words them (Table 1) and as this project reads them
 FLAWLESS_PCT = 100  # class-wise UA and MIA-Efficacy: "flawless", as the paper words it
@@ -94,7 +97,11 @@ def _dau_rows(r) -> pd.DataFrame | None:
         return None
     if "seed" not in t:
         t = t.assign(seed=0)
-    return t.drop_duplicates(["scheme", "sparsity", "method", "seed"], keep="first")  # the notebook's own folder first
+    if "_folder" in t:  # each setting (scheme, sparsity) wholly from the first folder holding it: never seeds of two
+        # configs in one mean (the notebook's own folder first, then its variant folders)
+        first = t.groupby(["scheme", "sparsity"])._folder.transform("first")
+        t = t[t._folder == first]
+    return t.drop_duplicates(["scheme", "sparsity", "method", "seed"], keep="first")
 
 
 def _by_setting(t: pd.DataFrame, scheme: str):
