@@ -91,16 +91,22 @@ PROFILES = {
 }
 
 
+def _first_folder(t: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The rows of each setting (one value of `keys`) wholly from the first folder holding it, so no mean mixes the
+    seeds of two configs: the notebook's own folder first, then its variant folders (EXTRA_FOLDERS) in their order.
+    A table read without file columns (an acceptance cell's rows, no `_folder`) is returned whole."""
+    if "_folder" not in t:
+        return t
+    return t[t._folder == t.groupby(keys)._folder.transform("first")]
+
+
 def _dau_rows(r) -> pd.DataFrame | None:
     t = r.table("table1_seeds")
     if t is None:
         return None
     if "seed" not in t:
         t = t.assign(seed=0)
-    if "_folder" in t:  # each setting (scheme, sparsity) wholly from the first folder holding it: never seeds of two
-        # configs in one mean (the notebook's own folder first, then its variant folders)
-        first = t.groupby(["scheme", "sparsity"])._folder.transform("first")
-        t = t[t._folder == first]
+    t = _first_folder(t, ["scheme", "sparsity"])
     return t.drop_duplicates(["scheme", "sparsity", "method", "seed"], keep="first")
 
 
@@ -396,8 +402,7 @@ def dau_barlow(r) -> Outcome | None:
     t = r.table("table2_ablation")
     if t is None or "random" not in set(t.scheme):
         return None
-    if "_folder" in t:  # the notebook's folder and variant folders (EXTRA_FOLDERS): each scheme from the first holding it
-        t = t[t._folder == t.groupby("scheme")._folder.transform("first")]
+    t = _first_folder(t, ["scheme"])
 
     def v(row, col):  # mean ± sd where the table has sd columns (mean_sd over seeds)
         return pm(row[col], row.get(f"{col}_sd", np.nan))
