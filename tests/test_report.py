@@ -471,6 +471,51 @@ def test_the_class_claim_cites_the_readings_study_of_its_profile(tmp_path, monke
     assert dau.readings_study(tmp_path, "quick") is None and dau._readings_note(Results(tmp_path, "quick", dau.NOTEBOOK)) == ""
 
 
+def _beyond_file(folder: Path, scheme: str, seed: int, rows: list[tuple[str, dict, float]]) -> None:
+    """A sweep JSON of issue 40's baselines for one scheme and seed: (method, params, avg_disparity) per row."""
+    out = [{"method": "retrain", "avg_disparity": 0.0, "params": "{}"}]
+    out += [{"method": m, "avg_disparity": disp, "params": json.dumps(p)} for m, p, disp in rows]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"beyond_{scheme}_s{seed}.json").write_text(
+        json.dumps({"meta": {"seeds": [seed], "scheme": scheme}, "rows": out}))
+
+
+def test_the_beyond_sweep_rule_keeps_the_references_value_unless_a_point_beats_it_beyond_its_standard_error(tmp_path):
+    """dau.beyond_sweep applies issue 40's rule (results/cpu/02_sweeps/README.md): the score is the mean of the two
+    schemes' Avg. Disparity per seed; a referenced method moves off its reference's value only when the best point's
+    mean d exceeds sd / sqrt n; l1-sparse (no reference) takes its lowest mean score; a seed with one scheme is left
+    out."""
+    sweeps = tmp_path / "cpu" / "02_sweeps"
+    ref, near, far = {"threshold": 0.5, "lr": 0.013}, {"threshold": 0.3, "lr": 0.013}, {"threshold": 0.7, "lr": 0.005}
+    # per seed (random, class): ref scores 5, 5, 5; near 4, 6, 3.5 (d 1, -1, 1.5: mean 0.5 < se 0.76);
+    # far 4, 4.5, 4 (d 1, 0.5, 1: mean 0.83 > se 0.17); ssd's point 2 never beats its reference by enough
+    disp = {0: {"ref": (4, 6), "near": (3, 5), "far": (3, 5), "l1a": (2, 2), "l1b": (3, 3), "ssd": (5, 5), "ssd2": (4, 6)},
+            1: {"ref": (5, 5), "near": (6, 6), "far": (4, 5), "l1a": (2, 4), "l1b": (3, 2), "ssd": (5, 5), "ssd2": (9, 9)},
+            2: {"ref": (6, 4), "near": (3, 4), "far": (4, 4), "l1a": (2, 2), "l1b": (1, 1), "ssd": (5, 5), "ssd2": (5, 4)}}
+    for seed, v in disp.items():
+        for i, scheme in enumerate(("random", "class")):
+            _beyond_file(sweeps, scheme, seed, [
+                ("salun", ref, v["ref"][i]), ("salun", near, v["near"][i]), ("salun", far, v["far"][i]),
+                ("l1_sparse", {"alpha": 1e-4}, v["l1a"][i]), ("l1_sparse", {"alpha": 5e-4}, v["l1b"][i]),
+                ("ssd", {"alpha": 10, "lam": 1}, v["ssd"][i]), ("ssd", {"alpha": 3, "lam": 1}, v["ssd2"][i])])
+    _beyond_file(sweeps, "random", 3, [("salun", ref, 9.0), ("salun", far, 0.0)])  # seed 3: no class-wise file
+    t = dau.beyond_sweep(tmp_path, "cpu").set_index(["method", "params"])
+    salun = t.loc["salun"]
+    assert salun.loc[json.dumps(far), "chosen"] and not salun.loc[json.dumps(ref), "chosen"]
+    assert salun.loc[json.dumps(far), "seeds"] == [0, 1, 2]  # seed 3 left out
+    assert abs(salun.loc[json.dumps(far), "d_mean"] - 5 / 6) < 1e-9 and salun.loc[json.dumps(ref), "d_mean"] == 0
+    assert salun.loc[json.dumps(near), "d_mean"] == 0.5
+    ssd = t.loc["ssd"]  # d -0, -4, +0.5: the best non-reference point does not beat its standard error
+    assert ssd.loc[json.dumps({"alpha": 10, "lam": 1}), "chosen"] and ssd.chosen.sum() == 1
+    l1 = t.loc["l1_sparse"]  # scores 2, 3, 2 (mean 2.33) against 3, 2.5, 1 (mean 2.17)
+    assert l1.loc[json.dumps({"alpha": 5e-4}), "chosen"] and l1.d_mean.isna().all()
+    # the far point loses its edge: its class-wise score at seed 1 rises, so its mean d falls within its se
+    _beyond_file(sweeps, "class", 1, [("salun", ref, 5.0), ("salun", near, 6.0), ("salun", far, 8.0)])
+    again = dau.beyond_sweep(tmp_path, "cpu").set_index(["method", "params"]).loc["salun"]
+    assert again.loc[json.dumps(ref), "chosen"] and again.chosen.sum() == 1
+    assert dau.beyond_sweep(tmp_path, "quick") is None
+
+
 def test_the_class_claim_judges_a_notebooks_rows_in_memory():
     """A notebook's checks cell judges its rows in memory (claims.Frames: no results folder, so no readings study to
     cite): the class-wise rule gives its verdict there, never "error" (a fresh quick run of notebook 02 once did)."""
