@@ -514,6 +514,8 @@ def test_the_beyond_sweep_rule_keeps_the_references_value_unless_a_point_beats_i
     again = dau.beyond_sweep(tmp_path, "cpu").set_index(["method", "params"]).loc["salun"]
     assert again.loc[json.dumps(ref), "chosen"] and again.chosen.sum() == 1
     assert dau.beyond_sweep(tmp_path, "quick") is None
+    _beyond_file(tmp_path / "quick" / "02_sweeps", "class", 0, [("salun", ref, 1.0)])  # one scheme: nothing to score
+    assert dau.beyond_sweep(tmp_path, "quick") is None
 
 
 def test_the_class_claim_judges_a_notebooks_rows_in_memory():

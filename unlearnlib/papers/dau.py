@@ -265,7 +265,7 @@ def beyond_sweep(root, profile: str) -> pd.DataFrame | None:
     point's, per seed, and the point with the largest mean d is chosen only if that mean exceeds its standard error
     (sd / sqrt n); otherwise the reference's value stays. Where it gives none, the point with the lowest mean score is
     chosen. One row per method and grid point: seeds, score mean and sd, d mean, sd and se (NaN without a reference),
-    and `chosen`. None when no file is committed."""
+    and `chosen`. None until some seed has both schemes' files."""
     import json
     from pathlib import Path
 
@@ -274,6 +274,8 @@ def beyond_sweep(root, profile: str) -> pd.DataFrame | None:
     for f in files:
         d = json.loads(f.read_text())
         scheme, seed = d["meta"]["scheme"], d["meta"]["seeds"][0]
+        if d["meta"].get("sparsity", 0.0) > 0:  # the rule scores dense models only
+            continue
         for _, row in pd.DataFrame(d["rows"]).iterrows():
             if row.method in BEYOND_REFERENCE:
                 rows.append({"method": row.method, "params": row.params, "scheme": scheme, "seed": seed,
@@ -282,6 +284,8 @@ def beyond_sweep(root, profile: str) -> pd.DataFrame | None:
         return None
     t = pd.DataFrame(rows).drop_duplicates(["method", "params", "scheme", "seed"], keep="last")
     both = t.groupby(["method", "params", "seed"]).filter(lambda g: g.scheme.nunique() == 2)
+    if both.empty:  # no seed has run both schemes yet: nothing to score
+        return None
     score = both.groupby(["method", "params", "seed"], sort=False).avg_disparity.mean().rename("score").reset_index()
     out = []
     for method, g in score.groupby("method", sort=False):
