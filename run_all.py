@@ -188,6 +188,33 @@ def run_on_ray(jobs: list[tuple[Path, dict]], profile: str, results_root: Path, 
     return failures
 
 
+def emulated_bf16_notice(jobs: list[tuple[Path, dict]], profile: str) -> str | None:
+    """A line for the user when this run trains in bf16 on a CPU that has no native bf16 (TrainConfig.cpu_bf16,
+    on in the cpu profile): it runs several times slower than it would in float32 (unlearnlib.results.native_cpu_bf16),
+    which no notebook's log would say until it is hours in. None otherwise."""
+    from unlearnlib.papers import config_class, notebook_config
+    from unlearnlib.results import native_cpu_bf16
+    from unlearnlib.train import resolve_device
+
+    slow = []
+    for nb, overrides in jobs:
+        if resolve_device(overrides.get("DEVICE") or "auto").type != "cpu" or config_class(nb.stem) is None:
+            continue
+        train = getattr(notebook_config(nb.stem, profile, overrides.get("OVERRIDES") or {}), "train", None)
+        if getattr(train, "cpu_bf16", False) and nb.stem not in slow:
+            slow.append(nb.stem)
+    if not slow or native_cpu_bf16():
+        return None
+    import torch
+
+    return (f"note: {', '.join(slow)} train in bf16 on this CPU (profile {profile}, TrainConfig.cpu_bf16), but it has no "
+            f"native bf16 ({torch.backends.cpu.get_cpu_capability()}): expect several times the README's times "
+            f"(measured 5x slower than float32 on an AVX2-only core). The config is the same (its numbers not always to "
+            f"the last digit: other kernels); to run fast here in "
+            f"float32 instead, add -p TRAIN '{{\"cpu_bf16\": False}}' (the methods' passes follow "
+            f"the training setting): a config of its own, apart from the committed rows.")
+
+
 def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
     if not only:
         return notebooks
@@ -369,6 +396,10 @@ def main(argv=None) -> int:
     os.environ.setdefault("UNLEARNLIB_GIT_COMMIT", description["git_commit"])  # the kernels' tables say the same
     from unlearnlib.store import Busy
 
+    if not args.ray:  # Ray's workers are other machines: their CPUs are theirs to report
+        notice = emulated_bf16_notice(jobs, args.profile)
+        if notice:
+            print(notice, file=sys.stderr, flush=True)
     if args.ray:
         failures = run_on_ray(jobs, args.profile, results_root, description, args.ray, args.task_cpus, args.task_gpus)
     else:

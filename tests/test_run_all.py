@@ -341,3 +341,22 @@ def test_an_executed_notebook_names_no_environment_folder(tmp_path):
     d = json.loads(executed.read_text())
     assert "".join(d["cells"][0]["outputs"][0]["text"]) == "<venv>/lib/z.py:3: W\n"
     assert d["metadata"]["papermill"]["input_path"] == "notebooks/a.ipynb"
+
+
+def test_a_bf16_cpu_run_on_a_cpu_without_native_bf16_is_told_so_before_it_starts(monkeypatch):
+    """The cpu profile trains in bf16 (TrainConfig.cpu_bf16); where the CPU emulates bf16 (about 5x slower than
+    float32), run_all says so up front and names the float32 override; with native bf16, with that override, or at a
+    float32 profile, it says nothing."""
+    from unlearnlib import results
+
+    nb02 = [n for n in run_all.discover() if n.stem.startswith("02")]
+    monkeypatch.setattr(results, "native_cpu_bf16", lambda: False)
+    cpu = run_all.invocations([], [], "cpu", nb02)
+    notice = run_all.emulated_bf16_notice(cpu, "cpu")
+    assert notice and "02_discriminative_adversarial_unlearning" in notice and "no native bf16" in notice
+    assert """-p TRAIN '{"cpu_bf16": False}'""" in notice
+    f32 = run_all.invocations([("TRAIN", '{"cpu_bf16": False}')], [], "cpu", nb02)
+    assert run_all.emulated_bf16_notice(f32, "cpu") is None
+    assert run_all.emulated_bf16_notice(run_all.invocations([], [], "quick", nb02), "quick") is None
+    monkeypatch.setattr(results, "native_cpu_bf16", lambda: True)
+    assert run_all.emulated_bf16_notice(cpu, "cpu") is None

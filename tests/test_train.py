@@ -211,3 +211,29 @@ def test_cpu_bf16_is_opt_in_and_predictions_stay_fp32(digits_data):
     assert predict(model, x[:32]).dtype == torch.float32 and seen == [torch.float32]  # what attacks read: fp32
     with autocast(torch.device("cpu"), True):
         assert not torch.is_autocast_enabled("cpu")  # the default stays fp32 on a CPU
+
+
+def test_cpu_bf16_warns_where_the_cpu_emulates_bf16_and_still_runs_bf16(monkeypatch):
+    """On a CPU without native bf16 a cpu_bf16 run warns once per call site, naming the fix, and keeps bf16 (its
+    numbers must not depend on the instruction set); with native bf16, or in float32, nothing is said."""
+    import warnings
+
+    from unlearnlib import results, train
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(train, "native_cpu_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match=r"no native bf16.*cpu_bf16\": False"):
+        with train.autocast(cpu, True, cpu=True):
+            assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with train.autocast(cpu, True, cpu=False):  # float32: no bf16, nothing to say
+            assert not torch.is_autocast_enabled("cpu")
+        monkeypatch.setattr(train, "native_cpu_bf16", lambda: True)
+        with train.autocast(cpu, True, cpu=True):
+            assert torch.is_autocast_enabled("cpu")
+    # the tables' metadata say which kind of CPU ran them
+    monkeypatch.setattr(results, "native_cpu_bf16", lambda: False)
+    assert results.describe_device("cpu").endswith(f", {torch.backends.cpu.get_cpu_capability()}, no native bf16")
+    monkeypatch.setattr(results, "native_cpu_bf16", lambda: True)
+    assert results.describe_device("cpu").endswith(", native bf16")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -22,6 +23,7 @@ except ImportError:  # text bars: tqdm.auto would fall back to them anyway, with
     from tqdm.std import tqdm
 
 from .data import DeviceData, batches
+from .results import native_cpu_bf16
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -131,10 +133,22 @@ def default_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, label_smoot
     return F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
 
 
+CPU_BF16_EMULATED = (
+    "cpu_bf16 is on (the profile trains in bf16 on a CPU, for speed), but this CPU has no native bf16 ({cap}: torch "
+    "emulates it, several times slower than float32; measured 16 against 82 images/s on an AVX2-only core). The "
+    "config stays the profile's (its numbers not always to the last digit: other kernels). To run fast here, turn it off: `-p TRAIN '{{\"cpu_bf16\": "
+    "False}}'` (the methods' bf16 passes follow the training setting); the rows then get a config of their "
+    "own, apart from the committed bf16 ones.")
+
+
 def autocast(device: torch.device, enabled: bool = True, cpu: bool = False):
     """bf16 autocast on CUDA, and on a CPU only when `cpu` (a no-op context elsewhere): the one switch every
-    training loop uses."""
+    training loop uses. On a CPU without native bf16 it warns once (CPU_BF16_EMULATED) and still runs bf16, so
+    a run's numbers do not depend on the machine's instruction set."""
     on = enabled and (device.type == "cuda" or (cpu and device.type == "cpu"))
+    if on and device.type == "cpu" and not native_cpu_bf16():
+        warnings.warn(CPU_BF16_EMULATED.format(cap=torch.backends.cpu.get_cpu_capability()), RuntimeWarning,
+                      stacklevel=2)
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=on)
 
 
