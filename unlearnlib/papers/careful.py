@@ -58,13 +58,13 @@ class CarefulEvalConfig(MethodsRun):
 
 
 PROFILES = {
-    # the 2023-2024 baselines (BEYOND) beside the papers' methods: at smoke, and at cpu and paper once rerun
+    # the 2023-2024 baselines (BEYOND) beside the papers' methods: at smoke and quick, and at cpu and paper once rerun
     "smoke": from_setting("smoke", CarefulEvalConfig, methods=("retrain", "finetune", "grad_ascent", "amnesiac", "dau",
                                                               *BEYOND),
                           pool_size=600, n_targets=80, n_val=40, n_population=100, n_shadows=4, n_ref=2),
     # digits with notebook 02's quick MLP; the whole training part as the pool; 12 shadows
     "quick": from_setting("quick", CarefulEvalConfig, model="mlp", n_targets=400, n_val=100, n_population=300,
-                          n_shadows=12),
+                          n_shadows=12, methods=(*CarefulEvalConfig.methods, *BEYOND)),
     # CIFAR-10, small_cnn in bf16: a 5,000-sample pool, 8 shadows (an hour on 2 cores)
     "cpu": from_setting("cpu", CarefulEvalConfig, pool_size=5000, n_targets=1000, n_val=500, n_population=1000,
                         n_shadows=8),

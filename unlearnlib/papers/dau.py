@@ -85,7 +85,7 @@ class DAUPaperConfig(MethodsRun):
 
 PROFILES = {
     "smoke": from_setting("smoke", DAUPaperConfig, beyond=BEYOND),
-    "quick": from_setting("quick", DAUPaperConfig, model="mlp"),  # an MLP: DAU is costly on a CPU
+    "quick": from_setting("quick", DAUPaperConfig, model="mlp", beyond=BEYOND),  # an MLP: DAU is costly on a CPU
     "cpu": from_setting("cpu", DAUPaperConfig, beyond=BEYOND),
     "paper": from_setting("paper", DAUPaperConfig, beyond=BEYOND),
 }
