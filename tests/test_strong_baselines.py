@@ -331,6 +331,12 @@ def test_dau_beyond_claim_needs_a_win_over_every_baseline_beyond_the_spread():
     same = pd.concat([_rows(m, [2.0, 2.2, 1.8]) for m in room.BEYOND])  # DAU no better than any: nothing won
     assert room.dau_beyond(Frames({"table1_seeds": t1, "table_beyond_seeds": same})).verdict == "not reproduced"
     assert room.dau_beyond(Frames({"table1_seeds": t1})) is None  # no beyond table: not run
+    # a DAU that does nothing (the original's disparity) wins nothing, even against baselines that harm the model
+    idle = pd.concat([_rows("retrain", [0, 0, 0]), _rows("original", [2.0, 2.2, 1.8]), _rows("dau", [2.0, 2.2, 1.8])])
+    o = room.dau_beyond(Frames({"table1_seeds": idle, "table_beyond_seeds": far}))
+    assert o.verdict == "not reproduced" and "DAU no nearer retrain than the original" in o.value
+    moved = pd.concat([idle[idle.method != "original"], _rows("original", [4.0, 4.4, 3.6])])  # DAU unlearned
+    assert room.dau_beyond(Frames({"table1_seeds": moved, "table_beyond_seeds": far})).verdict == "reproduced"
 
 
 def test_notebook_02_beyond_rows_have_their_own_fingerprint():

@@ -390,12 +390,19 @@ def dau_beyond(r) -> Outcome | None:
         if "dau" not in per_seed or not rivals:
             continue
         label = f"{scheme} {'dense' if sp == 0 else f'{sp:.0%} sparse'}"
+        # a win counts only where DAU unlearned, its Avg. Disparity below the original's beyond the spread: a
+        # method that does nothing would otherwise beat every baseline that harms the model (tests/test_null_method)
+        orig = t[(t.scheme == scheme) & (t.sparsity == sp) & (t.method == "original")].set_index("seed").avg_disparity
+        unlearned, _ = beyond_spread((orig - per_seed["dau"]).dropna()) if len(orig) else (True, "")
         words = []
         for m in rivals:
             win, margin = beyond_spread(per_seed[m] - per_seed["dau"])
+            win = win and unlearned
             wins, total = wins + win, total + 1
             words.append(f"{m} {ms(per_seed[m])} ({'below' if win else 'not below'}: {margin})")
-        parts.append(f"{label}: DAU {ms(per_seed['dau'])} vs " + ", ".join(words))
+        parts.append(f"{label}: DAU {ms(per_seed['dau'])} vs " + ", ".join(words)
+                     + ("" if unlearned else f" (no win counts: DAU no nearer retrain than the original, "
+                        f"{ms(orig)})"))
     if not total:
         return None
     verdict = "reproduced" if wins == total else "partly" if wins else "not reproduced"
