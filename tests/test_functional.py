@@ -5,7 +5,7 @@ By default the committed results (results/quick) are checked, and the notebooks'
 the report's verdicts; a drift fails. With UNLEARNLIB_FUNCTIONAL_RUN=1 the quick notebooks run first (`run_all`,
 about 8 minutes on 2 cores; from an empty cache and with 2 threads the numbers match to the last digit on a CPU
 of the instruction set that recorded them, `device` in the tables' metadata: across AVX2 and AVX-512 the quick
-numbers move, by up to tens of points on 129-sample forget sets, while every verdict held, results/quick/NOTES.md) and their
+numbers move, and notebook 01's inversion verdict with them, results/quick/NOTES.md) and their
 fresh tables are checked instead. After a deliberate change of the quick results, record the new expectations:
 
     python tests/test_functional.py --record
