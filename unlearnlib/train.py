@@ -144,7 +144,7 @@ CPU_BF16_EMULATED = (
 def autocast(device: torch.device, enabled: bool = True, cpu: bool = False):
     """bf16 autocast on CUDA, and on a CPU only when `cpu` (a no-op context elsewhere): the one switch every
     training loop uses. On a CPU without native bf16 it warns once (CPU_BF16_EMULATED) and still runs bf16, so
-    a run's numbers do not depend on the machine's instruction set."""
+    a run's config does not depend on the machine (its digits may: other kernels)."""
     on = enabled and (device.type == "cuda" or (cpu and device.type == "cpu"))
     if on and device.type == "cpu" and not native_cpu_bf16():
         warnings.warn(CPU_BF16_EMULATED.format(cap=torch.backends.cpu.get_cpu_capability()), RuntimeWarning,
