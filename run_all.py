@@ -194,7 +194,7 @@ def emulated_bf16_notice(jobs: list[tuple[Path, dict]], profile: str) -> str | N
     which no notebook's log would say until it is hours in. None otherwise."""
     from unlearnlib.papers import config_class, notebook_config
     from unlearnlib.results import native_cpu_bf16
-    from unlearnlib.train import resolve_device
+    from unlearnlib.train import CPU_BF16_EMULATED, resolve_device
 
     slow = []
     for nb, overrides in jobs:
@@ -207,12 +207,8 @@ def emulated_bf16_notice(jobs: list[tuple[Path, dict]], profile: str) -> str | N
         return None
     import torch
 
-    return (f"note: {', '.join(slow)} train in bf16 on this CPU (profile {profile}, TrainConfig.cpu_bf16), but it has no "
-            f"native bf16 ({torch.backends.cpu.get_cpu_capability()}): expect several times the README's times "
-            f"(measured 5x slower than float32 on an AVX2-only core). The config is the same (its numbers not always to "
-            f"the last digit: other kernels); to run fast here in "
-            f"float32 instead, add -p TRAIN '{{\"cpu_bf16\": False}}' (the methods' passes follow "
-            f"the training setting): a config of its own, apart from the committed rows.")
+    return f"note: {', '.join(slow)} (profile {profile}): " + CPU_BF16_EMULATED.format(
+        cap=torch.backends.cpu.get_cpu_capability())
 
 
 def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
@@ -396,13 +392,12 @@ def main(argv=None) -> int:
     os.environ.setdefault("UNLEARNLIB_GIT_COMMIT", description["git_commit"])  # the kernels' tables say the same
     from unlearnlib.store import Busy
 
-    if not args.ray:  # Ray's workers are other machines: their CPUs are theirs to report
+    if args.ray:
+        failures = run_on_ray(jobs, args.profile, results_root, description, args.ray, args.task_cpus, args.task_gpus)
+    else:  # (Ray's workers are other machines: their CPUs are theirs to report)
         notice = emulated_bf16_notice(jobs, args.profile)
         if notice:
             print(notice, file=sys.stderr, flush=True)
-    if args.ray:
-        failures = run_on_ray(jobs, args.profile, results_root, description, args.ray, args.task_cpus, args.task_gpus)
-    else:
         failures = []
         for i, (nb, overrides) in enumerate(jobs, 1):
             shown = {k: v for k, v in overrides.items() if v}
