@@ -267,6 +267,21 @@ def test_dau_class_nonmembers_val_other_leaves_the_forgotten_class_out(digits, d
         unlearn("dau", model, split, digits_data, class_nonmembers="test")
 
 
+def test_dau_sensitivity_option_reaches_the_attacker_tokens(digits, digits_data, monkeypatch):
+    import unlearnlib.methods.dau as dau_mod
+    model, split = _bn_cnn(digits_data, digits)
+    seen = []
+    real = dau_mod.attack_tokens
+    monkeypatch.setattr(dau_mod, "attack_tokens", lambda *a, **k: seen.append(k["sensitivity"]) or real(*a, **k))
+    kw = dict(iterations=2, pretrain_iters=2, sensitivity_draws=2, augment=False)
+    out, _ = unlearn("dau", model, split, digits_data, sensitivity="derivative", **kw)
+    assert seen and set(seen) == {"derivative"}  # the attacker's steps and the defender's alike
+    assert any(not torch.equal(a, b) for a, b in zip(out.parameters(), model.parameters()))
+    assert make_config("dau").sensitivity == "difference"  # the committed tables' reading stays the default
+    with pytest.raises(ValueError, match="dau.sensitivity takes one of"):
+        unlearn("dau", model, split, digits_data, sensitivity="jacobian", **kw)
+
+
 def test_dau_defender_rate_per_scheme_and_sparsity(digits, digits_data):
     from unlearnlib.methods.dau import Game
     from unlearnlib.models import prune_global

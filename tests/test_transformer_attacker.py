@@ -1,5 +1,6 @@
 """The transformer MIA attacker (Yuan & Zhang 2022) that DAU plays against."""
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -75,3 +76,59 @@ def test_attacker_separates_members_of_an_overfit_model(digits):
         pred_n = attacker(tn[200:]).argmax(1).float().mean()
     accuracy = 0.5 * (float(pred_m) + 1 - float(pred_n))
     assert accuracy > 0.65, accuracy
+
+
+def _relu_net():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(6, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32), torch.nn.ReLU(),
+                               torch.nn.Linear(32, 4)).double()
+
+
+def test_derivative_sensitivity_is_the_softmax_jacobian_times_the_draws():
+    """sensitivity "derivative": mean over draws of |J u|, J the softmax's Jacobian at x, the same draws u as the
+    difference takes (one generator). By hand on a linear model: J u = (diag(p) - p p^T) W u."""
+    lin = torch.nn.Linear(5, 3, bias=False).double()
+    x, y = torch.randn(4, 5, dtype=torch.float64), torch.tensor([0, 1, 2, 0])
+    t = attack_tokens(lin, x, y, 3, 2, 1e-3, torch.Generator().manual_seed(1), sensitivity="derivative")
+    u = torch.randn((2, 4, 5), generator=torch.Generator().manual_seed(1)).double()
+    with torch.no_grad():
+        p = F.softmax(lin(x), 1)
+        ju = torch.stack([torch.einsum("nij,nj->ni", torch.diag_embed(p) - p[:, :, None] * p[:, None, :],
+                                       lin(u[d])) for d in range(2)])
+    assert torch.allclose(t[..., 0].detach(), p.float())
+    assert torch.allclose(t[..., 1].detach(), ju.abs().mean(0).float(), atol=1e-6)
+    with torch.no_grad():  # the attacker's own steps build tokens without gradient: forward-mode AD still runs
+        again = attack_tokens(lin, x, y, 3, 2, 1e-3, torch.Generator().manual_seed(1), sensitivity="derivative")
+    assert torch.equal(again, t.detach())
+    with pytest.raises(ValueError, match="sensitivity takes one of"):
+        attack_tokens(lin, x, y, 3, sensitivity="jacobian")
+
+
+def test_derivative_gradient_is_the_limit_s_and_the_difference_s_is_not():
+    """Why the option exists. The derivative's weight gradient is the gradient of the sensitivity's limit: it
+    matches autograd through the explicit softmax Jacobian (a ReLU network, float64). The difference's value is
+    close to the derivative's at sigma 1e-3, but on small_cnn (float32, as DAU runs it) its weight gradient is ~70x
+    larger and nearly orthogonal to the limit's: units that flip sign between x and x + sigma u add terms of
+    order 1 / sigma."""
+    net, x, y = _relu_net(), torch.randn(16, 6, dtype=torch.float64), torch.zeros(16, dtype=torch.long)
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    deriv = attack_tokens(net, x, y, 4, 3, 1e-3, gen(), sensitivity="derivative")
+    u = torch.randn((3, 16, 6), generator=gen()).double()
+    jac = torch.stack([torch.autograd.functional.jacobian(lambda v: F.softmax(net(v[None]), 1)[0], x[i],
+                                                          create_graph=True) for i in range(16)])
+    by_hand = torch.einsum("nij,dnj->dni", jac, u).abs().mean(0)
+    assert torch.allclose(deriv[..., 1], by_hand.float(), atol=1e-6)
+    w = net[2].weight
+    assert torch.allclose(torch.autograd.grad(deriv[..., 1].sum(), w)[0],
+                          torch.autograd.grad(by_hand.sum(), w)[0], atol=1e-6)
+
+    torch.manual_seed(0)
+    cnn = create_model("small_cnn", 10).eval()
+    x, y = torch.randn(16, 3, 32, 32), torch.zeros(16, dtype=torch.long)
+    w = cnn.body[0].weight
+    d = attack_tokens(cnn, x, y, 10, 2, 1e-3, gen(), sensitivity="derivative")
+    t = attack_tokens(cnn, x, y, 10, 2, 1e-3, gen())
+    assert float(((t[..., 1] - d[..., 1]).abs() / d[..., 1].abs().clamp_min(1e-12)).median()) < 0.1
+    g_d, g_t = (torch.autograd.grad(v[..., 1].sum(), w)[0].flatten() for v in (d, t))
+    assert g_t.norm() > 10 * g_d.norm()
+    assert float(g_t @ g_d) / float(g_t.norm() * g_d.norm()) < 0.3

@@ -13,30 +13,57 @@ Their attack trains it with SGD (lr 1e-3, momentum 0.9, weight decay 5e-4, batch
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 
+SENSITIVITIES = ("difference", "derivative")
+
+
 def attack_tokens(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, draws: int = 10,
                   sigma: float = 1e-3, generator: torch.Generator | None = None,
-                  detach_sensitivity: bool = False) -> torch.Tensor:
+                  detach_sensitivity: bool = False, sensitivity: str = "difference") -> torch.Tensor:
     """(N, C, 3) tokens of the defender's outputs; differentiable w.r.t. the defender's weights.
 
-    The clean input and its `draws` noisy copies go through the model in one batch (call it in
-    eval mode, where a batch's samples do not interact), in float32: a sigma of 1e-3 is below
-    bfloat16's resolution. detach_sensitivity: the sensitivity token carries no gradient, as Yuan & Zhang compute
-    it (`predict_target_sensitivity` in Machine-Learning-Security-Lab/mia_prune runs under no_grad): only the
+    sensitivity "difference" (Yuan & Zhang): the clean input and its `draws` noisy copies go through the model in
+    one batch (call it in eval mode, where a batch's samples do not interact), in float32: a sigma of 1e-3 is below
+    bfloat16's resolution. "derivative": the same draws' directional derivatives |J u| of the softmax (J its
+    Jacobian at x), by forward-mode AD (`torch.func.jvp`, vmapped over the draws, the clean pass computed once):
+    the difference's limit as sigma -> 0, so sigma drops out. The two agree in value; they differ in the weights'
+    gradient. A ReLU network's difference quotient jumps where a unit's sign flips between x and x + sigma u, and
+    its weight gradient is then dominated by those flips (on small_cnn at initialisation, in float64, its norm grows
+    as sigma shrinks and points away from the derivative's; results/cpu/02_sweeps/README.md, "the sensitivity's
+    gradient"); the derivative's is the gradient of the limit.
+    detach_sensitivity: the sensitivity token carries no gradient, as Yuan & Zhang compute it
+    (`predict_target_sensitivity` in Machine-Learning-Security-Lab/mia_prune runs under no_grad): only the
     probabilities stay differentiable.
     """
+    if sensitivity not in SENSITIVITIES:
+        raise ValueError(f"sensitivity takes one of {SENSITIVITIES}, not {sensitivity!r}")
     n = len(x)
-    noise = torch.randn((draws, *x.shape), device=x.device, generator=generator) * sigma
-    batch = torch.cat([x.unsqueeze(0), x.unsqueeze(0) + noise]).reshape(-1, *x.shape[1:])
-    probs = F.softmax(model(batch).float(), dim=1).reshape(draws + 1, n, -1)
-    p = probs[0]
-    # one forward pass for the clean and noisy copies either way: separate passes may round differently, and the
-    # difference is divided by sigma
-    sens = ((probs[1:] - p).detach() if detach_sensitivity else probs[1:] - p).abs().mean(0) / sigma
+    noise = torch.randn((draws, *x.shape), device=x.device, generator=generator).to(x.dtype)
+    if sensitivity == "derivative":
+        from torch.func import jvp, vmap
+        with warnings.catch_warnings():
+            # vmap's note that a pooling op (as_strided_) has no batching rule: it loops over the draws, which is
+            # what a batching rule would save, not a result
+            warnings.filterwarnings("ignore", message="There is a performance drop")
+            logits, tangents = vmap(lambda u: jvp(model, (x,), (u,)), out_dims=(None, 0))(noise)
+        p = F.softmax(logits.float(), dim=1)
+        tangents = tangents.float()
+        # the softmax's tangent by hand: p * (dz - <p, dz>)
+        change = p * (tangents - (p * tangents).sum(-1, keepdim=True))
+        sens = (change.detach() if detach_sensitivity else change).abs().mean(0)
+    else:
+        batch = torch.cat([x.unsqueeze(0), x.unsqueeze(0) + noise * sigma]).reshape(-1, *x.shape[1:])
+        probs = F.softmax(model(batch).float(), dim=1).reshape(draws + 1, n, -1)
+        p = probs[0]
+        # one forward pass for the clean and noisy copies either way: separate passes may round differently, and
+        # the difference is divided by sigma
+        sens = ((probs[1:] - p).detach() if detach_sensitivity else probs[1:] - p).abs().mean(0) / sigma
     onehot = F.one_hot(y, num_classes).float()
     return torch.stack([p, sens, onehot], dim=-1)
 

@@ -25,7 +25,11 @@ Readings the paper leaves open (issue 37), each a field whose default is the rea
 - pretrain_stop: the attacker's pre-training stops by a rule (its mean accuracy over the last pretrain_window
   updates reaches pretrain_stop, or stops rising by pretrain_min_gain from one window to the next), at most
   pretrain_iters updates; None: exactly pretrain_iters. Its steps and accuracy are logged with the trajectory;
-- attacker_steps: attacker updates per defender step (Yuan & Zhang's adversarial defence takes several).
+- attacker_steps: attacker updates per defender step (Yuan & Zhang's adversarial defence takes several);
+- sensitivity: the sensitivity token as Yuan & Zhang's finite difference over sigma ("difference", default) or as
+  its limit, the directional derivative by forward-mode AD ("derivative"). Same values; the difference's weight
+  gradient is dominated by ReLU units that flip sign between x and x + sigma u (measured in
+  results/cpu/02_sweeps/README.md), which the clipping at max_grad_norm then cuts on every step.
 
 BatchNorm (the paper is silent): the defender trains in train mode, so every forward pass in train
 mode moves the running statistics the released model normalises with, including the Barlow Twins
@@ -44,7 +48,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..attacks.transformer import TransformerAttacker, attack_tokens, attacker_optimizer
+from ..attacks.transformer import SENSITIVITIES, TransformerAttacker, attack_tokens, attacker_optimizer
 from ..data import DeviceData, Split, augment
 from ..losses import barlow_twins
 from ..models import bn_eval, clone, is_pruned, recalibrate_bn
@@ -82,6 +86,8 @@ class DAUConfig:
     sensitivity_draws: int = 10  # Yuan & Zhang: 10 noisy draws
     sensitivity_sigma: float = 1e-3
     detach_sensitivity: bool = False  # True: the sensitivity token without gradient (Yuan & Zhang); docstring
+    sensitivity: str = "difference"  # "difference" (Yuan & Zhang, sigma) | "derivative" (its sigma -> 0 limit by
+    # forward-mode AD, whose weight gradient is defined); module docstring, attacks.transformer.attack_tokens
     class_nonmembers: str = "val"  # class-wise: "val" (stratified) | "val_other" (the other classes'); docstring
     augment: bool | str = True  # as TrainConfig.augment
     cpu_bf16: bool = False  # TrainConfig.cpu_bf16: on a CPU, the defender channels_last and its retain and Barlow
@@ -158,7 +164,7 @@ class Game:
         """Tokens of a forget batch then a validation batch, in one forward pass, and their membership labels."""
         t = attack_tokens(self.defender, torch.cat([bxf, bxv]), torch.cat([byf, byv]), self.num_classes,
                           self.cfg.sensitivity_draws, self.cfg.sensitivity_sigma, self.gen,
-                          detach_sensitivity=self.cfg.detach_sensitivity)
+                          detach_sensitivity=self.cfg.detach_sensitivity, sensitivity=self.cfg.sensitivity)
         return t, torch.cat([torch.ones(len(byf)), torch.zeros(len(byv))]).long().to(self.device)
 
     def attacker_step(self, update: bool = True):
@@ -282,6 +288,8 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
         raise ValueError(f"class_off must be 'alpha', 'lam' or 'both', got {cfg.class_off!r}")
     if cfg.class_nonmembers not in NONMEMBERS:
         raise ValueError(f"dau.class_nonmembers takes one of {list(NONMEMBERS)}, got {cfg.class_nonmembers!r}")
+    if cfg.sensitivity not in SENSITIVITIES:
+        raise ValueError(f"dau.sensitivity takes one of {list(SENSITIVITIES)}, got {cfg.sensitivity!r}")
     for name in ("lr_class", "lr_sparse"):
         v = getattr(cfg, name)
         if v is not None and not (np.isfinite(v) and v > 0):
