@@ -34,9 +34,9 @@ def attack_tokens(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classe
     Jacobian at x), by forward-mode AD (`torch.func.jvp`, vmapped over the draws, the clean pass computed once):
     the difference's limit as sigma -> 0, so sigma drops out. The two agree in value; they differ in the weights'
     gradient. A ReLU network's difference quotient jumps where a unit's sign flips between x and x + sigma u, and
-    its weight gradient is then dominated by those flips (on small_cnn at initialisation, in float64, its norm grows
-    as sigma shrinks and points away from the derivative's; results/cpu/02_sweeps/README.md, "the sensitivity's
-    gradient"); the derivative's is the gradient of the limit.
+    its weight gradient is then dominated by those flips (DAU's adversarial term on a CIFAR-10 small_cnn: 8 times
+    the derivative's norm, cosine 0.15 with it; results/cpu/02_sweeps/README.md, "DAU's sensitivity token"); the
+    derivative's is the gradient of the limit.
     detach_sensitivity: the sensitivity token carries no gradient, as Yuan & Zhang compute it
     (`predict_target_sensitivity` in Machine-Learning-Security-Lab/mia_prune runs under no_grad): only the
     probabilities stay differentiable.

@@ -28,8 +28,9 @@ Readings the paper leaves open (issue 37), each a field whose default is the rea
 - attacker_steps: attacker updates per defender step (Yuan & Zhang's adversarial defence takes several);
 - sensitivity: the sensitivity token as Yuan & Zhang's finite difference over sigma ("difference", default) or as
   its limit, the directional derivative by forward-mode AD ("derivative"). Same values; the difference's weight
-  gradient is dominated by ReLU units that flip sign between x and x + sigma u (measured in
-  results/cpu/02_sweeps/README.md), which the clipping at max_grad_norm then cuts on every step.
+  gradient is dominated by ReLU units that flip sign between x and x + sigma u (8 times the derivative's norm,
+  nearly orthogonal to it: results/cpu/02_sweeps/README.md, "DAU's sensitivity token"), which the clipping at
+  max_grad_norm then cuts on every step.
 
 BatchNorm (the paper is silent): the defender trains in train mode, so every forward pass in train
 mode moves the running statistics the released model normalises with, including the Barlow Twins
