@@ -471,6 +471,22 @@ def test_the_class_claim_cites_the_readings_study_of_its_profile(tmp_path, monke
     assert dau.readings_study(tmp_path, "quick") is None and dau._readings_note(Results(tmp_path, "quick", dau.NOTEBOOK)) == ""
 
 
+def test_a_second_readings_study_is_read_from_its_own_files(tmp_path):
+    """The sensitivity study (SENSITIVITY_GLOB) starts from today's preset: its files never mix into the first
+    study's, whose baseline row would otherwise be replaced by one run under another preset."""
+    sweeps = tmp_path / "cpu" / "02_sweeps"
+    _readings_file(sweeps, 0, [({"lr_class": None}, 80.0, 9.0), ({"lr_class": 0.01}, 99.5, 5.0)])
+    for seed, (diff, deriv) in enumerate(((6.0, 4.0), (7.0, 6.5))):
+        _readings_file(sweeps, seed, [({"sensitivity": "difference"}, 90.0, diff), ({"sensitivity": "derivative"}, 95.0, deriv)])
+        (sweeps / f"readings_class_s{seed}.json").rename(sweeps / f"sensitivity_class_s{seed}.json")
+    _readings_file(sweeps, 0, [({"lr_class": None}, 80.0, 9.0), ({"lr_class": 0.01}, 99.5, 5.0)])
+    first = dau.readings_study(tmp_path, "cpu")
+    assert list(first.index) == ["lr_class=0.01", "baseline"] and first.loc["baseline", "avg_disparity"] == 9.0
+    second = dau.readings_study(tmp_path, "cpu", dau.SENSITIVITY_GLOB)
+    assert list(second.index) == ["sensitivity=derivative", "baseline"]
+    assert second.loc["sensitivity=derivative", "d_mean"] == 1.25 and second.loc["baseline", "seeds"] == [0, 1]
+
+
 def _beyond_file(folder: Path, scheme: str, seed: int, rows: list[tuple[str, dict, float]]) -> None:
     """A sweep JSON of issue 40's baselines for one scheme and seed: (method, params, avg_disparity) per row."""
     out = [{"method": "retrain", "avg_disparity": 0.0, "params": "{}"}]

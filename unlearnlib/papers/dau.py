@@ -132,6 +132,7 @@ def _paper_disparity(scheme: str, sparsity: float) -> float | None:
 
 
 READINGS_GLOB = "readings_class_s*.json"  # issue 37's study of DAU's open readings, per seed, in <profile>/02_sweeps
+SENSITIVITY_GLOB = "sensitivity_class_s*.json"  # its reading 3 after lr_class's adoption: difference vs derivative
 STUDY_UA_PCT, STUDY_WITHIN_PTS = 99, 3  # issue 37's bar for a reading: UA above this, RA and TA within these points
 STUDY_SEEDS = 3  # the study's rule (results/cpu/02_sweeps/README.md) judges a reading over this many seeds
 
@@ -161,17 +162,18 @@ def _study_baseline() -> dict:
     return asdict(DAUConfig())
 
 
-def readings_study(root, profile: str) -> pd.DataFrame | None:
+def readings_study(root, profile: str, glob: str = READINGS_GLOB) -> pd.DataFrame | None:
     """The committed study of DAU's open class-wise readings at `profile` (`python -m unlearnlib.sweep --scheme class
     --method dau --grid ...`, validation-scored; files READINGS_GLOB in <root>/<profile>/02_sweeps, several files of
     one seed merge): per option value, the seeds it ran on, its mean UA, MIA-Efficacy, RA and TA gaps to retrain and its
     Avg. Disparity, and d, the baseline's disparity minus the option's per seed (positive: closer to retrain), as
     mean and sd; the baseline's own row (`_study_baseline`, found by its values) has d 0. None when nothing is
-    committed."""
+    committed. glob: another study's files (e.g. SENSITIVITY_GLOB), whose grid varies fields from the preset the
+    sweep starts at; its baseline row is still the one whose grid values are DAUConfig's defaults."""
     import json
     from pathlib import Path
 
-    files = sorted((Path(root) / profile / "02_sweeps").glob(READINGS_GLOB))
+    files = sorted((Path(root) / profile / "02_sweeps").glob(glob))
     if not files:
         return None
     base = _study_baseline()
