@@ -54,7 +54,8 @@ def attack_tokens(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classe
             logits, tangents = vmap(lambda u: jvp(model, (x,), (u,)), out_dims=(None, 0))(noise)
         p = F.softmax(logits.float(), dim=1)
         tangents = tangents.float()
-        # the softmax's tangent by hand: p * (dz - <p, dz>)
+        # the softmax's tangent by hand, p * (dz - <p, dz>): torch's own softmax under forward-mode AD could not be
+        # differentiated again (an in-place op in its tangent formula, torch 2.14)
         change = p * (tangents - (p * tangents).sum(-1, keepdim=True))
         sens = (change.detach() if detach_sensitivity else change).abs().mean(0)
     else:
