@@ -21,10 +21,11 @@ KEEP = ("original", "retrain")  # the model before unlearning, and the reference
 
 
 def _stored(folder: Path, table: str) -> list[Path]:
-    """The row-store file (a copy) that the view `folder` shows for `table` (rows.json), if any."""
+    """The row-store files (copies) that the view `folder` shows for `table` (rows.json): its config's, and those
+    lending it rows (`lent`)."""
     index = folder / "rows.json"
     entry = json.loads(index.read_text()).get(table) if index.exists() else None
-    return [folder.parent / entry["rows"]] if entry else []
+    return [folder.parent / e["rows"] for e in [entry, *entry.get("lent", [])]] if entry else []
 
 
 def _null_table1(t: pd.DataFrame) -> pd.DataFrame:

@@ -298,3 +298,160 @@ def test_concurrent_writers_of_one_table_lose_no_rows(tmp_path):
     fp = config_fingerprint(Cfg())[0]
     got = pd.read_csv(tmp_path / "store" / "nb" / "t" / f"{fp}.csv")
     assert sorted(got.seed.unique()) == list(range(48)) and len(got) == 96
+
+
+# ---------------------------------------------------------------- rows keyed per method
+
+from dataclasses import fields as dc_fields  # noqa: E402
+
+from unlearnlib.config import acts_on, scoped  # noqa: E402
+from unlearnlib.store import device_class, view_provenance, view_seeds  # noqa: E402
+
+
+@dataclass(frozen=True)
+class MCfg:  # a method's config: `rate` acts in class-wise forgetting only (as DAU's lr_class)
+    lr: float = 0.1
+    rate: float | None = scoped(None, schemes=("class",))
+
+
+@dataclass(frozen=True)
+class PerMethod:
+    ROW_FIELDS: ClassVar = {"schemes": "scheme"}
+    PER_METHOD: ClassVar = {"t": None, "traj": "b"}
+    schemes: tuple = ("random", "class")
+    seeds: tuple = (0,)
+    methods: tuple = ("retrain", "a", "b")
+    method_overrides: dict = field(default_factory=dict)
+
+    def method_configs(self):
+        return [(m, replace(MCfg(), **self.method_overrides.get(m, {}))) for m in self.methods]
+
+    def out_of_scope(self, name, setting):
+        return {f.name for f in dc_fields(MCfg) if not acts_on(f, setting)}
+
+
+def method_rows(cfg, v):
+    return pd.DataFrame([{"scheme": s, "method": m, "x": v + i} for s in cfg.schemes
+                         for i, m in enumerate(("original", *cfg.methods))])
+
+
+def test_a_setting_borrows_the_rows_of_methods_whose_configs_did_not_change_there(tmp_path):
+    """A field that acts in class-wise forgetting only (b's rate) leaves the random-forgetting rows of every method
+    as they were: the new config's view shows them from the earlier run's file (lent, with their provenance) until
+    its own run stores that setting; a field that acts everywhere (a's lr) lends nothing; the view's index reads
+    back as the notebook's merged table."""
+    out = tmp_path / "nb"
+    old = PerMethod()
+    path = save_rows(out, "t", old, 0, method_rows(old, 1.0))
+    pd.read_csv(path).assign(_time_utc="2026-01-01T00:00:00+00:00").to_csv(path, index=False)  # an earlier run
+    new = PerMethod(method_overrides={"b": {"rate": 0.5}})
+    table, seeds, others = merged(out, "t", new)
+    assert seeds == [0] and set(table.scheme) == {"random"}
+    assert table.method.tolist() == ["original", "retrain", "a", "b"]
+    assert len(others) == 1 and "lends 4" in others[0]
+    assert merged(out, "t", PerMethod(method_overrides={"a": {"lr": 0.2}}))[1] == []  # acts in every setting
+    # a run that computes nothing (-p SEEDS '[]') publishes the view of what the store holds for its config
+    pd.testing.assert_frame_equal(merged(out, "t", new, index=True)[0], table)
+    pd.testing.assert_frame_equal(view_rows(out, "t"), table)  # until then the view showed the earlier config's
+    assert json.loads((out / "rows.json").read_text())["t"]["seeds"] == []  # none of its own yet
+    class_only = replace(new, schemes=("class",))
+    save_rows(out, "t", class_only, 0, method_rows(class_only, 10.0))
+    table, seeds, _ = merged(out, "t", new)
+    assert list(zip(table.scheme, table.method, table.x)) == [
+        ("random", "original", 1.0), ("random", "retrain", 2.0), ("random", "a", 3.0), ("random", "b", 4.0),
+        ("class", "original", 10.0), ("class", "retrain", 11.0), ("class", "a", 12.0), ("class", "b", 13.0)]
+    pd.testing.assert_frame_equal(view_rows(out, "t"), table)  # the report reads what the notebook merged
+    assert view_seeds(out) == [0]
+    runs = sorted(what for _, _, what in view_provenance(out))  # this run's class-wise rows and the lent random ones
+    assert runs == ["t seed 0 (scheme=class method=original,retrain,a,b)",
+                    "t seed 0 (scheme=random method=original,retrain,a,b)"]
+    index = json.loads((out / "rows.json").read_text())["t"]
+    assert len(index["lent"]) == 1 and len(index["lent"][0]["units"]) == 4
+    # a seed the earlier run stored and this config did not run: lent whole, every method there unchanged
+    save_rows(out, "t", replace(old, seeds=(1,)), 1, method_rows(old, 20.0))
+    assert merged(out, "t", new)[1] == [0, 1]
+
+
+def test_a_setting_is_lent_only_whole_and_from_one_device_class(tmp_path):
+    """A setting missing one method's rows, or whose methods' rows were computed on different devices (run times and
+    float results would not compare), is not shown; a config running fewer methods borrows only those."""
+    out = tmp_path / "nb"
+    old = PerMethod()
+    path = save_rows(out, "t", old, 0, method_rows(old, 1.0))
+    new = PerMethod(method_overrides={"b": {"rate": 0.5}})
+    more = PerMethod(methods=("retrain", "a", "b", "c"))  # "c" has no rows anywhere: the table never recorded it
+    assert merged(out, "t", more)[0].method.tolist() == ["original", "retrain", "a", "b"] * 2
+    stored_rows = pd.read_csv(path)
+    stored_rows.loc[stored_rows.method == "b", "_device"] = "NVIDIA H200"
+    stored_rows.to_csv(path, index=False)
+    assert merged(out, "t", new)[1] == []
+    fewer = PerMethod(methods=("retrain", "a"))
+    assert merged(out, "t", fewer)[0].method.tolist() == ["original", "retrain", "a"] * 2
+    assert merged(out, "t", more)[1] == []  # b's rows now of another device
+
+
+def test_a_table_of_one_method_is_keyed_by_that_methods_config(tmp_path):
+    """A table whose rows are all one method's (DAU's trajectory: `PER_METHOD` names it) borrows by that method's
+    config: a's change leaves b's trajectory rows this config's; b's class-wise rate, its random ones."""
+    out = tmp_path / "nb"
+    old = PerMethod()
+    traj = pd.DataFrame({"scheme": ["random", "random", "class", "class"], "iteration": [0, 1, 0, 1],
+                         "v": [1, 2, 3, 4]})
+    save_rows(out, "traj", old, 0, traj)
+    a_changed = PerMethod(methods=("retrain", "a", "b"), method_overrides={"a": {"lr": 0.3}})
+    assert merged(out, "traj", a_changed)[0].v.tolist() == [1, 2, 3, 4]
+    assert merged(out, "traj", PerMethod(method_overrides={"b": {"rate": 0.5}}))[0].v.tolist() == [1, 2]
+    assert merged(out, "traj", PerMethod(method_overrides={"b": {"lr": 0.5}}))[1] == []
+
+
+def test_scoped_fields_and_device_classes():
+    f = {x.name: x for x in dc_fields(MCfg)}
+    assert not acts_on(f["rate"], {"scheme": "random", "sparsity": 0.0}) and acts_on(f["rate"], {"scheme": "class"})
+    assert acts_on(f["rate"], {}) and acts_on(f["lr"], {"scheme": "random"})  # no scheme column: it may act
+    sparse = dc_fields(_Sparse)[0]
+    assert acts_on(sparse, {"scheme": "random", "sparsity": 0.95}) and not acts_on(sparse, {"sparsity": 0.0})
+    assert not acts_on(sparse, {"scheme": "class", "sparsity": 0.95})
+    # rows recorded before the CPU's instruction set was: the project's documented CPU (AVX-512 with native bf16)
+    assert device_class("cpu: x86_64, 2 threads") == "cpu: x86_64, 2 threads, AVX512, native bf16"
+    tagged = "cpu: x86_64, 2 threads, AVX2, no native bf16"
+    assert device_class(tagged) == tagged
+    assert device_class("NVIDIA H200") == "NVIDIA H200"
+
+
+@dataclass(frozen=True)
+class _Sparse:
+    lr_sparse: float | None = scoped(None, schemes=("random",), sparse=True)
+
+
+def test_dau_declares_where_its_setting_specific_fields_act():
+    """DAU's class-wise fields leave its random-forgetting rows as they were and lr_sparse its class-wise and dense
+    ones, so a change of the class-wise rate reruns class-wise forgetting only."""
+    from unlearnlib.papers import notebook_config
+
+    cfg = notebook_config("02_discriminative_adversarial_unlearning", "cpu", {})
+    random_dense = cfg.out_of_scope("dau", {"scheme": "random", "sparsity": 0.0})
+    assert random_dense == {"lr_class", "lr_sparse", "class_off", "class_off_after", "class_nonmembers"}
+    assert cfg.out_of_scope("dau", {"scheme": "class", "sparsity": 0.95}) == {"lr_sparse"}
+    assert cfg.out_of_scope("finetune", {"scheme": "random", "sparsity": 0.0}) == set()
+
+
+def test_the_committed_cpu_store_lends_what_did_not_change():
+    """On the committed cpu rows of notebook 02: the class-wise rate 0.005 (seeds 0 and 2) and FF's and IU's bf16
+    passes came after the complete three-seed run. Without FF and IU, random forgetting's three seeds are that run's
+    rows (DAU's there too: its class-wise rate does not act on them); with them (today's config) they are not."""
+    from pathlib import Path
+
+    from unlearnlib.papers import notebook_config
+
+    nb = "02_discriminative_adversarial_unlearning"
+    out = Path(__file__).resolve().parents[1] / "results" / "cpu" / nb
+    today = notebook_config(nb, "cpu", {})
+    table, seeds, _ = merged(out, "table1", today)
+    assert set(table.scheme) == {"class"} and seeds == [0, 2]
+    without = notebook_config(nb, "cpu", {"methods": ["retrain", "finetune", "grad_ascent", "dau"]})
+    table, seeds, _ = merged(out, "table1", without)
+    assert seeds == [0, 1, 2]
+    by = table.groupby(["scheme", "sparsity"]).seed.apply(lambda s: sorted(set(s))).to_dict()
+    assert by == {("class", 0.0): [0, 2], ("class", 0.95): [0, 2],
+                  ("random", 0.0): [0, 1, 2], ("random", 0.95): [0, 1, 2]}
+    assert (table.groupby(["seed", "scheme", "sparsity"]).size() == 5).all()  # original and the four methods

@@ -128,3 +128,25 @@ def parse_assignments(items: list[str], what: str = "--set") -> dict[str, Any]:
         key, value = item.split("=", 1)
         out[key.strip()] = parse_literal(key.strip(), value.strip())
     return out
+
+
+# ---------------------------------------------------------------- where a method's field acts
+
+def scoped(default: Any, *, schemes: tuple[str, ...] | None = None, sparse: bool | None = None):
+    """A config field that acts only in some settings: in the forgetting `schemes` named, and (sparse=True) on pruned
+    models only or (sparse=False) on dense ones only. The row store reads it (`acts_on`): a row of a setting where the
+    field does not act does not depend on it, so rows stored under another value of the field are still this
+    config's rows there (DAU's class-wise rate leaves its random-forgetting rows as they were)."""
+    where = {k: v for k, v in (("schemes", tuple(schemes) if schemes else None), ("sparse", sparse)) if v is not None}
+    return dataclasses.field(default=default, metadata={"acts_on": where})
+
+
+def acts_on(f: dataclasses.Field, setting: dict) -> bool:
+    """Whether the config field `f` acts in `setting` ({"scheme": ..., "sparsity": ...}, a row's setting columns;
+    a column the setting lacks cannot rule the field out). A field declared without `scoped` acts everywhere."""
+    where = f.metadata.get("acts_on") or {}
+    if "schemes" in where and "scheme" in setting and setting["scheme"] not in where["schemes"]:
+        return False
+    if "sparse" in where and "sparsity" in setting and (float(setting["sparsity"]) > 0) != where["sparse"]:
+        return False
+    return True

@@ -22,6 +22,13 @@ notebook's config, or to one of its methods' configs, after rows were stored doe
 while it holds its default (`as_stored`): the default must keep the behaviour that computed them. (A field nested
 deeper, e.g. in retrain's TrainConfig, is compared as it is.)
 
+Tables a config names in `PER_METHOD` (notebook 02's) are keyed per method too: a (seed, setting) this config's file
+lacks is shown from other configs' files when each method the view lists there was computed under this config's
+resolution of that method (its config and retrain's, less the fields `config.scoped` says do not act in that setting)
+on one device class (`_lent`); the view's index names those files and units, so the report reads what the notebook
+showed. So a DAU change reruns DAU, not FT, and a run of a few methods (`-p METHODS '["retrain", "fisher"]'`) fills
+in what a config change made stale; `merged(..., index=True)` with `-p SEEDS '[]'` then publishes the whole view.
+
 A notebook run by run_all writes its rows straight to results/<profile>/store/ (`UNLEARNLIB_STORE`, set by run_all),
 so the rows of a run that fails later are kept; its tables go to a staging folder that `publish` makes the notebook's
 folder. A notebook run by hand writes rows beside its scratch folder (<folder>/../store/<notebook>).
@@ -36,7 +43,8 @@ import shutil
 import socket
 import sys
 from contextlib import contextmanager
-from dataclasses import MISSING, asdict, fields, is_dataclass
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Sequence
 
@@ -50,6 +58,11 @@ SEED_FIELDS = ("seed", "seeds")
 STORE_ENV = "UNLEARNLIB_STORE"
 INDEX = "rows.json"  # a view's index of the stored rows its tables show
 PROVENANCE = ("_commit", "_device", "_time_utc")  # per stored row: what computed it
+REFERENCE = "retrain"  # the method every other row's Avg. Disparity is measured against: part of their key
+# rows stored before describe_device named the CPU's instruction set (before 7060d7e, 2026-12-05) were computed on the
+# project's documented CPU, an AMD EPYC with avx512_bf16: their cpu-profile run times (retrain 550-650 s a setting) are
+# that CPU's bf16 pace, where a CPU without native bf16 runs about 5x slower. They are read as that CPU's description
+LEGACY_CPU = ", AVX512, native bf16"
 
 
 # ---------------------------------------------------------------- fingerprints
@@ -107,12 +120,14 @@ def _profile_dir(store: Path) -> Path:
 
 # ---------------------------------------------------------------- rows
 
-def _keys(df: pd.DataFrame, cols: list[str]) -> pd.Series:
-    """One string per row from the key columns (numbers as floats: 0 and 0.0, read back from CSV, match)."""
-    def text(v):
-        return f"{float(v):.6g}" if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else str(v)
+def _text(v) -> str:
+    """A key column's value as text (numbers as floats: 0 and 0.0, read back from CSV, match)."""
+    return f"{float(v):.6g}" if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else str(v)
 
-    return df[cols].apply(lambda c: c.map(text)).agg("|".join, axis=1) if cols else pd.Series("", index=df.index)
+
+def _keys(df: pd.DataFrame, cols: list[str]) -> pd.Series:
+    """One string per row from the key columns."""
+    return df[cols].apply(lambda c: c.map(_text)).agg("|".join, axis=1) if cols else pd.Series("", index=df.index)
 
 
 def _json(v):
@@ -240,34 +255,178 @@ def _save_rows_locked(out, table: str, cfg, seed: int, rows: pd.DataFrame, devic
     _write_csv(new, path)
     _write_text(path.with_suffix(".json"), json.dumps({"fingerprint": fp, "row_columns": list(row_fields(cfg).values()),
                                                       "config": config}, indent=1, default=str))
-    _index(out, table, path, fp, sorted(int(s) for s in new.seed.unique()))
+    _index(out, table, path, fp, sorted(int(s) for s in new.seed.unique()), _lent(table, cfg, path, new))
     return path
 
 
-def _index(out, table: str, path: Path, fp: str, seeds: list[int]) -> None:
+def _index(out, table: str, path: Path, fp: str, seeds: list[int], lent=None) -> None:
     """Record in the view `out` which stored rows its table `table` shows: this config's, of these seeds (a later
-    run that stores another seed and then fails leaves the published view as it was)."""
+    run that stores another seed and then fails leaves the published view as it was), and the rows other configs'
+    files lend it (`_lent`: their units, and the order the view lists rows in)."""
     index = Path(out) / INDEX
     d = json.loads(index.read_text()) if index.exists() else {}
-    d[table] = {"rows": path.relative_to(_profile_dir(store_dir(out))).as_posix(), "fingerprint": fp, "seeds": seeds}
+    rel = lambda p: p.relative_to(_profile_dir(store_dir(out))).as_posix()  # noqa: E731
+    d[table] = {"rows": rel(path), "fingerprint": fp, "seeds": seeds}
+    if lent and lent.files:
+        d[table]["lent"] = [{"rows": rel(p), "units": units} for p, units in lent.files]
+        d[table]["order"] = lent.order
     Path(out).mkdir(parents=True, exist_ok=True)
     _write_text(index, json.dumps(dict(sorted(d.items())), indent=1) + "\n")
+
+
+# ---------------------------------------------------------------- rows keyed per method
+
+@dataclass
+class Lent:
+    """Rows other configs' files lend a view: (file, its units the view shows) per file; `unit_cols`, the columns
+    naming a unit (seed, the setting, the method); `order`, how the view lists rows (`_in_order`)."""
+    files: list = dc_field(default_factory=list)
+    unit_cols: list = dc_field(default_factory=list)
+    order: dict = dc_field(default_factory=dict)
+
+
+def _row_files(folder: Path) -> list[Path]:
+    return [p for p in sorted(folder.glob("*.csv")) if not p.name.endswith(".replaced.csv")] if folder.is_dir() else []
+
+
+def device_class(device) -> str:
+    """A row's `_device` as rows are compared by it: a CPU described before the instruction set was recorded reads
+    as the project's documented CPU (`LEGACY_CPU`)."""
+    d = str(device)
+    return d + LEGACY_CPU if d.startswith("cpu:") and d.count(",") == 1 else d
+
+
+def _unit_key(config: dict, skip: set, method: str, setting: dict, out_of_scope) -> str | None:
+    """What one method's rows in one setting depend on: the config less its methods (the dataset, model, original's
+    training, split sizes...), the method's resolved config and the reference's (`REFERENCE`: their Avg. Disparity),
+    each less the fields that do not act in `setting` (`config.scoped`). "original" (the starting model) depends on
+    the first part alone; a method the config does not resolve has no key."""
+    mcs = config.get("method_configs") or {}
+    if method != "original" and method not in mcs:
+        return None
+    base = {k: v for k, v in config.items()
+            if k not in SEED_FIELDS and k not in skip and k not in ("method_configs", "methods")}
+    names = [] if method == "original" else [method, *([REFERENCE] if method != REFERENCE and REFERENCE in mcs else [])]
+    part = {n: {f: v for f, v in mcs[n].items() if f not in out_of_scope(n, setting)} for n in names}
+    return hashlib.sha1(json.dumps([base, part], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
+    """The rows other configs' files of `table` lend this config's view (`PER_METHOD`): for each (seed, setting)
+    this config's own file lacks, every method the view lists ("original" and the config's methods that the table
+    records) from files whose stored config resolves that method, in that setting, as this one does (`_unit_key`,
+    fields added later at their default aside, as `as_stored`), all computed on one device class (`device_class`:
+    run times and float results compare). A setting lacking any method is not shown. The newest run lends a unit
+    that several files hold."""
+    per = getattr(cfg, "PER_METHOD", None) or {}
+    if table not in per or not callable(getattr(cfg, "method_configs", None)):
+        return Lent()
+    fixed = per[table]  # None: the rows' method column; a name: every row is that method's (e.g. DAU's trajectory)
+    cols = list(row_fields(cfg).values())
+    unit_cols = ["seed", *cols, *(["method"] if fixed is None else [])]
+    defaults = _field_defaults(cfg) if is_dataclass(cfg) else {}
+    # each setting column in the order of its field's default, then any value the config adds: one order for the
+    # notebook's table and its view whichever settings a run ran
+    values = {c: list(dict.fromkeys(_text(v) for v in [*(defaults.get(f) or []), *getattr(cfg, f)]))
+              for f, c in row_fields(cfg).items()}
+    if fixed is None:
+        values["method"] = ["original", *cfg.methods]
+    lent = Lent(unit_cols=unit_cols, order={"unit_cols": unit_cols, "values": values})
+    files = [p for p in _row_files(path.parent) if p != path]
+    if not files:
+        return lent
+    _, config = config_fingerprint(cfg)
+    defaults, skip = config_defaults(cfg), _skipped(cfg)  # (the fields' defaults: as_stored)
+    group_cols = ["seed", *cols]
+    own_groups = set(_keys(own, [c for c in group_cols if c in own])) if own is not None and len(own) else set()
+    method_of = (lambda df: df["method"]) if fixed is None else (lambda df: pd.Series(fixed, index=df.index))
+    seen = set(own["method"]) if own is not None and fixed is None and "method" in own else set()
+    stored = []
+    for p in files:
+        rows = pd.read_csv(p)
+        if not len(rows) or any(c not in rows for c in group_cols) or (fixed is None and "method" not in rows):
+            continue
+        side = json.loads(p.with_suffix(".json").read_text()).get("config")
+        if isinstance(side, dict):
+            stored.append((p, rows, side, as_stored(config, side, defaults)))
+            seen |= set(method_of(rows))
+    expected = [fixed] if fixed is not None else [m for m in values["method"] if m in seen]
+    candidates = {}  # (group, method) -> [(time, device class, file, unit)]
+    for p, rows, side, mine in stored:
+        rows = rows.assign(_unit=_keys(rows, unit_cols), _group=_keys(rows, group_cols), _m=method_of(rows))
+        keys = {}
+        for (group, m), g in rows.groupby(["_group", "_m"], sort=False):
+            if group in own_groups or m not in expected:
+                continue
+            setting = {c: g[c].iloc[0] for c in cols}
+            k = json.dumps([m, [_text(v) for v in setting.values()]])
+            if k not in keys:
+                theirs = _unit_key(side, skip, m, setting, cfg.out_of_scope)
+                keys[k] = theirs is not None and theirs == _unit_key(mine, skip, m, setting, cfg.out_of_scope)
+            if keys[k]:
+                for dev, u in g.groupby(g["_device"].map(device_class), sort=False):
+                    newest = str(u["_time_utc"].max())
+                    candidates.setdefault((group, m), []).append((newest, dev, p, u["_unit"].iloc[0]))
+    chosen = {}
+    for group in dict.fromkeys(grp for grp, _ in candidates):
+        options = [candidates.get((group, m), []) for m in expected]
+        common = set.intersection(*(set(dev for _, dev, _, _ in o) for o in options)) if all(options) else set()
+        if not common:
+            continue  # a method missing, or no device class that computed them all
+        dev = max((c for o in options for c in o if c[1] in common))[1]
+        for o in options:
+            _, _, p, unit = max(c for c in o if c[1] == dev)
+            chosen.setdefault(p, []).append(unit)
+    lent.files = [(p, chosen[p]) for p in files if p in chosen]
+    return lent
+
+
+def _units_of(rows: pd.DataFrame, units, cols: list[str]) -> pd.DataFrame:
+    """The rows of `rows` whose unit (their values of `cols`, as `_keys` writes them) is one of `units`."""
+    return rows[_keys(rows, cols).isin(set(units))]
+
+
+def _in_order(rows: pd.DataFrame, order: dict) -> pd.DataFrame:
+    """Rows of several runs in one order: by seed, then each setting column and the method in the config's order
+    (`order["values"]`); rows of one unit keep their stored order."""
+    keys = [rows.seed.astype(float)]
+    for c, vals in order["values"].items():
+        if c in rows:
+            rank = {v: i for i, v in enumerate(vals)}
+            keys.append(rows[c].map(lambda v: rank.get(_text(v), len(rank))))
+    idx = pd.DataFrame({f"k{i}": k.to_numpy() for i, k in enumerate(keys)}).sort_values(
+        [f"k{i}" for i in range(len(keys))], kind="mergesort").index
+    return rows.iloc[idx].reset_index(drop=True)
 
 
 def drop_provenance(df: pd.DataFrame) -> pd.DataFrame:
     return df.drop(columns=[c for c in df.columns if c.startswith("_")])
 
 
-def merged(out: str | Path, table: str, cfg) -> tuple[pd.DataFrame, list[int], list[str]]:
-    """(every stored row of `table` under this config, seed by seed; their seeds; the other configs' row files of
-    this table, named: they are kept, not merged)."""
+def merged(out: str | Path, table: str, cfg, index: bool = False) -> tuple[pd.DataFrame, list[int], list[str]]:
+    """(every stored row of `table` under this config, seed by seed, and the rows other configs' files lend it
+    (`PER_METHOD` tables); their seeds; the other configs' row files of this table, named).
+
+    index: record in the view `out`'s index (rows.json) which rows it shows, as `save_rows` does: a run that stores
+    nothing (`-p SEEDS '[]'`) then publishes a view of what the store holds for this config."""
     path, fp, _ = _file(out, table, cfg)
-    others = [f"{p.name} (another config)" for p in sorted(path.parent.glob("*.csv"))
-              if p != path and not p.name.endswith(".replaced.csv")] if path.parent.is_dir() else []
-    if not path.exists():
+    own = pd.read_csv(path) if path.exists() else None
+    lent = _lent(table, cfg, path, own)
+    if index and (own is not None or lent.files):
+        _index(out, table, path, fp, sorted(int(s) for s in own.seed.unique()) if own is not None else [], lent)
+    lenders = {p.name: len(units) for p, units in lent.files}
+    others = [f"{p.name} (another config" + (f"; lends {lenders[p.name]} of its method runs, each under this config's "
+                                             "method configs" if p.name in lenders else "") + ")"
+              for p in _row_files(path.parent) if p != path]
+    parts = [own] if own is not None else []
+    parts += [_units_of(pd.read_csv(p), units, lent.unit_cols) for p, units in lent.files]
+    if not parts:
         return pd.DataFrame(), [], others
-    rows = pd.read_csv(path)
-    rows = pd.concat([rows[rows.seed == s] for s in sorted(rows.seed.unique())], ignore_index=True)
+    rows = pd.concat(parts, ignore_index=True)
+    if lent.files:
+        rows = _in_order(rows, lent.order)
+    else:
+        rows = pd.concat([rows[rows.seed == s] for s in sorted(rows.seed.unique())], ignore_index=True)
     return drop_provenance(rows), sorted(int(s) for s in rows.seed.unique()), others
 
 
@@ -279,14 +438,23 @@ def _shown(folder: Path, tables=None):
     for table in (tables if tables is not None else list(entries)):
         entry = entries.get(table)
         path = Path(folder).parent / entry["rows"] if entry else None
-        if path is None or not path.exists():
+        if path is None or not (path.exists() or entry.get("lent")):
             continue
         yield table, path, entry
 
 
 def _read_shown(path: Path, entry: dict, **read_kw) -> pd.DataFrame:
-    rows = pd.read_csv(path, **read_kw)
-    return rows[rows.seed.isin(entry["seeds"])] if "seeds" in entry else rows
+    if not path.exists():  # a view of lent rows alone: its config stored none
+        rows = pd.DataFrame()
+    else:
+        rows = pd.read_csv(path, **read_kw)
+        rows = rows[rows.seed.isin(entry["seeds"])] if "seeds" in entry else rows
+    if not entry.get("lent"):
+        return rows
+    profile = path.parents[3]  # <profile>/store/<notebook>/<table>/<file>
+    cols = list(entry["order"]["unit_cols"])
+    lent = [_units_of(pd.read_csv(profile / e["rows"], **read_kw), e["units"], cols) for e in entry["lent"]]
+    return _in_order(pd.concat([rows, *lent], ignore_index=True), entry["order"])
 
 
 def view_rows(folder: Path, table: str, **read_kw) -> pd.DataFrame | None:
@@ -302,8 +470,12 @@ def view_provenance(folder: Path) -> list[tuple[str, str, str]]:
     out = []
     for table, path, entry in _shown(folder):
         rows = _read_shown(path, entry)
-        side = json.loads(path.with_suffix(".json").read_text())
-        fields = [c for c in (side.get("row_columns") or []) if c in rows]
+        side = path.with_suffix(".json")
+        columns = (json.loads(side.read_text()).get("row_columns") if side.exists()
+                   else [c for c in entry["order"]["unit_cols"] if c not in ("seed", "method")])
+        fields = [c for c in (columns or []) if c in rows]
+        if entry.get("lent"):  # rows of several runs: name the methods each run computed too
+            fields += [c for c in ("method",) if c in rows]
         for (seed, commit, time_utc), g in rows.groupby(["seed", "_commit", "_time_utc"], sort=False, dropna=False):
             settings = " ".join(f"{c}={','.join(map(str, dict.fromkeys(g[c])))}" for c in fields)
             out.append((str(commit), str(time_utc), f"{table} seed {seed}" + (f" ({settings})" if fields else "")))
@@ -314,6 +486,9 @@ def view_seeds(folder: Path) -> list[int]:
     """Every seed of the stored rows the view `folder` shows."""
     seeds = set()
     for _, path, entry in _shown(folder):
+        if entry.get("lent"):
+            seeds |= set(_read_shown(path, entry).seed.astype(int))
+            continue
         seeds |= set(entry["seeds"]) if "seeds" in entry else set(pd.read_csv(path, usecols=["seed"]).seed.astype(int))
     return sorted(seeds)
 

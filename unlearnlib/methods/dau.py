@@ -50,6 +50,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..attacks.transformer import SENSITIVITIES, TransformerAttacker, attack_tokens, attacker_optimizer
+from ..config import scoped
 from ..data import DeviceData, Split, augment
 from ..losses import barlow_twins
 from ..models import bn_eval, clone, is_pruned, recalibrate_bn
@@ -62,8 +63,10 @@ class DAUConfig:
     iterations: int = 200  # game iterations after the attacker's pre-training
     pretrain_iters: int = 100  # attacker-only iterations before the game (paper: "pre-train the attacker")
     lr: float = 0.01  # defender SGD learning rate (the paper's values did not survive extraction)
-    lr_class: float | None = None  # class-wise forgetting, dense and sparse alike (None: lr)
-    lr_sparse: float | None = None  # random forgetting of a pruned model (None: lr)
+    # class-wise forgetting, dense and sparse alike (None: lr)
+    lr_class: float | None = scoped(None, schemes=("class",))
+    # random forgetting of a pruned model (None: lr)
+    lr_sparse: float | None = scoped(None, schemes=("random",), sparse=True)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     attacker_optimizer: str = "sgd"  # Yuan & Zhang's default (SGD, momentum 0.9); "adam" is an option
@@ -80,8 +83,10 @@ class DAUConfig:
     non_saturating: bool = False  # GAN-style non-saturating defender objective
     max_grad_norm: float | None = 5.0  # clip the defender's gradient norm (None: no clipping); why: the H100
     # sweep in results/paper/02_sweeps
-    class_off_after: int | None = 30  # class-wise: a weight -> 0 after this many iterations (None: never)
-    class_off: str = "alpha"  # which weight: "alpha", "lam" or "both" (the paper's symbol is lost; see the docstring)
+    # class-wise: a weight -> 0 after this many iterations (None: never)
+    class_off_after: int | None = scoped(30, schemes=("class",))
+    # which weight: "alpha", "lam" or "both" (the paper's symbol is lost; see the docstring)
+    class_off: str = scoped("alpha", schemes=("class",))
     batch_size: int = 128  # retain batch
     pair_batch_size: int = 64  # forget and validation batches
     sensitivity_draws: int = 10  # Yuan & Zhang: 10 noisy draws
@@ -89,7 +94,8 @@ class DAUConfig:
     detach_sensitivity: bool = False  # True: the sensitivity token without gradient (Yuan & Zhang); docstring
     sensitivity: str = "difference"  # "difference" (Yuan & Zhang, sigma) | "derivative" (its sigma -> 0 limit by
     # forward-mode AD, whose weight gradient is defined); module docstring, attacks.transformer.attack_tokens
-    class_nonmembers: str = "val"  # class-wise: "val" (stratified) | "val_other" (the other classes'); docstring
+    # class-wise: "val" (stratified) | "val_other" (the other classes'); docstring
+    class_nonmembers: str = scoped("val", schemes=("class",))
     augment: bool | str = True  # as TrainConfig.augment
     cpu_bf16: bool = False  # TrainConfig.cpu_bf16: on a CPU, the defender channels_last and its retain and Barlow
     # Twins passes in bf16 (the attack tokens stay float32)

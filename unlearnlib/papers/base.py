@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..config import ConfigError
-from ..methods import list_methods, preset_config
+from ..config import ConfigError, acts_on
+from ..methods import get_method, list_methods, preset_config
 from ..setting import SETTINGS, Setting, check_profile, choices
 
 
@@ -50,6 +50,16 @@ class MethodsRun(Setting):
     def method_configs(self) -> list[tuple[str, Any]]:
         """(name, config) of every method this notebook runs, in order."""
         return [(name, self.method_config(name)) for name in self.methods]
+
+    def out_of_scope(self, name: str, setting: dict) -> set[str]:
+        """The fields of method `name`'s config that do not act in `setting` (a row's scheme and sparsity; fields
+        declared with `config.scoped`): the row store leaves them out of that row's key (`store.PER_METHOD`). An
+        unregistered name (a row of a method since removed) has none."""
+        try:
+            spec = get_method(name)
+        except ValueError:
+            return set()
+        return {f.name for f in fields(spec.config) if not acts_on(f, setting)}
 
 
 def from_setting(profile: str, cls, **values):
