@@ -455,3 +455,37 @@ def test_the_committed_cpu_store_lends_what_did_not_change():
     assert by == {("class", 0.0): [0, 2], ("class", 0.95): [0, 2],
                   ("random", 0.0): [0, 1, 2], ("random", 0.95): [0, 1, 2]}
     assert (table.groupby(["seed", "scheme", "sparsity"]).size() == 5).all()  # original and the four methods
+
+
+def metric_rows(cfg, v):
+    """A run's rows with the four metrics; Avg. Disparity against retrain where the run has it (results_table)."""
+    from unlearnlib.evaluation import results_table
+
+    recs = [{"scheme": s, "method": m, "ua_pct": v + i, "mia_efficacy_pct": v, "ra_pct": 90.0, "ta_pct": 80.0 - i}
+            for s in cfg.schemes for i, m in enumerate(("original", *cfg.methods))]
+    return pd.concat([results_table([r for r in recs if r["scheme"] == s]) for s in cfg.schemes], ignore_index=True)
+
+
+def test_a_run_without_the_reference_lends_its_methods_and_the_view_measures_their_disparity(tmp_path):
+    """After a change to b in every setting, a run of b alone (no retrain) stores b's rows without Avg. Disparity; the
+    view of the changed config shows them beside the earlier run's retrain and a, with b's disparity measured against
+    that retrain row, as a run of every method would have stored it."""
+    out = tmp_path / "nb"
+    old = PerMethod()
+    save_rows(out, "t", old, 0, metric_rows(old, 10.0))
+    new = PerMethod(method_overrides={"b": {"lr": 0.5}})
+    assert merged(out, "t", new)[1] == []  # b changed everywhere: nothing to show
+    b_only = replace(new, methods=("b",))
+    b_rows = metric_rows(b_only, 30.0)
+    assert "avg_disparity" not in b_rows
+    save_rows(out, "t", b_only, 0, b_rows)
+    table, seeds, _ = merged(out, "t", new)
+    assert seeds == [0] and table.method.tolist() == ["original", "retrain", "a", "b"] * 2
+    b = table[table.method == "b"].iloc[0]
+    assert b.ua_pct == 31.0 and b.ta_pct == 79.0  # b-only run's row ("b" is its second method)
+    # |31 - 11| (ua), |30 - 10| (mia), 0 (ra), |79 - 79| (ta) against the earlier run's retrain row: mean 10
+    assert b.avg_disparity == pytest.approx(10.0)
+    assert table[table.method == "retrain"].avg_disparity.eq(0).all()
+    assert table.avg_disparity.notna().all()
+    merged(out, "t", new, index=True)
+    pd.testing.assert_frame_equal(view_rows(out, "t"), table)

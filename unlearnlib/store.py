@@ -26,8 +26,9 @@ Tables a config names in `PER_METHOD` (notebook 02's) are keyed per method too: 
 lacks is shown from other configs' files when each method the view lists there was computed under this config's
 resolution of that method (its config and retrain's, less the fields `config.scoped` says do not act in that setting)
 on one device class (`_lent`); the view's index names those files and units, so the report reads what the notebook
-showed. So a DAU change reruns DAU, not FT, and a run of a few methods (`-p METHODS '["retrain", "fisher"]'`) fills
-in what a config change made stale; `merged(..., index=True)` with `-p SEEDS '[]'` then publishes the whole view.
+showed. So a DAU change reruns DAU, not FT, and a run of a few methods (`-p METHODS '["fisher"]'`; without retrain
+the view measures their Avg. Disparity) fills in what a config change made stale; `merged(..., index=True)` with
+`-p SEEDS '[]'` then publishes the whole view.
 
 A notebook run by run_all writes its rows straight to results/<profile>/store/ (`UNLEARNLIB_STORE`, set by run_all),
 so the rows of a run that fails later are kept; its tables go to a staging folder that `publish` makes the notebook's
@@ -52,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from . import paths
+from .metrics import DISPARITY_COLUMNS, avg_disparity
 from .results import describe_run
 
 SEED_FIELDS = ("seed", "seeds")
@@ -296,17 +298,19 @@ def device_class(device) -> str:
     return d + LEGACY_CPU if d.startswith("cpu:") and d.count(",") == 1 else d
 
 
-def _unit_key(config: dict, skip: set, method: str, setting: dict, out_of_scope) -> str | None:
+def _unit_key(config: dict, skip: set, method: str, setting: dict, out_of_scope, reference: bool = True) -> str | None:
     """What one method's rows in one setting depend on: the config less its methods (the dataset, model, original's
     training, split sizes...), the method's resolved config and the reference's (`REFERENCE`: their Avg. Disparity),
     each less the fields that do not act in `setting` (`config.scoped`). "original" (the starting model) depends on
-    the first part alone; a method the config does not resolve has no key."""
+    the first part alone; a method the config does not resolve has no key. reference=False: the key without the
+    reference's part (the rows of a run without it: their Avg. Disparity is the view's, `_with_disparity`)."""
     mcs = config.get("method_configs") or {}
     if method != "original" and method not in mcs:
         return None
     base = {k: v for k, v in config.items()
             if k not in SEED_FIELDS and k not in skip and k not in ("method_configs", "methods")}
-    names = [] if method == "original" else [method, *([REFERENCE] if method != REFERENCE and REFERENCE in mcs else [])]
+    with_ref = reference and method != REFERENCE and REFERENCE in mcs
+    names = [] if method == "original" else [method, *([REFERENCE] if with_ref else [])]
     part = {n: {f: v for f, v in mcs[n].items() if f not in out_of_scope(n, setting)} for n in names}
     return hashlib.sha1(json.dumps([base, part], sort_keys=True, default=str).encode()).hexdigest()
 
@@ -317,7 +321,8 @@ def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
     records) from files whose stored config resolves that method, in that setting, as this one does (`_unit_key`,
     fields added later at their default aside, as `as_stored`), all computed on one device class (`device_class`:
     run times and float results compare). A setting lacking any method is not shown. The newest run lends a unit
-    that several files hold."""
+    that several files hold. A run without the reference (`-p METHODS '["fisher"]'`) lends its rows by their own
+    methods' configs; the view measures their Avg. Disparity against the retrain row it shows (`_with_disparity`)."""
     per = getattr(cfg, "PER_METHOD", None) or {}
     if table not in per or not callable(getattr(cfg, "method_configs", None)):
         return Lent()
@@ -353,6 +358,7 @@ def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
     expected = [fixed] if fixed is not None else [m for m in values["method"] if m in seen]
     candidates = {}  # (group, method) -> [(time, device class, file, unit)]
     for p, rows, side, mine in stored:
+        with_ref = REFERENCE in (side.get("method_configs") or {})
         rows = rows.assign(_unit=_keys(rows, unit_cols), _group=_keys(rows, group_cols), _m=method_of(rows))
         keys = {}
         for (group, m), g in rows.groupby(["_group", "_m"], sort=False):
@@ -362,7 +368,8 @@ def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
             k = json.dumps([m, [_text(v) for v in setting.values()]])
             if k not in keys:
                 theirs = _unit_key(side, skip, m, setting, cfg.out_of_scope)
-                keys[k] = theirs is not None and theirs == _unit_key(mine, skip, m, setting, cfg.out_of_scope)
+                ours = _unit_key(mine, skip, m, setting, cfg.out_of_scope, reference=with_ref)
+                keys[k] = theirs is not None and theirs == ours
             if keys[k]:
                 for dev, u in g.groupby(g["_device"].map(device_class), sort=False):
                     newest = str(u["_time_utc"].max())
@@ -379,6 +386,22 @@ def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
             chosen.setdefault(p, []).append(unit)
     lent.files = [(p, chosen[p]) for p in files if p in chosen]
     return lent
+
+
+def _with_disparity(rows: pd.DataFrame, order: dict) -> pd.DataFrame:
+    """Rows lent by a run without the reference get their Avg. Disparity against the reference row their setting
+    shows (as `evaluation.results_table` computes it in a run): rows lacking it, in a setting with one."""
+    if "method" not in rows or REFERENCE not in set(rows.method) or not set(DISPARITY_COLUMNS) <= set(rows):
+        return rows
+    rows = rows.copy() if "avg_disparity" in rows else rows.assign(avg_disparity=np.nan)
+    groups = [c for c in order["unit_cols"] if c != "method" and c in rows]
+    for _, g in rows.groupby(groups, sort=False):
+        ref = g[g.method == REFERENCE]
+        todo = g.index[g.avg_disparity.isna()]
+        if len(ref) and len(todo):
+            r = ref.iloc[0].to_dict()
+            rows.loc[todo, "avg_disparity"] = [avg_disparity(x, r) for x in rows.loc[todo].to_dict("records")]
+    return rows
 
 
 def _units_of(rows: pd.DataFrame, units, cols: list[str]) -> pd.DataFrame:
@@ -424,7 +447,7 @@ def merged(out: str | Path, table: str, cfg, index: bool = False) -> tuple[pd.Da
         return pd.DataFrame(), [], others
     rows = pd.concat(parts, ignore_index=True)
     if lent.files:
-        rows = _in_order(rows, lent.order)
+        rows = _with_disparity(_in_order(rows, lent.order), lent.order)
     else:
         rows = pd.concat([rows[rows.seed == s] for s in sorted(rows.seed.unique())], ignore_index=True)
     return drop_provenance(rows), sorted(int(s) for s in rows.seed.unique()), others
@@ -454,7 +477,7 @@ def _read_shown(path: Path, entry: dict, **read_kw) -> pd.DataFrame:
     profile = path.parents[3]  # <profile>/store/<notebook>/<table>/<file>
     cols = list(entry["order"]["unit_cols"])
     lent = [_units_of(pd.read_csv(profile / e["rows"], **read_kw), e["units"], cols) for e in entry["lent"]]
-    return _in_order(pd.concat([rows, *lent], ignore_index=True), entry["order"])
+    return _with_disparity(_in_order(pd.concat([rows, *lent], ignore_index=True), entry["order"]), entry["order"])
 
 
 def view_rows(folder: Path, table: str, **read_kw) -> pd.DataFrame | None:
