@@ -115,6 +115,32 @@ def test_a_method_override_reaches_every_notebook_that_runs_the_method():
     assert cfg.method_config("amnesiac").epochs == 2 and cfg.method_config("random_label").epochs == 1
 
 
+def test_a_method_override_reaches_notebook_01():
+    """-p RANDOM_LABEL.LR reaches notebook 01 (which builds its Graves methods by the paper's protocol) as it reaches
+    notebook 04: on top of the protocol there, which still sets the other methods' rate to the original's; the rows
+    stored before the field existed stay this config's, and a method notebook 01 does not run is refused."""
+    from pathlib import Path
+
+    from unlearnlib.config import ConfigError
+    from unlearnlib.papers import notebook_config
+    from unlearnlib.store import merged
+
+    nbs = [p for p in run_all.discover() if p.stem[:2] in ("01", "04")]
+    per = run_all.resolve_parameters([("RANDOM_LABEL.LR", "0.01")], "cpu", nbs)
+    for stem in ("01_amnesiac_unlearning", "04_careful_evaluation"):
+        assert per[stem]["OVERRIDES"] == {"random_label.lr": 0.01}
+        assert notebook_config(stem, "cpu", per[stem]["OVERRIDES"]).method_config("random_label").lr == 0.01
+    cfg = notebook_config("01_amnesiac_unlearning", "cpu", per["01_amnesiac_unlearning"]["OVERRIDES"])
+    default = notebook_config("01_amnesiac_unlearning", "cpu")
+    assert default.method_config("random_label").lr == cfg.method_config("amnesiac").lr == default.train.lr
+    assert cfg.method_config("random_label").epochs == default.unlearn_epochs  # the protocol's epochs stay
+    out = Path(__file__).resolve().parents[1] / "results" / "cpu" / "01_amnesiac_unlearning"
+    assert merged(out, "table1_mia_recall", default)[1] == [0, 1, 2]
+    assert merged(out, "table1_mia_recall", cfg)[1] == []  # another config's rows
+    with pytest.raises(ConfigError, match="notebook 01 runs"):
+        notebook_config("01_amnesiac_unlearning", "cpu", {"dau.alpha": 0.5})
+
+
 def test_failure_keeps_earlier_results(demo):
     results = demo
     assert run_all.main(["--profile", "smoke", "--results", str(results)]) == 0

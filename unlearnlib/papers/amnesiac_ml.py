@@ -5,8 +5,8 @@ schedule, no augmentation, 10 epochs. Why each profile's sizes: results/<profile
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import ClassVar
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -69,28 +69,45 @@ class AmnesiacMLConfig(Setting):
     # True): no retrain from scratch, no inversion variants, no figures; run_all keeps those of the run that made them
     headline_only: bool = False
     seed: int = 0  # split, training, shadow and attack seed
+    # per-method field overrides on top of the protocol (method_config), e.g. {"random_label": {"lr": 0.01}}; run_all's
+    # -p RANDOM_LABEL.LR 0.01 lands here, as it does in every notebook that runs the method
+    method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self):
         for name, allowed in (("shadow_data", ("pool", "train", "test")), ("inversion", ("paper", "project"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} takes one of {list(allowed)}, got {getattr(self, name)!r}")
+        if not isinstance(self.method_overrides, dict):
+            raise ConfigError("method_overrides takes a dict of method -> {field: value}, got "
+                              f"{self.method_overrides!r}")
+        for name, ov in self.method_overrides.items():
+            if name not in self.METHODS:
+                raise ConfigError(f"notebook 01 runs {list(self.METHODS)}; method_overrides names {name!r}")
+            if not isinstance(ov, dict):
+                raise ConfigError(f"method_overrides[{name!r}] takes a dict of {name} config fields, got {ov!r}")
+            self.method_config(name)  # type-checks every override now, not mid-run
 
     # the methods notebook 01 follows epoch by epoch (the paper's Table 1 columns)
     METHODS: ClassVar[tuple[str, ...]] = ("naive_retrain", "random_label", "amnesiac")
 
+    def runs(self) -> tuple[str, ...]:
+        """The registered methods this notebook runs: the ones a `-p METHOD.FIELD` override reaches."""
+        return self.METHODS
+
     def method_config(self, name: str, **fields):
         """Method `name`'s config in this notebook: its defaults (GravesSchedule: the authors' Adam, lr 1e-3, batch
         64), then the protocol of Graves et al.'s Table 1, which keeps training after the removal at the original's
-        rate and batch (and its CPU bf16 switch) for `unlearn_epochs`, with this run's seed; then
-        `fields` (the amnesiac record and request, a per-epoch hook). Not a MethodsRun's preset: the protocol ties
-        the methods' schedule to the original's, and the rows stored under this config's fingerprint stay its."""
+        rate and batch (and its CPU bf16 switch) for `unlearn_epochs`, with this run's seed; then the user's
+        `method_overrides[name]`; then `fields` (the amnesiac record and request, a per-epoch hook). Not a
+        MethodsRun's preset: the protocol ties the methods' schedule to the original's, and the rows stored under
+        this config's fingerprint stay its."""
         from ..methods import preset_config
 
         if name not in self.METHODS:
             raise ConfigError(f"notebook 01 follows {list(self.METHODS)}, got {name!r}")
         t = self.train
-        return preset_config(name, train=t, overrides={"epochs": self.unlearn_epochs, "lr": t.lr,
-                                                       "batch_size": t.batch_size, "seed": self.seed, **fields})
+        protocol = {"epochs": self.unlearn_epochs, "lr": t.lr, "batch_size": t.batch_size, "seed": self.seed}
+        return preset_config(name, train=t, overrides={**protocol, **self.method_overrides.get(name, {}), **fields})
 
     @property
     def forget_class(self) -> int:
