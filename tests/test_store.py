@@ -379,15 +379,14 @@ def test_a_setting_is_lent_only_whole_and_from_one_device_class(tmp_path):
     old = PerMethod()
     path = save_rows(out, "t", old, 0, method_rows(old, 1.0))
     new = PerMethod(method_overrides={"b": {"rate": 0.5}})
-    more = PerMethod(methods=("retrain", "a", "b", "c"))  # "c" has no rows anywhere: the table never recorded it
-    assert merged(out, "t", more)[0].method.tolist() == ["original", "retrain", "a", "b"] * 2
+    more = PerMethod(methods=("retrain", "a", "b", "c"))  # "c" has no rows anywhere: no setting is complete
+    assert merged(out, "t", more)[1] == []
     stored_rows = pd.read_csv(path)
     stored_rows.loc[stored_rows.method == "b", "_device"] = "NVIDIA H200"
     stored_rows.to_csv(path, index=False)
     assert merged(out, "t", new)[1] == []
     fewer = PerMethod(methods=("retrain", "a"))
     assert merged(out, "t", fewer)[0].method.tolist() == ["original", "retrain", "a"] * 2
-    assert merged(out, "t", more)[1] == []  # b's rows now of another device
 
 
 def test_a_table_of_one_method_is_keyed_by_that_methods_config(tmp_path):
@@ -489,3 +488,44 @@ def test_a_run_without_the_reference_lends_its_methods_and_the_view_measures_the
     assert table.avg_disparity.notna().all()
     merged(out, "t", new, index=True)
     pd.testing.assert_frame_equal(view_rows(out, "t"), table)
+
+
+def test_a_view_of_several_runs_measures_disparity_against_the_retrain_row_it_shows(tmp_path):
+    """Two runs hold random forgetting under the same resolution but disagree (say a GPU run that does not repeat
+    to the bit); the view takes retrain from one and the other methods from the newer: every row's Avg. Disparity is
+    then measured against the retrain row shown, not the one its own run had."""
+    from unlearnlib.metrics import avg_disparity
+
+    out = tmp_path / "nb"
+    first = save_rows(out, "t", PerMethod(), 0, metric_rows(PerMethod(), 10.0))
+    second_cfg = PerMethod(method_overrides={"b": {"rate": 0.5}})
+    second = save_rows(out, "t", second_cfg, 0, metric_rows(second_cfg, 20.0))
+    for path, time in ((first, "2026-01-01T00:00:00+00:00"), (second, "2026-02-01T00:00:00+00:00")):
+        pd.read_csv(path).assign(_time_utc=time).to_csv(path, index=False)
+    t = pd.read_csv(second)  # the second run's retrain row older than the first's: retrain comes from the first
+    t.loc[t.method == "retrain", "_time_utc"] = "2025-12-01T00:00:00+00:00"
+    t.to_csv(second, index=False)
+    table, _, _ = merged(out, "t", PerMethod(method_overrides={"b": {"rate": 0.7}}))
+    ref = table[table.method == "retrain"].iloc[0]
+    assert ref.ua_pct == 11.0  # the first run's retrain
+    assert table[table.method == "a"].ua_pct.iloc[0] == 22.0  # the second run's a
+    for _, row in table.iterrows():
+        assert row.avg_disparity == pytest.approx(avg_disparity(row, ref))
+
+
+def test_a_file_whose_config_cannot_be_read_lends_nothing(tmp_path):
+    out = tmp_path / "nb"
+    path = save_rows(out, "t", PerMethod(), 0, method_rows(PerMethod(), 1.0))
+    new = PerMethod(method_overrides={"b": {"rate": 0.5}})
+    assert merged(out, "t", new)[1] == [0]
+    for text in ("{broken", "[1, 2]"):
+        path.with_suffix(".json").write_text(text)
+        assert merged(out, "t", new)[1] == []
+    path.with_suffix(".json").unlink()  # a writer between its .csv and its .json
+    assert merged(out, "t", new)[1] == []
+
+
+def test_key_text_keeps_large_seeds_apart_and_zero_equal():
+    from unlearnlib.store import _text
+
+    assert _text(1234567) != _text(1234568) and _text(0) == _text(0.0) and _text(0.95) == "0.95"

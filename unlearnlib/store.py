@@ -24,8 +24,8 @@ deeper, e.g. in retrain's TrainConfig, is compared as it is.)
 
 Tables a config names in `PER_METHOD` (notebook 02's) are keyed per method too: a (seed, setting) this config's file
 lacks is shown from other configs' files when each method the view lists there was computed under this config's
-resolution of that method (its config and retrain's, less the fields `config.scoped` says do not act in that setting)
-on one device class (`_lent`); the view's index names those files and units, so the report reads what the notebook
+resolution of that method (its config, less the fields `config.scoped` says do not act in that setting) on one device
+class (`_lent`; the view measures Avg. Disparity against the retrain row it shows, `_with_disparity`); the view's index names those files and units, so the report reads what the notebook
 showed. So a DAU change reruns DAU, not FT, and a run of a few methods (`-p METHODS '["fisher"]'`; without retrain
 the view measures their Avg. Disparity) fills in what a config change made stale; `merged(..., index=True)` with
 `-p SEEDS '[]'` then publishes the whole view.
@@ -124,7 +124,10 @@ def _profile_dir(store: Path) -> Path:
 
 def _text(v) -> str:
     """A key column's value as text (numbers as floats: 0 and 0.0, read back from CSV, match)."""
-    return f"{float(v):.6g}" if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else str(v)
+    if isinstance(v, (int, float, np.number)) and not isinstance(v, bool):
+        f = float(v)
+        return str(int(f)) if f.is_integer() and abs(f) < 1e15 else f"{f:.6g}"  # seeds stay apart past 1e6
+    return str(v)
 
 
 def _keys(df: pd.DataFrame, cols: list[str]) -> pd.Series:
@@ -183,7 +186,10 @@ def _file(out, table: str, cfg) -> tuple[Path, str, dict]:
     skip = _skipped(cfg)
     sides = []
     for side in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        stored = json.loads(side.read_text()).get("config")
+        try:
+            stored = json.loads(side.read_text()).get("config")
+        except (OSError, ValueError, AttributeError):  # gone meanwhile, or broken: not this config's file
+            continue
         if isinstance(stored, dict):
             if _fingerprint(stored, skip) == fp:  # an exact match wins over one through as_stored
                 return side.with_suffix(".csv"), fp, config
@@ -298,12 +304,13 @@ def device_class(device) -> str:
     return d + LEGACY_CPU if d.startswith("cpu:") and d.count(",") == 1 else d
 
 
-def _unit_key(config: dict, skip: set, method: str, setting: dict, out_of_scope, reference: bool = True) -> str | None:
+def _unit_key(config: dict, skip: set, method: str, setting: dict, out_of_scope, reference: bool) -> str | None:
     """What one method's rows in one setting depend on: the config less its methods (the dataset, model, original's
-    training, split sizes...), the method's resolved config and the reference's (`REFERENCE`: their Avg. Disparity),
+    training, split sizes...), the method's resolved config and (reference=True) the reference's (`REFERENCE`: the
+    rows' Avg. Disparity),
     each less the fields that do not act in `setting` (`config.scoped`). "original" (the starting model) depends on
-    the first part alone; a method the config does not resolve has no key. reference=False: the key without the
-    reference's part (the rows of a run without it: their Avg. Disparity is the view's, `_with_disparity`)."""
+    the first part alone; a method the config does not resolve has no key. reference=False: without the reference's
+    part (a table whose view measures Avg. Disparity itself, `_with_disparity`, or holds none)."""
     mcs = config.get("method_configs") or {}
     if method != "original" and method not in mcs:
         return None
@@ -317,12 +324,14 @@ def _unit_key(config: dict, skip: set, method: str, setting: dict, out_of_scope,
 
 def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
     """The rows other configs' files of `table` lend this config's view (`PER_METHOD`): for each (seed, setting)
-    this config's own file lacks, every method the view lists ("original" and the config's methods that the table
-    records) from files whose stored config resolves that method, in that setting, as this one does (`_unit_key`,
+    this config's own file lacks, every method the view lists ("original" and the config's methods, or the table's
+    one method) from files whose stored config resolves that method, in that setting, as this one does (`_unit_key`,
     fields added later at their default aside, as `as_stored`), all computed on one device class (`device_class`:
     run times and float results compare). A setting lacking any method is not shown. The newest run lends a unit
-    that several files hold. A run without the reference (`-p METHODS '["fisher"]'`) lends its rows by their own
-    methods' configs; the view measures their Avg. Disparity against the retrain row it shows (`_with_disparity`)."""
+    that several files hold. Avg. Disparity: where the table lists retrain, the view measures every row's against
+    the retrain row it shows (`_with_disparity`), so a run without retrain (`-p METHODS '["fisher"]'`) lends too;
+    where it does not (Table 2's DAU rows), retrain's config is part of the key. A file whose config (.json) cannot
+    be read, or that lacks a column of this config's rows, lends nothing."""
     per = getattr(cfg, "PER_METHOD", None) or {}
     if table not in per or not callable(getattr(cfg, "method_configs", None)):
         return Lent()
@@ -334,8 +343,9 @@ def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
     # notebook's table and its view whichever settings a run ran
     values = {c: list(dict.fromkeys(_text(v) for v in [*(defaults.get(f) or []), *getattr(cfg, f)]))
               for f, c in row_fields(cfg).items()}
+    expected = [fixed] if fixed is not None else ["original", *cfg.methods]
     if fixed is None:
-        values["method"] = ["original", *cfg.methods]
+        values["method"] = expected
     lent = Lent(unit_cols=unit_cols, order={"unit_cols": unit_cols, "values": values})
     files = [p for p in _row_files(path.parent) if p != path]
     if not files:
@@ -345,20 +355,26 @@ def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
     group_cols = ["seed", *cols]
     own_groups = set(_keys(own, [c for c in group_cols if c in own])) if own is not None and len(own) else set()
     method_of = (lambda df: df["method"]) if fixed is None else (lambda df: pd.Series(fixed, index=df.index))
-    seen = set(own["method"]) if own is not None and fixed is None and "method" in own else set()
     stored = []
     for p in files:
         rows = pd.read_csv(p)
-        if not len(rows) or any(c not in rows for c in group_cols) or (fixed is None and "method" not in rows):
+        needed = [*group_cols, *PROVENANCE, *(["method"] if fixed is None else [])]
+        if not len(rows) or any(c not in rows for c in needed):
             continue
-        side = json.loads(p.with_suffix(".json").read_text()).get("config")
+        try:
+            side = json.loads(p.with_suffix(".json").read_text()).get("config")
+        except (OSError, ValueError, AttributeError):  # missing (a writer between its .csv and .json), broken
+            continue
         if isinstance(side, dict):
             stored.append((p, rows, side, as_stored(config, side, defaults)))
-            seen |= set(method_of(rows))
-    expected = [fixed] if fixed is not None else [m for m in values["method"] if m in seen]
+    columns = set(own.columns) if own is not None else set().union(*(set(r.columns) for _, r, _, _ in stored))
+    columns -= {"avg_disparity"} if REFERENCE in expected else set()  # the view measures it (`_with_disparity`)
     candidates = {}  # (group, method) -> [(time, device class, file, unit)]
     for p, rows, side, mine in stored:
-        with_ref = REFERENCE in (side.get("method_configs") or {})
+        if not columns <= set(rows.columns):
+            continue  # rows of an older code's columns: a mean over them would quietly drop seeds
+        # retrain's config in the key where the view cannot measure Avg. Disparity itself
+        with_ref = "avg_disparity" in rows and REFERENCE not in expected
         rows = rows.assign(_unit=_keys(rows, unit_cols), _group=_keys(rows, group_cols), _m=method_of(rows))
         keys = {}
         for (group, m), g in rows.groupby(["_group", "_m"], sort=False):
@@ -367,12 +383,12 @@ def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
             setting = {c: g[c].iloc[0] for c in cols}
             k = json.dumps([m, [_text(v) for v in setting.values()]])
             if k not in keys:
-                theirs = _unit_key(side, skip, m, setting, cfg.out_of_scope)
+                theirs = _unit_key(side, skip, m, setting, cfg.out_of_scope, reference=with_ref)
                 ours = _unit_key(mine, skip, m, setting, cfg.out_of_scope, reference=with_ref)
                 keys[k] = theirs is not None and theirs == ours
             if keys[k]:
                 for dev, u in g.groupby(g["_device"].map(device_class), sort=False):
-                    newest = str(u["_time_utc"].max())
+                    newest = str(u["_time_utc"].dropna().max()) if u["_time_utc"].notna().any() else ""
                     candidates.setdefault((group, m), []).append((newest, dev, p, u["_unit"].iloc[0]))
     chosen = {}
     for group in dict.fromkeys(grp for grp, _ in candidates):
@@ -389,18 +405,18 @@ def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
 
 
 def _with_disparity(rows: pd.DataFrame, order: dict) -> pd.DataFrame:
-    """Rows lent by a run without the reference get their Avg. Disparity against the reference row their setting
-    shows (as `evaluation.results_table` computes it in a run): rows lacking it, in a setting with one."""
+    """A view with lent rows measures every row's Avg. Disparity against the reference row its setting shows (as
+    `evaluation.results_table` computes it in a run): a lent row's stored one is against its own run's retrain, or
+    missing (a run without it)."""
     if "method" not in rows or REFERENCE not in set(rows.method) or not set(DISPARITY_COLUMNS) <= set(rows):
         return rows
     rows = rows.copy() if "avg_disparity" in rows else rows.assign(avg_disparity=np.nan)
     groups = [c for c in order["unit_cols"] if c != "method" and c in rows]
     for _, g in rows.groupby(groups, sort=False):
         ref = g[g.method == REFERENCE]
-        todo = g.index[g.avg_disparity.isna()]
-        if len(ref) and len(todo):
+        if len(ref):
             r = ref.iloc[0].to_dict()
-            rows.loc[todo, "avg_disparity"] = [avg_disparity(x, r) for x in rows.loc[todo].to_dict("records")]
+            rows.loc[g.index, "avg_disparity"] = [avg_disparity(x, r) for x in g.to_dict("records")]
     return rows
 
 

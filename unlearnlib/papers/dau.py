@@ -54,7 +54,7 @@ class DAUPaperConfig(MethodsRun):
     # tables whose rows are keyed per method (unlearnlib.store, `_lent`): a setting's rows may come from runs of other
     # configs whose methods resolve as this one's there (a changed DAU field leaves FT's rows, and DAU's class-wise
     # rate its random-forgetting rows, as they were); the trajectory's and Table 2's rows are DAU's
-    PER_METHOD: ClassVar[dict[str, str | None]] = {"table1": None, "table2_ablation": None, "trajectory": "dau",
+    PER_METHOD: ClassVar[dict[str, str | None]] = {"table1": None, "table2_ablation": "dau", "trajectory": "dau",
                                                     "table_beyond": None}
     schemes: tuple[str, ...] = ("random", "class")  # forgetting schemes
     sparsities: tuple[float, ...] = (0.0, 0.95)  # dense and one-shot magnitude pruned
