@@ -386,3 +386,14 @@ def test_a_bf16_cpu_run_on_a_cpu_without_native_bf16_is_told_so_before_it_starts
     assert run_all.emulated_bf16_notice(run_all.invocations([], [], "quick", nb02), "quick") is None
     monkeypatch.setattr(results, "native_cpu_bf16", lambda: True)
     assert run_all.emulated_bf16_notice(cpu, "cpu") is None
+
+
+def test_a_bad_dau_value_stops_before_anything_runs():
+    """A DAU field's bad value is refused when the config is built (DAUConfig checks its values), with the field and
+    the accepted values named, in every notebook that runs DAU: not mid-run, and not only where the field acts."""
+    nbs = [p for p in run_all.discover() if p.stem[:2] in ("02", "04")]
+    for name, value, words in (("DAU.CLASS_OFF", '"beta"', "class_off must be"),
+                               ("DAU.LR_CLASS", "-1", "dau.lr_class must be a finite positive"),
+                               ("DAU.SENSITIVITY", '"jacobian"', "dau.sensitivity takes one of")):
+        with pytest.raises(SystemExit, match=words):
+            run_all.resolve_parameters([(name, value), ("SCHEMES", '["random"]')], "cpu", nbs)

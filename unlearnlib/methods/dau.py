@@ -50,7 +50,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..attacks.transformer import SENSITIVITIES, TransformerAttacker, attack_tokens, attacker_optimizer
-from ..config import scoped
+from ..config import ConfigError, scoped
 from ..data import DeviceData, Split, augment
 from ..losses import barlow_twins
 from ..models import bn_eval, clone, is_pruned, recalibrate_bn
@@ -107,6 +107,23 @@ class DAUConfig:
     seed: int = 0
     log_every: int = 10
     on_iteration: Callable | None = field(default=None, compare=False)  # called with a dict every log_every
+
+    def __post_init__(self):
+        """Values checked when the config is built (a notebook's config, run_all's -p DAU.FIELD), not mid-run, and in
+        every setting: a class-wise field with a bad value stops a run of random forgetting too."""
+        if self.class_off not in ("alpha", "lam", "both"):
+            raise ConfigError(f"class_off must be 'alpha', 'lam' or 'both', got {self.class_off!r}")
+        if self.class_nonmembers not in NONMEMBERS:
+            raise ConfigError(f"dau.class_nonmembers takes one of {list(NONMEMBERS)}, got {self.class_nonmembers!r}")
+        if self.sensitivity not in SENSITIVITIES:
+            raise ConfigError(f"dau.sensitivity takes one of {list(SENSITIVITIES)}, got {self.sensitivity!r}")
+        for name in ("lr_class", "lr_sparse"):
+            v = getattr(self, name)
+            if v is not None and not (np.isfinite(v) and v > 0):
+                raise ConfigError(f"dau.{name} must be a finite positive learning rate or None (then lr), got {v}")
+        if self.pretrain_stop is not None and not 0.0 < self.pretrain_stop <= 1.0:
+            raise ConfigError(f"dau.pretrain_stop is a target attacker accuracy in (0, 1] (None: a fixed count), "
+                              f"got {self.pretrain_stop}")
 
 
 NONMEMBERS = ("val", "val_other")
@@ -291,19 +308,6 @@ def pretrain_attacker(game: Game, cfg: DAUConfig) -> dict:
 @register("dau", DAUConfig)
 def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.Module:
     """Min-max game of the model against a transformer MIA attacker, plus Barlow Twins on forget vs val features."""
-    if cfg.class_off not in ("alpha", "lam", "both"):
-        raise ValueError(f"class_off must be 'alpha', 'lam' or 'both', got {cfg.class_off!r}")
-    if cfg.class_nonmembers not in NONMEMBERS:
-        raise ValueError(f"dau.class_nonmembers takes one of {list(NONMEMBERS)}, got {cfg.class_nonmembers!r}")
-    if cfg.sensitivity not in SENSITIVITIES:
-        raise ValueError(f"dau.sensitivity takes one of {list(SENSITIVITIES)}, got {cfg.sensitivity!r}")
-    for name in ("lr_class", "lr_sparse"):
-        v = getattr(cfg, name)
-        if v is not None and not (np.isfinite(v) and v > 0):
-            raise ValueError(f"dau.{name} must be a finite positive learning rate or None (then lr), got {v}")
-    if cfg.pretrain_stop is not None and not 0.0 < cfg.pretrain_stop <= 1.0:
-        raise ValueError(f"dau.pretrain_stop is a target attacker accuracy in (0, 1] (None: a fixed count), "
-                         f"got {cfg.pretrain_stop}")
     if len(split.val) == 0:
         raise ValueError("DAU needs validation samples (non-members for the attacker); make the split with val_size > 0")
     game = Game(model, split, data, cfg)
