@@ -25,10 +25,10 @@ deeper, e.g. in retrain's TrainConfig, is compared as it is.)
 Tables a config names in `PER_METHOD` (notebook 02's) are keyed per method too: a (seed, setting) this config's file
 lacks is shown from other configs' files when each method the view lists there was computed under this config's
 resolution of that method (its config, less the fields `config.scoped` says do not act in that setting) on one device
-class (`_lent`; the view measures Avg. Disparity against the retrain row it shows, `_with_disparity`); the view's index names those files and units, so the report reads what the notebook
-showed. So a DAU change reruns DAU, not FT, and a run of a few methods (`-p METHODS '["fisher"]'`; without retrain
-the view measures their Avg. Disparity) fills in what a config change made stale; `merged(..., index=True)` with
-`-p SEEDS '[]'` then publishes the whole view.
+class (`_lent`; the view measures Avg. Disparity against the retrain row it shows, `_with_disparity`); the view's
+index names those files and units, so the report reads what the notebook showed. So a DAU change reruns DAU, not
+FT, and a run of a few methods (`-p METHODS '["fisher"]'`, even without retrain) fills in what a config change made
+stale; `merged(..., index=True)` with `-p SEEDS '[]'` then publishes the whole view.
 
 A notebook run by run_all writes its rows straight to results/<profile>/store/ (`UNLEARNLIB_STORE`, set by run_all),
 so the rows of a run that fails later are kept; its tables go to a staging folder that `publish` makes the notebook's
@@ -60,7 +60,7 @@ SEED_FIELDS = ("seed", "seeds")
 STORE_ENV = "UNLEARNLIB_STORE"
 INDEX = "rows.json"  # a view's index of the stored rows its tables show
 PROVENANCE = ("_commit", "_device", "_time_utc")  # per stored row: what computed it
-REFERENCE = "retrain"  # the method every other row's Avg. Disparity is measured against: part of their key
+REFERENCE = "retrain"  # the method every other row's Avg. Disparity is measured against (`_lent`)
 # rows stored before describe_device named the CPU's instruction set (before 7060d7e, 2026-12-05) were computed on the
 # project's documented CPU, an AMD EPYC with avx512_bf16: their cpu-profile run times (retrain 550-650 s a setting) are
 # that CPU's bf16 pace, where a CPU without native bf16 runs about 5x slower. They are read as that CPU's description
@@ -307,10 +307,10 @@ def device_class(device) -> str:
 def _unit_key(config: dict, skip: set, method: str, setting: dict, out_of_scope, reference: bool) -> str | None:
     """What one method's rows in one setting depend on: the config less its methods (the dataset, model, original's
     training, split sizes...), the method's resolved config and (reference=True) the reference's (`REFERENCE`: the
-    rows' Avg. Disparity),
-    each less the fields that do not act in `setting` (`config.scoped`). "original" (the starting model) depends on
-    the first part alone; a method the config does not resolve has no key. reference=False: without the reference's
-    part (a table whose view measures Avg. Disparity itself, `_with_disparity`, or holds none)."""
+    rows' Avg. Disparity), each less the fields that do not act in `setting` (`config.scoped`). "original" (the
+    starting model) depends on the first part alone; a method the config does not resolve has no key.
+    reference=False: without the reference's part (a table whose view measures Avg. Disparity itself,
+    `_with_disparity`, or holds none)."""
     mcs = config.get("method_configs") or {}
     if method != "original" and method not in mcs:
         return None
