@@ -397,3 +397,33 @@ def test_a_bad_dau_value_stops_before_anything_runs():
                                ("DAU.SENSITIVITY", '"jacobian"', "dau.sensitivity takes one of")):
         with pytest.raises(SystemExit, match=words):
             run_all.resolve_parameters([(name, value), ("SCHEMES", '["random"]')], "cpu", nbs)
+
+
+def test_notebook_02_fills_in_a_changed_method_and_publishes_the_view_from_the_store(tmp_path):
+    """After a change to FT, a run of FT alone (no retrain) stores FT's rows; a run of no seeds under the changed
+    config then publishes Table 1 whole without computing anything: FT from the second run, every other method from
+    the first (their configs did not change), FT's Avg. Disparity measured against the first run's retrain; the
+    report reads the same rows (view_rows), with both runs' provenance."""
+    from unlearnlib.metrics import avg_disparity
+    from unlearnlib.store import view_provenance, view_rows
+
+    results = tmp_path / "results"
+    base = ["--profile", "smoke", "--results", str(results), "--only", "02", "-p", "SCHEMES", '["random"]',
+            "-p", "SPARSITIES", "[0.0]", "-p", "BEYOND", "[]"]
+    assert run_all.main(base) == 0
+    out = results / "smoke" / "02_discriminative_adversarial_unlearning"
+    first = view_rows(out, "table1")
+    assert run_all.main(base + ["-p", "FINETUNE.EPOCHS", "3", "-p", "METHODS", '["finetune"]']) == 0
+    assert sorted(set(view_rows(out, "table1").method)) == ["finetune", "original"]
+    ft = view_rows(out, "table1").set_index("method").loc["finetune"]
+    assert run_all.main(base + ["-p", "FINETUNE.EPOCHS", "3", "-p", "SEEDS", "[]"]) == 0
+    shown = pd.read_csv(out / "table1_seeds.csv")
+    pd.testing.assert_frame_equal(view_rows(out, "table1"), shown, check_dtype=False)
+    assert shown.method.tolist() == first.method.tolist()  # original, retrain, FT, GA, FF, IU, DAU
+    by = shown.set_index("method")
+    for m in ("retrain", "grad_ascent", "fisher", "influence", "dau"):
+        assert by.loc[m, "ua_pct"] == first.set_index("method").loc[m, "ua_pct"]
+    assert by.loc["finetune", "ua_pct"] == ft.ua_pct and by.loc["finetune", "runtime_s"] == ft.runtime_s
+    assert by.loc["finetune", "avg_disparity"] == pytest.approx(avg_disparity(by.loc["finetune"], by.loc["retrain"]))
+    assert len({commit_time for _, commit_time, _ in view_provenance(out)}) >= 2  # rows of two runs
+    assert len(view_rows(out, "trajectory"))  # DAU's game: its config did not change
