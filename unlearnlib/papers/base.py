@@ -53,7 +53,7 @@ class MethodsRun(Setting):
 
     def out_of_scope(self, name: str, setting: dict) -> set[str]:
         """The fields of method `name`'s config that do not act in `setting` (a row's scheme and sparsity; fields
-        declared with `config.scoped`): the row store leaves them out of that row's key (`store.PER_METHOD`). An
+        declared with `config.scoped`): the row store leaves them out of that row's key (`PER_METHOD` tables). An
         unregistered name (a row of a method since removed) has none."""
         try:
             spec = get_method(name)
