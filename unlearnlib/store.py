@@ -338,10 +338,10 @@ def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
     fixed = per[table]  # None: the rows' method column; a name: every row is that method's (e.g. DAU's trajectory)
     cols = list(row_fields(cfg).values())
     unit_cols = ["seed", *cols, *(["method"] if fixed is None else [])]
-    defaults = _field_defaults(cfg) if is_dataclass(cfg) else {}
+    field_defaults = _field_defaults(cfg) if is_dataclass(cfg) else {}
     # each setting column in the order of its field's default, then any value the config adds: one order for the
     # notebook's table and its view whichever settings a run ran
-    values = {c: list(dict.fromkeys(_text(v) for v in [*(defaults.get(f) or []), *getattr(cfg, f)]))
+    values = {c: list(dict.fromkeys(_text(v) for v in [*(field_defaults.get(f) or []), *getattr(cfg, f)]))
               for f, c in row_fields(cfg).items()}
     expected = [fixed] if fixed is not None else ["original", *cfg.methods]
     if fixed is None:
@@ -351,7 +351,7 @@ def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
     if not files:
         return lent
     _, config = config_fingerprint(cfg)
-    defaults, skip = config_defaults(cfg), _skipped(cfg)  # (the fields' defaults: as_stored)
+    defaults, skip = config_defaults(cfg), _skipped(cfg)  # (as_stored's: the methods' fields' too)
     group_cols = ["seed", *cols]
     own_groups = set(_keys(own, [c for c in group_cols if c in own])) if own is not None and len(own) else set()
     method_of = (lambda df: df["method"]) if fixed is None else (lambda df: pd.Series(fixed, index=df.index))

@@ -14,7 +14,7 @@ import pandas as pd
 from ..config import ConfigError
 from ..setting import Setting
 from ..train import TrainConfig
-from .base import from_setting
+from .base import check_method_overrides, from_setting, overrides_of
 from .claims import UNTESTABLE, Claim, Outcome, fmt, ms, published_rows, seeds_of
 
 NOTEBOOK = "01_amnesiac_unlearning"
@@ -77,15 +77,7 @@ class AmnesiacMLConfig(Setting):
         for name, allowed in (("shadow_data", ("pool", "train", "test")), ("inversion", ("paper", "project"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} takes one of {list(allowed)}, got {getattr(self, name)!r}")
-        if not isinstance(self.method_overrides, dict):
-            raise ConfigError("method_overrides takes a dict of method -> {field: value}, got "
-                              f"{self.method_overrides!r}")
-        for name, ov in self.method_overrides.items():
-            if name not in self.METHODS:
-                raise ConfigError(f"notebook 01 runs {list(self.METHODS)}; method_overrides names {name!r}")
-            if not isinstance(ov, dict):
-                raise ConfigError(f"method_overrides[{name!r}] takes a dict of {name} config fields, got {ov!r}")
-            self.method_config(name)  # type-checks every override now, not mid-run
+        check_method_overrides(self, self.METHODS, "notebook 01 runs")
 
     # the methods notebook 01 follows epoch by epoch (the paper's Table 1 columns)
     METHODS: ClassVar[tuple[str, ...]] = ("naive_retrain", "random_label", "amnesiac")
@@ -107,7 +99,7 @@ class AmnesiacMLConfig(Setting):
             raise ConfigError(f"notebook 01 follows {list(self.METHODS)}, got {name!r}")
         t = self.train
         protocol = {"epochs": self.unlearn_epochs, "lr": t.lr, "batch_size": t.batch_size, "seed": self.seed}
-        return preset_config(name, train=t, overrides={**protocol, **self.method_overrides.get(name, {}), **fields})
+        return preset_config(name, train=t, overrides={**protocol, **overrides_of(self, name), **fields})
 
     @property
     def forget_class(self) -> int:

@@ -26,21 +26,12 @@ class MethodsRun(Setting):
 
     def __post_init__(self):
         choices("methods", self.methods, list_methods())
-        if not isinstance(self.method_overrides, dict):
-            raise ConfigError(f"method_overrides takes a dict of method -> {{field: value}}, got {self.method_overrides!r}")
-        unknown = sorted(set(self.method_overrides) - set(list_methods()))
-        if unknown:
-            raise ConfigError(f"method_overrides names unknown method(s) {unknown}; registered: {list_methods()}")
-        for name in self.method_overrides:
-            self.method_config(name)  # type-checks every override now, not mid-run
+        check_method_overrides(self, list_methods(), "registered")
 
     def method_config(self, name: str):
         """Method `name`'s config in this notebook: defaults, this setting's training (retrain's schedule, the CPU bf16
         switch), the profile's preset, then `method_overrides[name]`."""
-        ov = self.method_overrides.get(name) or {}
-        if not isinstance(ov, dict):
-            raise ConfigError(f"method_overrides[{name!r}] takes a dict of {name} config fields, got {ov!r}")
-        return preset_config(name, self.profile, train=self.train, overrides=ov)
+        return preset_config(name, self.profile, train=self.train, overrides=overrides_of(self, name))
 
     def runs(self) -> tuple[str, ...]:
         """Every method a run of this notebook may run (`methods`, and any further ones a room adds): the methods a
@@ -60,6 +51,27 @@ class MethodsRun(Setting):
         except ValueError:
             return set()
         return {f.name for f in fields(spec.config) if not acts_on(f, setting)}
+
+
+def overrides_of(cfg, name: str) -> dict[str, Any]:
+    """The user's overrides of method `name` in the notebook config `cfg` (its `method_overrides[name]`; none: {})."""
+    ov = cfg.method_overrides.get(name) or {}
+    if not isinstance(ov, dict):
+        raise ConfigError(f"method_overrides[{name!r}] takes a dict of {name} config fields, got {ov!r}")
+    return ov
+
+
+def check_method_overrides(cfg, known, whose: str) -> None:
+    """The checks a notebook config with `method_overrides` runs when it is built: a dict of method -> {field:
+    value}, each method one of `known` (`whose` names that list in the error), and every override type-checked by
+    building the method's config (`cfg.method_config`) now, not mid-run."""
+    if not isinstance(cfg.method_overrides, dict):
+        raise ConfigError(f"method_overrides takes a dict of method -> {{field: value}}, got {cfg.method_overrides!r}")
+    unknown = sorted(set(cfg.method_overrides) - set(known))
+    if unknown:
+        raise ConfigError(f"method_overrides names unknown method(s) {unknown}; {whose}: {list(known)}")
+    for name in cfg.method_overrides:
+        cfg.method_config(name)
 
 
 def from_setting(profile: str, cls, **values):
