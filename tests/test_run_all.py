@@ -141,6 +141,50 @@ def test_a_method_override_reaches_notebook_01():
         notebook_config("01_amnesiac_unlearning", "cpu", {"dau.alpha": 0.5})
 
 
+def test_notebook_01_rows_are_keyed_by_resolved_method_configs(tmp_path, monkeypatch):
+    """Notebook 01's Table 1 rows are keyed by its methods' resolved configs, not the overrides: an override equal
+    to what the protocol resolves keys the same rows (also the rows stored before the key resolved them, whose
+    config holds the overrides, and the committed cpu store), a change of a method's defaults keys new ones."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from unlearnlib.papers import notebook_config
+    from unlearnlib.store import _file, config_fingerprint, merged, save_rows
+
+    default = notebook_config("01_amnesiac_unlearning", "cpu")
+    same = notebook_config("01_amnesiac_unlearning", "cpu", {"random_label.lr": default.train.lr})
+    other = notebook_config("01_amnesiac_unlearning", "cpu", {"random_label.lr": 0.01})
+    assert same.method_overrides and config_fingerprint(same)[0] == config_fingerprint(default)[0]
+    assert config_fingerprint(other)[0] != config_fingerprint(default)[0]
+    assert dict(default.method_configs())["random_label"].lr == default.train.lr
+    committed = Path(__file__).resolve().parents[1] / "results" / "cpu" / "01_amnesiac_unlearning"
+    assert "method_configs" not in json.loads(_file(committed, "table1_mia_recall", default)[0].with_suffix(".json")
+                                              .read_text())["config"], "the committed rows predate the resolved key"
+    assert merged(committed, "table1_mia_recall", same)[1] == [0, 1, 2]
+
+    # a file stored under the old key (the config's own fields, the overrides among them) matches both configs
+    out = tmp_path / "nb"
+    path = save_rows(out, "t", default, 0, pd.DataFrame({"scheme": ["class"], "naive_retrain": [0.5]}))
+    info = json.loads(path.with_suffix(".json").read_text())
+    legacy = json.loads(json.dumps({k: v for k, v in vars(default).items() if k != "seed"}, default=str))
+    info["config"] = {k: v for k, v in legacy.items() if k != "method_overrides"}  # stored before the field existed
+    path.with_suffix(".json").write_text(json.dumps(info))
+    assert _file(out, "t", same)[0] == _file(out, "t", default)[0] == path
+    assert _file(out, "t", other)[0] != path
+    save_rows(out, "t", same, 1, pd.DataFrame({"scheme": ["class"], "naive_retrain": [0.7]}))
+    assert merged(out, "t", default)[1] == [0, 1], "the override that resolves to the protocol adds to the same rows"
+    assert "method_configs" in json.loads(path.with_suffix(".json").read_text())["config"], "rewritten under the new key"
+
+    # a method's default changed in the code (random label's weight decay): its resolved config differs, so the
+    # same config's rows are another file's
+    room = type(default)
+    resolve = room.method_config
+    monkeypatch.setattr(room, "method_config", lambda self, name, **f: (
+        replace(resolve(self, name, **f), weight_decay=1e-4) if name == "random_label" else resolve(self, name, **f)))
+    assert dict(default.method_configs())["random_label"].weight_decay == 1e-4
+    assert _file(out, "t", default)[0] != path and merged(out, "t", default)[1] == []
+
+
 def test_failure_keeps_earlier_results(demo):
     results = demo
     assert run_all.main(["--profile", "smoke", "--results", str(results)]) == 0

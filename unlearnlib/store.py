@@ -44,7 +44,7 @@ import shutil
 import socket
 import sys
 from contextlib import contextmanager
-from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass, replace
 from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Sequence
@@ -85,16 +85,29 @@ def _fingerprint(config: dict, skip) -> str:
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def config_fingerprint(cfg) -> tuple[str, dict]:
-    """(fingerprint, dict) of a notebook config without its seed, row and table fields: what rows must share to be
-    one table. The dict keeps the row and table fields."""
+def _resolves(cfg) -> bool:
+    """Whether a notebook config resolves its methods' configs (`method_configs()`: notebook 02's and 04's
+    MethodsRun, notebook 01's room)."""
+    return callable(getattr(cfg, "method_configs", None))
+
+
+def _as_dict(cfg, resolved: bool = True) -> dict:
+    """A notebook config as its stored JSON, without its seed fields. resolved (a config that resolves its methods):
+    each method's resolved config (defaults, preset or protocol, overrides) under "method_configs", in place of the
+    overrides that led to it and the profile that chose the preset; resolved=False: the config's own fields, as the
+    fingerprint of rows stored before the config resolved its methods took them (`_file`)."""
     d = asdict(cfg) if is_dataclass(cfg) else dict(cfg)
-    if callable(getattr(cfg, "method_configs", None)):
-        # a config that runs registered methods: each method's resolved config (defaults, preset, overrides) is what
-        # must match, not the overrides that led to it
+    if resolved and _resolves(cfg):
         d = {k: v for k, v in d.items() if k not in ("profile", "method_overrides")}
         d["method_configs"] = {name: asdict(c) for name, c in cfg.method_configs()}
-    config = json.loads(json.dumps({k: v for k, v in d.items() if k not in SEED_FIELDS}, sort_keys=True, default=str))
+    return json.loads(json.dumps({k: v for k, v in d.items() if k not in SEED_FIELDS}, sort_keys=True, default=str))
+
+
+def config_fingerprint(cfg) -> tuple[str, dict]:
+    """(fingerprint, dict) of a notebook config without its seed, row and table fields: what rows must share to be
+    one table. The dict keeps the row and table fields. A config that runs registered methods is keyed by each
+    method's resolved config, not by the overrides that led to it (`_as_dict`)."""
+    config = _as_dict(cfg)
     return _fingerprint(config, _skipped(cfg)), config
 
 
@@ -198,6 +211,19 @@ def _file(out, table: str, cfg) -> tuple[Path, str, dict]:
     for side, stored in sides:
         if _fingerprint(stored, skip) == _fingerprint(as_stored(config, stored, defaults), skip):
             return side.with_suffix(".csv"), fp, config
+    # rows stored before this notebook's config resolved its methods (notebook 01's before 2026-12-05) were keyed by
+    # the config's own fields, the overrides among them: they match a config whose own fields (new ones at their
+    # default, as above) are theirs, overrides that resolve to what no override resolves to read as none. Without
+    # overrides the methods resolve to their defaults and protocol, as they did for those rows: the premise
+    # as_stored makes of a new field's default
+    legacy = [(side, stored) for side, stored in sides if "method_configs" not in stored] if _resolves(cfg) else []
+    if legacy:
+        plain = replace(cfg, method_overrides={}) if getattr(cfg, "method_overrides", None) else cfg
+        own = _as_dict(plain if _as_dict(plain) == config else cfg, resolved=False)
+        own_defaults = _field_defaults(cfg) if is_dataclass(cfg) else {}
+        for side, stored in legacy:
+            if _fingerprint(stored, skip) == _fingerprint(as_stored(own, stored, own_defaults), skip):
+                return side.with_suffix(".csv"), fp, config
     return folder / f"{fp}.csv", fp, config
 
 

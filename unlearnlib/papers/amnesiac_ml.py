@@ -101,6 +101,14 @@ class AmnesiacMLConfig(Setting):
         protocol = {"epochs": self.unlearn_epochs, "lr": t.lr, "batch_size": t.batch_size, "seed": self.seed}
         return preset_config(name, train=t, overrides={**protocol, **overrides_of(self, name), **fields})
 
+    def method_configs(self) -> list[tuple[str, Any]]:
+        """(name, config) of the three methods as this run resolves them (`method_config`, without the per-run record,
+        request and hook), the protocol's seed at seed 0's (a row's seed is a key of its own): what the row store keys
+        Table 1's rows by, so an override that resolves to the protocol's value keys the same rows, another seed's
+        rows join them, and a change of a method's defaults keys new ones."""
+        unseeded = replace(self, seed=0)
+        return [(name, unseeded.method_config(name)) for name in self.METHODS]
+
     @property
     def forget_class(self) -> int:
         """The class forgotten: target_class, or the paper's (CIFAR-100 class 81; digit 3 elsewhere)."""
