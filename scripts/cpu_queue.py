@@ -1,0 +1,183 @@
+"""The cpu-profile runs the open issues wait on, in order, resumable, each committed as it lands.
+
+    python scripts/cpu_queue.py --list                 # the steps, their estimated minutes, which are done
+    nohup python -u scripts/cpu_queue.py --commit > queue.log 2>&1 &     # run what is pending, in order
+    python scripts/cpu_queue.py --only sens_class_s0 --commit            # one step (names from --list)
+
+Each step is one command of results/cpu/NOTES.md or results/cpu/02_sweeps/README.md, run alone on the cores (never
+beside another heavy job: the cpu profile's run times are results). A finished step is recorded in
+results/cpu/queue.json with the commit that ran it, the device, its minutes and its command; a step whose command
+changed since it was recorded counts as pending again. The queue stops at the first step that fails (its log is
+the output; what the step stored before failing stays: run_all's rows, the sweeps' rewritten JSON).
+
+--commit commits each finished step's result paths and queue.json, so a session that ends mid-queue loses at most
+the step under way. Run it in a clone of its own (`git clone /work/main /work/queue`), so code edited meanwhile
+does not change what runs, then `git pull /work/queue main` where the work goes on.
+
+It refuses to start on a CPU without native bf16 (the cpu profile trains in bf16: emulated, about 50x slower on an
+AVX2-only core, `unlearnlib.results.native_cpu_bf16`) unless --force; a step's rows record the device either way,
+and the row store never shows rows of two device classes side by side.
+
+What the steps leave to a person: adopting a sweep's choice into a method's cpu preset (the rules:
+`unlearnlib.papers.dau.readings_study` and `beyond_sweep`), dropping the cpu EXTRA_FOLDERS entry of notebook 02
+once `dau_publish` has run, regenerating the report, and the README's notes.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE = ROOT / "results" / "cpu" / "queue.json"
+SWEEPS = "results/cpu/02_sweeps"
+NB02 = ["results/cpu/store", "results/cpu/02_discriminative_adversarial_unlearning"]
+PY = sys.executable
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    issue: int
+    minutes: int  # estimated, on the documented CPU (2 cores of an AMD EPYC with avx512_bf16), in the queue's order
+    argv: tuple[str, ...]
+    outputs: tuple[str, ...]  # paths (relative to the repository) a finished step commits
+    why: str
+
+
+def _nb02(*params: str) -> tuple[str, ...]:
+    return (PY, "run_all.py", "--profile", "cpu", "--only", "02", "-p", "BEYOND", "[]", *params)
+
+
+def _sweep(scheme: str, seed: int, out: str, *method_grids: str) -> tuple[str, ...]:
+    return (PY, "-u", "-m", "unlearnlib.sweep", "--profile", "cpu", "--scheme", scheme, "--seed", str(seed),
+            *method_grids, "--out", f"{SWEEPS}/{out}")
+
+
+BEYOND_GRIDS = ("--method", "l1_sparse", "--grid", "alpha=1e-5,1e-4,5e-4",
+                "--method", "salun", "--grid", "threshold=0.3,0.5,0.7", "lr=0.005,0.013",
+                "--method", "scrub", "--grid", "max_steps=0,1,2",
+                "--method", "ssd", "--grid", "alpha=1,3,10", "lam=0.5,1")
+
+STEPS: tuple[Step, ...] = (
+    # issue 37: notebook 02's view under today's config (results/cpu/NOTES.md, "Rows keyed per method")
+    Step("dau_class_s1", 37, 40, _nb02("-p", "SCHEMES", '["class"]', "-p", "SEEDS", "[1]",
+                                       "-p", "METHODS", '["retrain", "fisher", "influence", "dau"]'), tuple(NB02),
+         "class-wise seed 1: FF and IU (their bf16 passes), DAU (lr_class 0.005), retrain for Table 2's ablation"),
+    Step("dau_random_ff_iu", 37, 70, _nb02("-p", "SCHEMES", '["random"]', "-p", "SEEDS", "[0, 1, 2]",
+                                           "-p", "METHODS", '["fisher", "influence"]'), tuple(NB02),
+         "random forgetting, 3 seeds, dense and sparse: FF and IU under their bf16 passes"),
+    Step("dau_publish", 37, 3, _nb02("-p", "SEEDS", "[]"), tuple(NB02),
+         "computes nothing: publishes notebook 02's composed view (3 seeds, both schemes, today's config)"),
+    # issue 37, reading 3: the sensitivity token (results/cpu/02_sweeps/README.md, "DAU's sensitivity token")
+    *(Step(f"sens_{scheme}_s{s}", 37, 15,
+           _sweep(scheme, s, f"sensitivity_{scheme}_s{s}.json", "--method", "dau", "--grid",
+                  "sensitivity=difference,derivative"),
+           (f"{SWEEPS}/sensitivity_{scheme}_s{s}.json",),
+           f"DAU's token as the finite difference or its derivative, {scheme} forgetting, seed {s}")
+      for scheme in ("class", "random") for s in (0, 1, 2)),
+    # issue 39: the per-method benchmark in random forgetting (class-wise: results/bench/methods_cpu_cpu_class.json)
+    Step("bench_random", 39, 25, (PY, "-u", "-m", "unlearnlib.bench_methods", "--profile", "cpu", "--seed", "2",
+                                  "--scheme", "random"), ("results/bench",),
+         "every method's time by phase beside fit's images/s, random forgetting, seed 2"),
+    # issue 40: the 2023-2024 baselines' open values (results/cpu/02_sweeps/README.md, "The 2023-2024 baselines")
+    *(Step(f"beyond_{scheme}_s{s}", 40, 35, _sweep(scheme, s, f"beyond_{scheme}_s{s}.json", *BEYOND_GRIDS),
+           (f"{SWEEPS}/beyond_{scheme}_s{s}.json",),
+           f"l1-sparse, SalUn, SCRUB and SSD over their grids, {scheme} forgetting, seed {s} (rule: beyond_sweep)")
+      for s in (0, 1, 2) for scheme in ("random", "class")),
+)
+
+
+def command(step: Step) -> str:
+    """The step's command as recorded (the interpreter as `python`)."""
+    return shlex.join(["python", *step.argv[1:]])
+
+
+def load_state() -> dict:
+    return json.loads(STATE.read_text()) if STATE.exists() else {}
+
+
+def pending(steps=STEPS, state: dict | None = None) -> list[Step]:
+    """The steps not recorded as finished with their present command."""
+    state = load_state() if state is None else state
+    return [s for s in steps if state.get(s.name, {}).get("command") != command(s)]
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def run(step: Step, commit: bool) -> bool:
+    from unlearnlib.results import describe_device, git_commit
+
+    head = git_commit()
+    print(f"== {step.name} (issue {step.issue}, about {step.minutes} min): {step.why}\n   {command(step)}", flush=True)
+    t0 = time.perf_counter()
+    rc = subprocess.run(step.argv, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+    minutes = round((time.perf_counter() - t0) / 60, 1)
+    if rc != 0:
+        print(f"== {step.name} failed (exit {rc}) after {minutes} min: the queue stops here", flush=True)
+        return False
+    state = load_state()
+    state[step.name] = {"command": command(step), "issue": step.issue, "commit": head, "device": describe_device("cpu"),
+                        "minutes": minutes, "finished_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    STATE.parent.mkdir(parents=True, exist_ok=True)
+    STATE.write_text(json.dumps(dict(sorted(state.items())), indent=1) + "\n")
+    print(f"== {step.name} done in {minutes} min", flush=True)
+    if commit:
+        paths = [p for p in step.outputs if (ROOT / p).exists()] + [str(STATE.relative_to(ROOT))]
+        _git("add", "--", *paths)
+        if _git("diff", "--cached", "--name-only"):
+            _git("commit", "-m", f"cpu queue: {step.name} (issue {step.issue}), {minutes} min on "
+                                 f"{describe_device('cpu')}, computed at {head}")
+    return True
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--list", action="store_true", help="the steps, and which are done")
+    ap.add_argument("--only", nargs="+", metavar="STEP", help="these steps only, in the queue's order")
+    ap.add_argument("--commit", action="store_true", help="commit each finished step's results and queue.json")
+    ap.add_argument("--force", action="store_true", help="run on a CPU without native bf16 (about 50x slower)")
+    a = ap.parse_args(argv)
+    names = {s.name for s in STEPS}
+    unknown = sorted(set(a.only or ()) - names)
+    if unknown:
+        ap.error(f"unknown step(s) {unknown}; the steps: {[s.name for s in STEPS]}")
+    todo = [s for s in pending() if not a.only or s.name in a.only]
+    if a.list:
+        state, left = load_state(), {s.name for s in pending()}
+        for s in STEPS:
+            done = state.get(s.name) if s.name not in left else None
+            mark = f"done {done['finished_utc']} at {done['commit'][:7]}, {done['minutes']} min" if done else "pending"
+            print(f"{s.name:18} issue {s.issue}  ~{s.minutes:3} min  {mark}\n    {s.why}")
+        print(f"pending: {len(left)} steps, about {sum(s.minutes for s in STEPS if s.name in left)} min")
+        return 0
+    from unlearnlib.results import describe_device, native_cpu_bf16
+
+    if not native_cpu_bf16() and not a.force:
+        print(f"this CPU has no native bf16 ({describe_device('cpu')}): the cpu profile's bf16 training runs about "
+              "50x slower here (small_cnn: 16 images/s on an AVX2-only EPYC, about 900 on the documented CPU) and its "
+              "run times would not be the profile's. Run the queue on a CPU with native bf16 "
+              "(avx512_bf16 or AMX), or pass --force.", file=sys.stderr)
+        return 2
+    if a.commit and _git("status", "--porcelain", "--", "results"):
+        print("results/ has uncommitted changes: commit or stash them first, so that --commit commits only what the "
+              "queue computed", file=sys.stderr)
+        return 2
+    for step in todo:
+        if not run(step, a.commit):
+            return 1
+    print("queue: nothing pending" if not todo else f"queue: {len(todo)} steps done", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

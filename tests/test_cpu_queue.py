@@ -1,0 +1,101 @@
+"""scripts/cpu_queue.py: every queued command is valid today (run_all's parameters, the sweep's grids, the files the
+studies' rules read), a finished step is skipped until its command changes, and the queue refuses a CPU without
+native bf16. Nothing here runs a step."""
+import fnmatch
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def queue():
+    spec = importlib.util.spec_from_file_location("cpu_queue", ROOT / "scripts" / "cpu_queue.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["cpu_queue"] = mod  # its dataclass looks its module up
+    spec.loader.exec_module(mod)
+    yield mod
+    sys.modules.pop("cpu_queue", None)
+
+
+def _pairs(argv, flag):
+    """Values following each `flag` (-p takes two)."""
+    out = []
+    for i, a in enumerate(argv):
+        if a == flag:
+            out.append(tuple(argv[i + 1:i + 3]) if flag == "-p" else argv[i + 1])
+    return out
+
+
+def test_every_queued_command_is_valid_today(queue):
+    import run_all
+    from unlearnlib.methods import get_method
+    from unlearnlib.papers.dau import BEYOND_SWEEP_GLOB, SENSITIVITY_GLOB
+    from unlearnlib.sweep import parse_grid
+
+    names = [s.name for s in queue.STEPS]
+    assert len(names) == len(set(names)), "step names are unique"
+    nb02 = [p for p in run_all.discover() if p.stem.startswith("02")]
+    kinds = set()
+    for step in queue.STEPS:
+        argv = list(step.argv)
+        if "run_all.py" in argv:
+            kinds.add("run_all")
+            assert _pairs(argv, "--only") == ["02"] and _pairs(argv, "--profile") == ["cpu"]
+            resolved = run_all.resolve_parameters(_pairs(argv, "-p"), "cpu", nb02)  # raises on a stale name or value
+            assert list(resolved[nb02[0].stem]["OVERRIDES"]["beyond"]) == []  # the table of its own, apart
+        elif "unlearnlib.sweep" in argv:
+            kinds.add("sweep")
+            methods = _pairs(argv, "--method")
+            starts = [i for i, a in enumerate(argv) if a == "--grid"]
+            grids = [argv[i + 1:next((j for j in range(i + 1, len(argv)) if argv[j].startswith("--")), len(argv))]
+                     for i in starts]
+            assert len(methods) == len(grids) > 0
+            for m, g in zip(methods, grids):
+                get_method(m)
+                assert len(parse_grid(g, m)) > 1, f"{step.name}: {m}'s grid"
+            out = Path(_pairs(argv, "--out")[0])
+            assert out.parent == Path(queue.SWEEPS) and step.outputs == (str(out),)
+            # the files the studies' rules read
+            assert fnmatch.fnmatch(out.name, BEYOND_SWEEP_GLOB if step.issue == 40 else "sensitivity_*_s*.json")
+            if "class" in out.name and step.issue == 37:
+                assert fnmatch.fnmatch(out.name, SENSITIVITY_GLOB)
+        else:
+            kinds.add("bench")
+            assert "unlearnlib.bench_methods" in argv
+    assert kinds == {"run_all", "sweep", "bench"}
+
+
+def test_a_finished_step_is_skipped_until_its_command_changes(queue, tmp_path):
+    first, second = queue.STEPS[:2]
+    state = {first.name: {"command": queue.command(first)}}
+    left = queue.pending(state=state)
+    assert first not in left and second in left and len(left) == len(queue.STEPS) - 1
+    state[first.name]["command"] = queue.command(first) + " -p X 1"
+    assert first in queue.pending(state=state)
+    assert queue.command(first).startswith("python run_all.py --profile cpu")
+
+
+def test_the_queue_refuses_a_cpu_without_native_bf16_and_unknown_steps(queue, monkeypatch, capsys, tmp_path):
+    import unlearnlib.results as results
+
+    monkeypatch.setattr(queue, "STATE", tmp_path / "queue.json")
+    monkeypatch.setattr(results, "native_cpu_bf16", lambda: False)
+    ran = []
+    monkeypatch.setattr(queue, "run", lambda step, commit: ran.append(step) or True)
+    assert queue.main([]) == 2 and not ran
+    assert "no native bf16" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        queue.main(["--only", "no_such_step"])
+    assert queue.main(["--only", "bench_random", "--force"]) == 0 and [s.name for s in ran] == ["bench_random"]
+    assert queue.main(["--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "bench_random" in listing and "pending" in listing
+    (tmp_path / "queue.json").write_text(json.dumps({"bench_random": {
+        "command": queue.command(next(s for s in queue.STEPS if s.name == "bench_random")), "finished_utc": "2026-12-05T00:00:00+00:00", "commit": "abcdef0",
+        "minutes": 20.0}}))
+    assert queue.main(["--list"]) == 0 and "done 2026-12-05" in capsys.readouterr().out
