@@ -99,3 +99,33 @@ def test_the_queue_refuses_a_cpu_without_native_bf16_and_unknown_steps(queue, mo
         "command": queue.command(next(s for s in queue.STEPS if s.name == "bench_random")), "finished_utc": "2026-12-05T00:00:00+00:00", "commit": "abcdef0",
         "minutes": 20.0}}))
     assert queue.main(["--list"]) == 0 and "done 2026-12-05" in capsys.readouterr().out
+
+
+def test_a_finished_step_is_recorded_and_committed_and_a_failing_one_stops_the_queue(queue, monkeypatch, tmp_path):
+    """run() in a scratch repository: the step's outputs and queue.json are committed with the commit that ran it;
+    a failing step records nothing and commits nothing."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    (repo / "results" / "cpu").mkdir(parents=True)
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True, text=True).stdout  # noqa: E731
+    git("init", "-q")
+    git("config", "user.email", "t@t")
+    git("config", "user.name", "t")
+    (repo / "README").write_text("x")
+    git("add", "README")
+    git("commit", "-q", "-m", "start")
+    monkeypatch.setattr(queue, "ROOT", repo)
+    monkeypatch.setattr(queue, "STATE", repo / "results" / "cpu" / "queue.json")
+    out = "results/cpu/02_sweeps/demo.json"
+    ok = queue.Step("demo", 40, 1, (sys.executable, "-c", f"import pathlib; p = pathlib.Path({out!r}); "
+                                                        "p.parent.mkdir(parents=True); p.write_text('{}')"),
+                    (out,), "writes a file")
+    bad = queue.Step("bad", 40, 1, (sys.executable, "-c", "raise SystemExit(3)"), ("results/none",), "fails")
+    assert queue.run(bad, commit=True) is False and not queue.STATE.exists()
+    assert queue.run(ok, commit=True) is True
+    state = json.loads(queue.STATE.read_text())
+    assert state["demo"]["command"] == queue.command(ok) and state["demo"]["minutes"] >= 0
+    assert git("log", "-1", "--format=%s").startswith("cpu queue: demo (issue 40)")
+    assert set(git("show", "--name-only", "--format=", "HEAD").split()) == {out, "results/cpu/queue.json"}
+    assert queue.pending(steps=(ok, bad)) == [bad]
