@@ -15,7 +15,8 @@
     python run_all.py --profile smoke --prepare-only build/nbval   # parameterised copies for nbval
 
 `-p NAME VALUE` changes the field `name` of a notebook's config (`unlearnlib.papers`; VALUE a
-Python literal) and reaches the notebook through its OVERRIDES parameter; DEVICE is passed as is.
+Python literal) and reaches the notebook through its OVERRIDES parameter; DEVICE is passed as is (a device this
+machine lacks, e.g. cuda without a GPU, stops the run before any notebook starts; with --ray the workers decide).
 `-p METHOD.FIELD VALUE` (e.g. `-p DAU.ALPHA 0.5`) changes a method's field on top of its profile preset in
 every selected notebook that runs that method (notebooks 02 and 04 both run DAU).
 Every name and value is checked against the selected notebooks' configs before anything runs: an
@@ -394,7 +395,14 @@ def main(argv=None) -> int:
 
     if args.ray:
         failures = run_on_ray(jobs, args.profile, results_root, description, args.ray, args.task_cpus, args.task_gpus)
-    else:  # (Ray's workers are other machines: their CPUs are theirs to report)
+    else:  # (Ray's workers are other machines: their CPUs and GPUs are theirs to report)
+        from unlearnlib.train import resolve_device
+
+        for device in dict.fromkeys(str(o.get("DEVICE") or "auto") for _, o in jobs):
+            try:
+                resolve_device(device)  # a device this machine lacks stops the run here, not in a notebook's cell
+            except ValueError as exc:
+                raise SystemExit(f"-p DEVICE: {exc}") from None
         notice = emulated_bf16_notice(jobs, args.profile)
         if notice:
             print(notice, file=sys.stderr, flush=True)

@@ -63,6 +63,28 @@ def test_registry_has_the_foundation_methods():
         make_config("finetune", epochz=3)
 
 
+def test_a_keyword_override_of_the_wrong_type_is_refused_by_name():
+    """unlearn(name, ..., **overrides) builds its config with make_config: a value of the wrong type is refused
+    there, naming the field, not deep inside the method; numpy scalars pass; a nested config takes a dict of its
+    fields, merged into the current one."""
+    import numpy as np
+
+    from unlearnlib.train import TrainConfig
+
+    for bad, says in ((dict(epochs="3"), "finetune.epochs takes an integer"), (dict(epochs=2.5), "takes an integer"),
+                      (dict(lr="0.1"), "finetune.lr takes a number"), (dict(augment="yes"), "True or False")):
+        with pytest.raises(TypeError, match=says):
+            make_config("finetune", **bad)
+    assert make_config("finetune", epochs=np.int64(3), lr=np.float32(0.5), augment=False).epochs == 3
+    cfg = make_config("retrain", train={"epochs": 1})
+    assert isinstance(cfg.train, TrainConfig) and cfg.train.epochs == 1
+    assert cfg.train.batch_size == make_config("retrain").train.batch_size, "the other fields stay"
+    with pytest.raises(TypeError, match="retrain.train.epochs takes an integer"):
+        make_config("retrain", train={"epochs": "a"})
+    with pytest.raises(TypeError, match="retrain.train takes a dict of TrainConfig fields"):
+        make_config("retrain", train=3)
+
+
 @pytest.mark.parametrize("name", list_methods())
 def test_method_contract(name, toy_overfit):
     model, split, data, rec = toy_overfit

@@ -185,6 +185,25 @@ def test_notebook_01_rows_are_keyed_by_resolved_method_configs(tmp_path, monkeyp
     assert _file(out, "t", default)[0] != path and merged(out, "t", default)[1] == []
 
 
+def test_a_device_this_machine_lacks_stops_the_run_before_any_notebook(demo):
+    """-p DEVICE names a device: one this machine lacks (cuda without a GPU, an unknown name) stops run_all before
+    any notebook starts, naming what is there; nothing is written."""
+    import torch
+
+    from unlearnlib.train import resolve_device
+
+    results = demo
+    bad = ["gpu", "cuda:99"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in bad:
+        with pytest.raises(SystemExit, match="-p DEVICE: .*(unknown device|no CUDA device|CUDA device\\(s\\))"):
+            run_all.main(["--profile", "smoke", "--results", str(results), "-p", "DEVICE", repr(device)])
+        with pytest.raises(ValueError, match=repr(device)):
+            resolve_device(device)
+    assert not results.exists(), "nothing ran"
+    assert resolve_device("cpu").type == "cpu" and resolve_device("auto").type in ("cpu", "cuda", "mps")
+    assert run_all.main(["--profile", "smoke", "--results", str(results), "-p", "DEVICE", "'cpu'"]) == 0
+
+
 def test_failure_keeps_earlier_results(demo):
     results = demo
     assert run_all.main(["--profile", "smoke", "--results", str(results)]) == 0

@@ -16,6 +16,8 @@ import types
 import typing
 from typing import Any
 
+import numpy as np
+
 
 class ConfigError(ValueError):
     """A parameter name or value that a config does not accept."""
@@ -78,12 +80,12 @@ def coerce(name: str, value: Any, tp) -> Any:
             return apply_overrides(tp(), value, prefix=f"{name}.")
         raise ConfigError(f"{name} takes a dict of {tp.__name__} fields, got {value!r}")
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
             return float(value)
         raise ConfigError(f"{name} takes a number, got {value!r}")
     if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            return int(value)
         raise ConfigError(f"{name} takes an integer, got {value!r}")
     if tp in (bool, str):
         if isinstance(value, tp):

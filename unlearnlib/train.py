@@ -27,9 +27,27 @@ from .results import native_cpu_bf16
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> cuda if available, else mps, else cpu."""
+    """'auto' -> cuda if available, else mps, else cpu. A named device must exist here: 'cuda' (or 'cuda:N') without
+    a CUDA device torch can use, 'mps' without Metal, or a name torch does not know is a ValueError that says what
+    this machine has, before anything is computed."""
     if str(device) != "auto":
-        return torch.device(device)
+        try:
+            d = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N' ({exc})") from None
+        if d.type == "cuda":
+            n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if n == 0:
+                raise ValueError(f"device {str(device)!r} asked for, but torch {torch.__version__} sees no CUDA device "
+                                 "here; use 'auto' (a GPU where there is one, else the CPU) or 'cpu'")
+            if d.index is not None and d.index >= n:
+                raise ValueError(f"device {str(device)!r} asked for, but this machine has {n} CUDA device(s): "
+                                 f"cuda:0..cuda:{n - 1}")
+        if d.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                    and torch.backends.mps.is_available()):
+            raise ValueError(f"device {str(device)!r} asked for, but Metal (MPS) is not available here; use 'auto' "
+                             "or 'cpu'")
+        return d
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

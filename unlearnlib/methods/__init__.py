@@ -23,7 +23,7 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from ..config import apply_overrides
+from ..config import ConfigError, apply_overrides, coerce, field_types
 from ..data import DeviceData, Split
 from ..train import model_device
 
@@ -68,16 +68,28 @@ def get_method(name: str) -> MethodSpec:
 
 
 def make_config(name: str, cfg: Any = None, **overrides):
-    """The method's config: `cfg` (or its defaults) with keyword overrides applied."""
+    """The method's config: `cfg` (or its defaults) with keyword overrides applied, each checked against its field's
+    type (a TypeError naming `name.field`; values are kept as given, e.g. an int for a float field); a nested config
+    (retrain's `train`) takes a config or a dict of its fields, merged into the current one."""
     spec = get_method(name)
     cfg = cfg if cfg is not None else spec.config()
     if not isinstance(cfg, spec.config):
         raise TypeError(f"method {name!r} takes a {spec.config.__name__}, got {type(cfg).__name__}")
-    known = {f.name for f in fields(spec.config)}
-    unknown = sorted(set(overrides) - known)
+    types_ = field_types(spec.config)
+    unknown = sorted(set(overrides) - set(types_))
     if unknown:
-        raise TypeError(f"{spec.config.__name__} has no field(s) {unknown}; fields: {sorted(known)}")
-    return replace(cfg, **overrides)
+        raise TypeError(f"{spec.config.__name__} has no field(s) {unknown}; fields: {sorted(types_)}")
+    changes = dict(overrides)
+    for k, v in overrides.items():
+        try:
+            current = getattr(cfg, k)
+            if dataclasses.is_dataclass(current) and isinstance(v, dict):  # a nested config: its fields, merged in
+                changes[k] = apply_overrides(current, v, prefix=f"{name}.{k}.")
+            else:
+                coerce(f"{name}.{k}", v, types_[k])
+        except ConfigError as exc:
+            raise TypeError(str(exc)) from None
+    return replace(cfg, **changes)
 
 
 def presets(name: str) -> dict[str, dict[str, Any]]:
