@@ -400,9 +400,15 @@ def main(argv=None) -> int:
 
         for device in dict.fromkeys(str(o.get("DEVICE") or "auto") for _, o in jobs):
             try:
-                resolve_device(device)  # a device this machine lacks stops the run here, not in a notebook's cell
+                resolved = resolve_device(device)  # a device this machine lacks stops the run here, not in a cell
             except ValueError as exc:
                 raise SystemExit(f"-p DEVICE: {exc}") from None
+            if args.profile == "paper" and resolved.type == "cpu" and device == "auto":
+                raise SystemExit("--profile paper is sized for a GPU (the papers' models and schedules; the times in "
+                                 "results/paper/ are an H100's or H200's) and torch sees none here: on CPU cores it "
+                                 "would run many times longer. Run it where torch sees a GPU, or on a cluster with --ray; "
+                                 "--profile cpu is the papers' data at a size for CPU cores; or pass -p DEVICE cpu to "
+                                 "run the paper profile on this CPU anyway")
         notice = emulated_bf16_notice(jobs, args.profile)
         if notice:
             print(notice, file=sys.stderr, flush=True)

@@ -187,7 +187,8 @@ def test_notebook_01_rows_are_keyed_by_resolved_method_configs(tmp_path, monkeyp
 
 def test_a_device_this_machine_lacks_stops_the_run_before_any_notebook(demo):
     """-p DEVICE names a device: one this machine lacks (cuda without a GPU, an unknown name) stops run_all before
-    any notebook starts, naming what is there; nothing is written."""
+    any notebook starts, naming what is there; nothing is written. So does the paper profile where torch sees no
+    GPU, unless -p DEVICE cpu asks for the CPU by name."""
     import torch
 
     from unlearnlib.train import resolve_device
@@ -202,6 +203,11 @@ def test_a_device_this_machine_lacks_stops_the_run_before_any_notebook(demo):
     assert not results.exists(), "nothing ran"
     assert resolve_device("cpu").type == "cpu" and resolve_device("auto").type in ("cpu", "cuda", "mps")
     assert run_all.main(["--profile", "smoke", "--results", str(results), "-p", "DEVICE", "'cpu'"]) == 0
+    if not torch.cuda.is_available():  # the paper profile on a machine without a GPU: only when asked for by name
+        with pytest.raises(SystemExit, match="sized for a GPU.*-p DEVICE cpu"):
+            run_all.main(["--profile", "paper", "--results", str(results)])
+        assert not (results / "paper").exists()
+        assert run_all.main(["--profile", "paper", "--results", str(results), "-p", "DEVICE", "'cpu'"]) == 0
 
 
 def test_failure_keeps_earlier_results(demo):
