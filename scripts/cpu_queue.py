@@ -10,9 +10,11 @@ results/cpu/queue.json with the commit that ran it, the device, its minutes and 
 changed since it was recorded counts as pending again. The queue stops at the first step that fails (its log is
 the output; what the step stored before failing stays: run_all's rows, the sweeps' rewritten JSON).
 
---commit commits each finished step's result paths and queue.json, so a session that ends mid-queue loses at most
-the step under way. Run it in a clone of its own (`git clone /work/main /work/queue`), so code edited meanwhile
-does not change what runs, then `git pull /work/queue main` where the work goes on.
+--commit commits each finished step's result paths and queue.json (those paths only), so a session that ends
+mid-queue loses at most the step under way. Run it in a clone of its own (`git clone /work/main /work/queue`), so
+code edited meanwhile does not change what runs, then `git pull /work/queue main` where the work goes on: the queue
+and every step import, store and publish in the checkout the script is in (UNLEARNLIB_ROOT, PYTHONPATH), whichever
+virtual environment runs it.
 
 It refuses to start on a CPU without native bf16 (the cpu profile trains in bf16: emulated, about 50x slower on an
 AVX2-only core, `unlearnlib.results.native_cpu_bf16`) unless --force; a step's rows record the device either way,
@@ -114,36 +116,51 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def run(step: Step, commit: bool) -> bool:
-    from unlearnlib.results import describe_device, git_commit
+def child_env() -> dict:
+    """A step's environment: this checkout's code and results (UNLEARNLIB_ROOT, PYTHONPATH), whichever virtual
+    environment runs the queue (a clone using another checkout's venv, whose editable install points there)."""
+    path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "UNLEARNLIB_ROOT": str(ROOT), "PYTHONPATH": path}
 
-    head = git_commit()
+
+def head() -> str:
+    """This checkout's HEAD, +dirty when tracked code outside results/ changed (as unlearnlib.results.git_commit)."""
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
+    return _git("rev-parse", "HEAD") + ("+dirty" if dirty else "")
+
+
+def run(step: Step, commit: bool) -> bool:
+    from unlearnlib.results import describe_device
+
+    head_ = head()
     print(f"== {step.name} (issue {step.issue}, about {step.minutes} min): {step.why}\n   {command(step)}", flush=True)
     t0 = time.perf_counter()
-    rc = subprocess.run(step.argv, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+    rc = subprocess.run(step.argv, cwd=ROOT, env=child_env()).returncode
     minutes = round((time.perf_counter() - t0) / 60, 1)
     if rc != 0:
         print(f"== {step.name} failed (exit {rc}) after {minutes} min: the queue stops here", flush=True)
         return False
     state = load_state()
-    state[step.name] = {"command": command(step), "issue": step.issue, "commit": head, "device": describe_device("cpu"),
-                        "minutes": minutes, "finished_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    state[step.name] = {"command": command(step), "issue": step.issue, "commit": head_,
+                        "device": describe_device("cpu"), "minutes": minutes,
+                        "finished_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     STATE.parent.mkdir(parents=True, exist_ok=True)
     STATE.write_text(json.dumps(dict(sorted(state.items())), indent=1) + "\n")
     print(f"== {step.name} done in {minutes} min", flush=True)
     if commit:
         paths = [p for p in step.outputs if (ROOT / p).exists()] + [str(STATE.relative_to(ROOT))]
         _git("add", "--", *paths)
-        if _git("diff", "--cached", "--name-only"):
-            _git("commit", "-m", f"cpu queue: {step.name} (issue {step.issue}), {minutes} min on "
-                                 f"{describe_device('cpu')}, computed at {head}")
+        if _git("diff", "--cached", "--name-only", "--", *paths):  # only these paths: whatever else is staged stays
+            _git("commit", "-q", "-m", f"cpu queue: {step.name} (issue {step.issue}), {minutes} min on "
+                                       f"{describe_device('cpu')}, computed at {head_}", "--", *paths)
     return True
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--list", action="store_true", help="the steps, and which are done")
-    ap.add_argument("--only", nargs="+", metavar="STEP", help="these steps only, in the queue's order")
+    ap.add_argument("--only", nargs="+", metavar="STEP",
+                    help="these steps only, in the queue's order, also when queue.json records them as done")
     ap.add_argument("--commit", action="store_true", help="commit each finished step's results and queue.json")
     ap.add_argument("--force", action="store_true", help="run on a CPU without native bf16 (about 50x slower)")
     a = ap.parse_args(argv)
@@ -151,7 +168,8 @@ def main(argv=None) -> int:
     unknown = sorted(set(a.only or ()) - names)
     if unknown:
         ap.error(f"unknown step(s) {unknown}; the steps: {[s.name for s in STEPS]}")
-    todo = [s for s in pending() if not a.only or s.name in a.only]
+    # --only names steps to run, done or not; without it, what is pending
+    todo = [s for s in STEPS if s.name in a.only] if a.only else pending()
     if a.list:
         state, left = load_state(), {s.name for s in pending()}
         for s in STEPS:
@@ -160,8 +178,13 @@ def main(argv=None) -> int:
             print(f"{s.name:18} issue {s.issue}  ~{s.minutes:3} min  {mark}\n    {s.why}")
         print(f"pending: {len(left)} steps, about {sum(s.minutes for s in STEPS if s.name in left)} min")
         return 0
+    import unlearnlib
     from unlearnlib.results import describe_device, native_cpu_bf16
 
+    if not Path(unlearnlib.__file__).resolve().is_relative_to(ROOT):
+        print(f"unlearnlib imports from {Path(unlearnlib.__file__).parent}, not this checkout ({ROOT})",
+              file=sys.stderr)
+        return 2
     if not native_cpu_bf16() and not a.force:
         print(f"this CPU has no native bf16 ({describe_device('cpu')}): the cpu profile's bf16 training runs about "
               "50x slower here (small_cnn: 16 images/s on an AVX2-only EPYC, about 900 on the documented CPU) and its "
@@ -169,8 +192,8 @@ def main(argv=None) -> int:
               "(avx512_bf16 or AMX), or pass --force.", file=sys.stderr)
         return 2
     if a.commit and _git("status", "--porcelain", "--", "results"):
-        print("results/ has uncommitted changes: commit or stash them first, so that --commit commits only what the "
-              "queue computed", file=sys.stderr)
+        print("results/ has uncommitted changes (a failed step's stored rows, say: each records its commit and device): "
+              "commit or drop them first, so that --commit commits only what the queue computes", file=sys.stderr)
         return 2
     for step in todo:
         if not run(step, a.commit):
@@ -180,4 +203,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))  # this checkout's unlearnlib, whichever venv runs the script
     sys.exit(main())

@@ -4,6 +4,7 @@ native bf16. Nothing here runs a step."""
 import fnmatch
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -92,6 +93,7 @@ def test_the_queue_refuses_a_cpu_without_native_bf16_and_unknown_steps(queue, mo
     with pytest.raises(SystemExit):
         queue.main(["--only", "no_such_step"])
     assert queue.main(["--only", "bench_random", "--force"]) == 0 and [s.name for s in ran] == ["bench_random"]
+    assert queue.main(["--force"]) == 0 and len(ran) == 1 + len(queue.STEPS), "without --only: every pending step"
     assert queue.main(["--list"]) == 0
     listing = capsys.readouterr().out
     assert "bench_random" in listing and "pending" in listing
@@ -99,6 +101,10 @@ def test_the_queue_refuses_a_cpu_without_native_bf16_and_unknown_steps(queue, mo
         "command": queue.command(next(s for s in queue.STEPS if s.name == "bench_random")), "finished_utc": "2026-12-05T00:00:00+00:00", "commit": "abcdef0",
         "minutes": 20.0}}))
     assert queue.main(["--list"]) == 0 and "done 2026-12-05" in capsys.readouterr().out
+    ran.clear()
+    assert queue.main(["--force"]) == 0 and "bench_random" not in [s.name for s in ran], "a done step is skipped"
+    assert queue.main(["--only", "bench_random", "--force"]) == 0 and [s.name for s in ran][-1] == "bench_random", \
+        "--only runs a step recorded as done"
 
 
 def test_a_finished_step_is_recorded_and_committed_and_a_failing_one_stops_the_queue(queue, monkeypatch, tmp_path):
@@ -123,9 +129,16 @@ def test_a_finished_step_is_recorded_and_committed_and_a_failing_one_stops_the_q
                     (out,), "writes a file")
     bad = queue.Step("bad", 40, 1, (sys.executable, "-c", "raise SystemExit(3)"), ("results/none",), "fails")
     assert queue.run(bad, commit=True) is False and not queue.STATE.exists()
+    start = git("rev-parse", "HEAD").strip()
+    (repo / "code.py").write_text("x = 1")  # staged meanwhile by someone else: not the queue's to commit
+    git("add", "code.py")
     assert queue.run(ok, commit=True) is True
     state = json.loads(queue.STATE.read_text())
     assert state["demo"]["command"] == queue.command(ok) and state["demo"]["minutes"] >= 0
+    assert state["demo"]["commit"] == start + "+dirty", "the checkout the step ran in, dirty by code.py"
     assert git("log", "-1", "--format=%s").startswith("cpu queue: demo (issue 40)")
     assert set(git("show", "--name-only", "--format=", "HEAD").split()) == {out, "results/cpu/queue.json"}
+    assert git("diff", "--cached", "--name-only").split() == ["code.py"], "still staged, not committed"
     assert queue.pending(steps=(ok, bad)) == [bad]
+    env = queue.child_env()  # each step imports, stores and publishes in this checkout, whichever venv runs it
+    assert env["UNLEARNLIB_ROOT"] == str(repo) and env["PYTHONPATH"].split(os.pathsep)[0] == str(repo)
