@@ -398,7 +398,8 @@ def main(argv=None) -> int:
     else:  # (Ray's workers are other machines: their CPUs and GPUs are theirs to report)
         from unlearnlib.train import resolve_device
 
-        for device in dict.fromkeys(str(o.get("DEVICE") or "auto") for _, o in jobs):
+        asked = [o.get("DEVICE") for _, o in jobs]
+        for device in dict.fromkeys("auto" if d is None or d == "" else d for d in asked):  # as the notebooks read it
             try:
                 resolved = resolve_device(device)  # a device this machine lacks stops the run here, not in a cell
             except ValueError as exc:

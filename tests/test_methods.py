@@ -75,7 +75,9 @@ def test_a_keyword_override_of_the_wrong_type_is_refused_by_name():
                       (dict(lr="0.1"), "finetune.lr takes a number"), (dict(augment="yes"), "True or False")):
         with pytest.raises(TypeError, match=says):
             make_config("finetune", **bad)
-    assert make_config("finetune", epochs=np.int64(3), lr=np.float32(0.5), augment=False).epochs == 3
+    ft = make_config("finetune", epochs=np.int64(3), lr=np.float32(0.5), augment=np.bool_(False))
+    assert (ft.epochs, ft.lr, ft.augment) == (3, 0.5, False)
+    assert [type(x) for x in (ft.epochs, ft.lr, ft.augment)] == [int, float, bool], "Python numbers: stable keys"
     cfg = make_config("retrain", train={"epochs": 1})
     assert isinstance(cfg.train, TrainConfig) and cfg.train.epochs == 1
     assert cfg.train.batch_size == make_config("retrain").train.batch_size, "the other fields stay"

@@ -144,7 +144,9 @@ def test_a_method_override_reaches_notebook_01():
 def test_notebook_01_rows_are_keyed_by_resolved_method_configs(tmp_path, monkeypatch):
     """Notebook 01's Table 1 rows are keyed by its methods' resolved configs, not the overrides: an override equal
     to what the protocol resolves keys the same rows (also the rows stored before the key resolved them, whose
-    config holds the overrides, and the committed cpu store), a change of a method's defaults keys new ones."""
+    config holds the overrides, and the committed cpu store), a change of a method's defaults keys new ones (once
+    the rows' file holds resolved configs: an older file cannot show what its rows resolved to, and is taken as
+    today's resolution, the premise `as_stored` makes of a new field's default)."""
     from dataclasses import replace
     from pathlib import Path
 
@@ -157,6 +159,14 @@ def test_notebook_01_rows_are_keyed_by_resolved_method_configs(tmp_path, monkeyp
     assert same.method_overrides and config_fingerprint(same)[0] == config_fingerprint(default)[0]
     assert config_fingerprint(other)[0] != config_fingerprint(default)[0]
     assert dict(default.method_configs())["random_label"].lr == default.train.lr
+    # the methods take the run's seed: another seed keys the same rows, a method seed set apart from it does not
+    one = notebook_config("01_amnesiac_unlearning", "cpu", {"seed": 1})
+    assert config_fingerprint(one)[0] == config_fingerprint(default)[0]
+    assert config_fingerprint(notebook_config("01_amnesiac_unlearning", "cpu", {"seed": 1, "amnesiac.seed": 1}))[0] \
+        == config_fingerprint(one)[0], "the run's own seed, given by name"
+    apart = notebook_config("01_amnesiac_unlearning", "cpu", {"seed": 1, "amnesiac.seed": 0})
+    assert dict(apart.method_configs())["amnesiac"].seed == 0
+    assert config_fingerprint(apart)[0] != config_fingerprint(one)[0], "seed 1's rows with amnesiac at seed 0"
     committed = Path(__file__).resolve().parents[1] / "results" / "cpu" / "01_amnesiac_unlearning"
     assert "method_configs" not in json.loads(_file(committed, "table1_mia_recall", default)[0].with_suffix(".json")
                                               .read_text())["config"], "the committed rows predate the resolved key"

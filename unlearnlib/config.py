@@ -90,6 +90,8 @@ def coerce(name: str, value: Any, tp) -> Any:
     if tp in (bool, str):
         if isinstance(value, tp):
             return value
+        if tp is bool and isinstance(value, np.bool_):
+            return bool(value)
         raise ConfigError(f"{name} takes {'True or False' if tp is bool else 'a string'}, got {value!r}")
     if isinstance(tp, type) and not isinstance(value, tp):
         raise ConfigError(f"{name} takes {tp.__name__}, got {value!r}")

@@ -100,6 +100,10 @@ def _as_dict(cfg, resolved: bool = True) -> dict:
     if resolved and _resolves(cfg):
         d = {k: v for k, v in d.items() if k not in ("profile", "method_overrides")}
         d["method_configs"] = {name: asdict(c) for name, c in cfg.method_configs()}
+        if getattr(cfg, "METHOD_SEEDS_FOLLOW_RUN", False):  # notebook 01: a method seed that is the run's seed is
+            for mc in d["method_configs"].values():         # keyed as the row's (seed fields are keys of their own)
+                if "seed" in mc and mc["seed"] == d.get("seed"):
+                    mc["seed"] = "the run's"
     return json.loads(json.dumps({k: v for k, v in d.items() if k not in SEED_FIELDS}, sort_keys=True, default=str))
 
 
@@ -213,9 +217,9 @@ def _file(out, table: str, cfg) -> tuple[Path, str, dict]:
             return side.with_suffix(".csv"), fp, config
     # rows stored before this notebook's config resolved its methods (notebook 01's before 2026-12-05) were keyed by
     # the config's own fields, the overrides among them: they match a config whose own fields (new ones at their
-    # default, as above) are theirs, overrides that resolve to what no override resolves to read as none. Without
-    # overrides the methods resolve to their defaults and protocol, as they did for those rows: the premise
-    # as_stored makes of a new field's default
+    # default, as above) are theirs, overrides that resolve to what no override resolves to read as none. Such a file
+    # cannot show what its methods resolved to, so it is taken as today's resolution (a method default changed since
+    # is not seen in it): the premise as_stored makes of a new field's default. Its next write records the resolution
     legacy = [(side, stored) for side, stored in sides if "method_configs" not in stored] if _resolves(cfg) else []
     if legacy:
         plain = replace(cfg, method_overrides={}) if getattr(cfg, "method_overrides", None) else cfg

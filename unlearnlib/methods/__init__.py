@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -69,7 +70,8 @@ def get_method(name: str) -> MethodSpec:
 
 def make_config(name: str, cfg: Any = None, **overrides):
     """The method's config: `cfg` (or its defaults) with keyword overrides applied, each checked against its field's
-    type (a TypeError naming `name.field`; values are kept as given, e.g. an int for a float field); a nested config
+    type (a TypeError naming `name.field`; values are kept as given, e.g. an int for a float field, numpy scalars
+    become Python numbers); a nested config
     (retrain's `train`) takes a config or a dict of its fields, merged into the current one."""
     spec = get_method(name)
     cfg = cfg if cfg is not None else spec.config()
@@ -86,7 +88,9 @@ def make_config(name: str, cfg: Any = None, **overrides):
             if dataclasses.is_dataclass(current) and isinstance(v, dict):  # a nested config: its fields, merged in
                 changes[k] = apply_overrides(current, v, prefix=f"{name}.{k}.")
             else:
-                coerce(f"{name}.{k}", v, types_[k])
+                checked = coerce(f"{name}.{k}", v, types_[k])
+                if isinstance(v, np.generic):  # a numpy scalar as the Python value it stands for (keys, JSON)
+                    changes[k] = checked
         except ConfigError as exc:
             raise TypeError(str(exc)) from None
     return replace(cfg, **changes)

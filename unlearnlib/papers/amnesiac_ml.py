@@ -81,6 +81,8 @@ class AmnesiacMLConfig(Setting):
 
     # the methods notebook 01 follows epoch by epoch (the paper's Table 1 columns)
     METHODS: ClassVar[tuple[str, ...]] = ("naive_retrain", "random_label", "amnesiac")
+    # the protocol gives each method the run's seed: the row store keys a method seed equal to it as the row's seed
+    METHOD_SEEDS_FOLLOW_RUN: ClassVar[bool] = True
 
     def runs(self) -> tuple[str, ...]:
         """The registered methods this notebook runs: the ones a `-p METHOD.FIELD` override reaches."""
@@ -103,11 +105,11 @@ class AmnesiacMLConfig(Setting):
 
     def method_configs(self) -> list[tuple[str, Any]]:
         """(name, config) of the three methods as this run resolves them (`method_config`, without the per-run record,
-        request and hook), the protocol's seed at seed 0's (a row's seed is a key of its own): what the row store keys
-        Table 1's rows by, so an override that resolves to the protocol's value keys the same rows, another seed's
-        rows join them, and a change of a method's defaults keys new ones."""
-        unseeded = replace(self, seed=0)
-        return [(name, unseeded.method_config(name)) for name in self.METHODS]
+        request and hook): what the row store keys Table 1's rows by, so an override that resolves to the protocol's
+        value keys the same rows and a change of a method's defaults keys new ones. A method's seed that is the run's
+        (the protocol's) is keyed as the row's seed (`METHOD_SEEDS_FOLLOW_RUN`), so another seed's rows join them
+        and a method seed overridden to another value does not."""
+        return [(name, self.method_config(name)) for name in self.METHODS]
 
     @property
     def forget_class(self) -> int:
