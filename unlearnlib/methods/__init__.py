@@ -71,8 +71,8 @@ def get_method(name: str) -> MethodSpec:
 def make_config(name: str, cfg: Any = None, **overrides):
     """The method's config: `cfg` (or its defaults) with keyword overrides applied, each checked against its field's
     type (a TypeError naming `name.field`; values are kept as given, e.g. an int for a float field, numpy scalars
-    become Python numbers); a nested config
-    (retrain's `train`) takes a config or a dict of its fields, merged into the current one."""
+    become Python numbers); a nested config (retrain's `train`) takes a config or a dict of its fields, merged into
+    the current one."""
     spec = get_method(name)
     cfg = cfg if cfg is not None else spec.config()
     if not isinstance(cfg, spec.config):
