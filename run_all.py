@@ -189,6 +189,12 @@ def run_on_ray(jobs: list[tuple[Path, dict]], profile: str, results_root: Path, 
     return failures
 
 
+def device_of(overrides: dict):
+    """The DEVICE an invocation's notebook resolves (`resolve_device`): its -p DEVICE, else "auto"."""
+    d = overrides.get("DEVICE")
+    return "auto" if d is None or d == "" else d
+
+
 def emulated_bf16_notice(jobs: list[tuple[Path, dict]], profile: str) -> str | None:
     """A line for the user when this run trains in bf16 on a CPU that has no native bf16 (TrainConfig.cpu_bf16,
     on in the cpu profile): it runs several times slower than it would in float32 (unlearnlib.results.native_cpu_bf16),
@@ -199,7 +205,7 @@ def emulated_bf16_notice(jobs: list[tuple[Path, dict]], profile: str) -> str | N
 
     slow = []
     for nb, overrides in jobs:
-        if resolve_device(overrides.get("DEVICE") or "auto").type != "cpu" or config_class(nb.stem) is None:
+        if resolve_device(device_of(overrides)).type != "cpu" or config_class(nb.stem) is None:
             continue
         train = getattr(notebook_config(nb.stem, profile, overrides.get("OVERRIDES") or {}), "train", None)
         if getattr(train, "cpu_bf16", False) and nb.stem not in slow:
@@ -398,8 +404,7 @@ def main(argv=None) -> int:
     else:  # (Ray's workers are other machines: their CPUs and GPUs are theirs to report)
         from unlearnlib.train import resolve_device
 
-        asked = [o.get("DEVICE") for _, o in jobs]
-        for device in dict.fromkeys("auto" if d is None or d == "" else d for d in asked):  # as the notebooks read it
+        for device in dict.fromkeys(device_of(o) for _, o in jobs):
             try:
                 resolved = resolve_device(device)  # a device this machine lacks stops the run here, not in a cell
             except ValueError as exc:

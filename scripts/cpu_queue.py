@@ -123,16 +123,10 @@ def child_env() -> dict:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "UNLEARNLIB_ROOT": str(ROOT), "PYTHONPATH": path}
 
 
-def head() -> str:
-    """This checkout's HEAD, +dirty when tracked code outside results/ changed (as unlearnlib.results.git_commit)."""
-    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
-    return _git("rev-parse", "HEAD") + ("+dirty" if dirty else "")
-
-
 def run(step: Step, commit: bool) -> bool:
-    from unlearnlib.results import describe_device
+    from unlearnlib.results import describe_device, git_commit
 
-    head_ = head()
+    head = git_commit(ROOT)  # this checkout's, whichever checkout the imported unlearnlib sits in
     print(f"== {step.name} (issue {step.issue}, about {step.minutes} min): {step.why}\n   {command(step)}", flush=True)
     t0 = time.perf_counter()
     rc = subprocess.run(step.argv, cwd=ROOT, env=child_env()).returncode
@@ -141,7 +135,7 @@ def run(step: Step, commit: bool) -> bool:
         print(f"== {step.name} failed (exit {rc}) after {minutes} min: the queue stops here", flush=True)
         return False
     state = load_state()
-    state[step.name] = {"command": command(step), "issue": step.issue, "commit": head_,
+    state[step.name] = {"command": command(step), "issue": step.issue, "commit": head,
                         "device": describe_device("cpu"), "minutes": minutes,
                         "finished_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     STATE.parent.mkdir(parents=True, exist_ok=True)
@@ -152,7 +146,7 @@ def run(step: Step, commit: bool) -> bool:
         _git("add", "--", *paths)
         if _git("diff", "--cached", "--name-only", "--", *paths):  # only these paths: whatever else is staged stays
             _git("commit", "-q", "-m", f"cpu queue: {step.name} (issue {step.issue}), {minutes} min on "
-                                       f"{describe_device('cpu')}, computed at {head_}", "--", *paths)
+                                       f"{describe_device('cpu')}, computed at {head}", "--", *paths)
     return True
 
 

@@ -107,6 +107,13 @@ def field_types(cls) -> dict[str, Any]:
 def apply_overrides(cfg, overrides: dict[str, Any], prefix: str = ""):
     """A copy of the frozen dataclass `cfg` with `overrides` (field -> value) checked and applied.
     A nested config field takes a dict of its own fields, merged into its current value."""
+    return dataclasses.replace(cfg, **checked_values(cfg, overrides, prefix))
+
+
+def checked_values(cfg, overrides: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`overrides` checked against the fields of the frozen dataclass `cfg`, as `apply_overrides` applies them: each
+    value converted where lossless (`coerce`), a nested config's dict merged into its current value; an unknown
+    field or a value of the wrong type is a ConfigError naming `prefix` + the field."""
     types_ = field_types(type(cfg))
     unknown = sorted(set(overrides) - set(types_))
     if unknown:
@@ -120,7 +127,7 @@ def apply_overrides(cfg, overrides: dict[str, Any], prefix: str = ""):
             changes[k] = apply_overrides(current, v, prefix=f"{prefix}{k}.")
         else:
             changes[k] = coerce(prefix + k, v, tp)
-    return dataclasses.replace(cfg, **changes)
+    return changes
 
 
 def parse_assignments(items: list[str], what: str = "--set") -> dict[str, Any]:

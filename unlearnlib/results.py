@@ -32,14 +32,15 @@ def notebook_dir(profile: str, notebook: str, override: str | Path | None = None
     return d
 
 
-def git_commit() -> str:
-    """HEAD's hash (+dirty when tracked files outside results/ changed); UNLEARNLIB_GIT_COMMIT overrides it
-    (for copies of the checkout without .git, such as a remote GPU's); else "unknown"."""
+def git_commit(root: str | Path | None = None) -> str:
+    """HEAD's hash (+dirty when tracked files outside results/ changed) of the checkout `root` (default: this one);
+    UNLEARNLIB_GIT_COMMIT overrides it (for copies of the checkout without .git, such as a remote GPU's); else
+    "unknown"."""
     env = os.environ.get("UNLEARNLIB_GIT_COMMIT")
     if env:
         return env
     try:
-        root = paths.repo_root()
+        root = root if root is not None else paths.repo_root()
         head = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True,
                               text=True, timeout=10)
         if head.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}", head.stdout.strip()):

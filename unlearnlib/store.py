@@ -171,7 +171,7 @@ def config_defaults(cfg) -> dict:
     """The defaults of a notebook config's fields and, under "method_configs", of each of its methods' config
     fields: what a field added to the code later holds when nobody sets it."""
     d = _field_defaults(cfg) if is_dataclass(cfg) else {}
-    if callable(getattr(cfg, "method_configs", None)):
+    if _resolves(cfg):
         d["method_configs"] = {name: _field_defaults(c) for name, c in cfg.method_configs()}
     return d
 
@@ -224,9 +224,8 @@ def _file(out, table: str, cfg) -> tuple[Path, str, dict]:
     if legacy:
         plain = replace(cfg, method_overrides={}) if getattr(cfg, "method_overrides", None) else cfg
         own = _as_dict(plain if _as_dict(plain) == config else cfg, resolved=False)
-        own_defaults = _field_defaults(cfg) if is_dataclass(cfg) else {}
         for side, stored in legacy:
-            if _fingerprint(stored, skip) == _fingerprint(as_stored(own, stored, own_defaults), skip):
+            if _fingerprint(stored, skip) == _fingerprint(as_stored(own, stored, defaults), skip):
                 return side.with_suffix(".csv"), fp, config
     return folder / f"{fp}.csv", fp, config
 
@@ -363,7 +362,7 @@ def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
     where it does not (Table 2's DAU rows), retrain's config is part of the key. A file whose config (.json) cannot
     be read, or that lacks a column of this config's rows, lends nothing."""
     per = getattr(cfg, "PER_METHOD", None) or {}
-    if table not in per or not callable(getattr(cfg, "method_configs", None)):
+    if table not in per or not _resolves(cfg):
         return Lent()
     fixed = per[table]  # None: the rows' method column; a name: every row is that method's (e.g. DAU's trajectory)
     cols = list(row_fields(cfg).values())

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..config import ConfigError, apply_overrides, coerce, field_types
+from ..config import ConfigError, apply_overrides, checked_values, field_types
 from ..data import DeviceData, Split
 from ..train import model_device
 
@@ -81,19 +81,13 @@ def make_config(name: str, cfg: Any = None, **overrides):
     unknown = sorted(set(overrides) - set(types_))
     if unknown:
         raise TypeError(f"{spec.config.__name__} has no field(s) {unknown}; fields: {sorted(types_)}")
-    changes = dict(overrides)
-    for k, v in overrides.items():
-        try:
-            current = getattr(cfg, k)
-            if dataclasses.is_dataclass(current) and isinstance(v, dict):  # a nested config: its fields, merged in
-                changes[k] = apply_overrides(current, v, prefix=f"{name}.{k}.")
-            else:
-                checked = coerce(f"{name}.{k}", v, types_[k])
-                if isinstance(v, np.generic):  # a numpy scalar as the Python value it stands for (keys, JSON)
-                    changes[k] = checked
-        except ConfigError as exc:
-            raise TypeError(str(exc)) from None
-    return replace(cfg, **changes)
+    try:
+        values = checked_values(cfg, overrides, prefix=f"{name}.")
+    except ConfigError as exc:
+        raise TypeError(str(exc)) from None
+    # as given (an int for a float field keeps the cache key it had), but a nested config's dict merged in and a
+    # numpy scalar as the Python number it stands for, as checked
+    return replace(cfg, **{k: values[k] if isinstance(v, (dict, np.generic)) else v for k, v in overrides.items()})
 
 
 def presets(name: str) -> dict[str, dict[str, Any]]:
