@@ -11,7 +11,12 @@ import torch
 # A private cache for the whole session, set before unlearnlib reads it: tests never touch ~/.cache.
 _CACHE = tempfile.mkdtemp(prefix="unlearnlib-test-cache-")
 os.environ["UNLEARNLIB_CACHE"] = _CACHE
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Two threads, shared out when pytest-xdist runs several workers (-n): the cores are not oversubscribed.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_THREADS = max(1, min(2, os.cpu_count() or 1) // _WORKERS)
+torch.set_num_threads(_THREADS)
+if _WORKERS > 1:  # the notebooks' kernels and other child processes too
+    os.environ["OMP_NUM_THREADS"] = str(_THREADS)
 
 from unlearnlib.data import Dataset, load_dataset, make_split, to_device  # noqa: E402
 from unlearnlib.originals import train_original  # noqa: E402

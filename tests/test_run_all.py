@@ -365,7 +365,8 @@ def test_notebook_02_split_runs_add_up(tmp_path):
     sized) ends with both halves in Table 1 and in the game's trajectory: the second run's trajectory no longer
     replaces the first's."""
     results = tmp_path / "results"
-    run = ["--profile", "smoke", "--results", str(results), "--only", "02", "-p", "SCHEMES", '["random"]']
+    run = ["--profile", "smoke", "--results", str(results), "--only", "02", "-p", "SCHEMES", '["random"]',
+           "-p", "METHODS", '["dau"]', "-p", "BEYOND", "[]"]  # the game's trajectory needs DAU only
     for sparsities in ("[0.0]", "[0.95]"):
         assert run_all.main(run + ["-p", "SPARSITIES", sparsities]) == 0
     out = results / "smoke" / "02_discriminative_adversarial_unlearning"

@@ -299,16 +299,16 @@ def test_dau_defender_rate_per_scheme_and_sparsity(digits, digits_data):
 def test_dau_attacker_pretraining_stops_by_its_rule_and_logs_it(digits, digits_data):
     from unlearnlib.methods.dau import Game, pretrain_attacker
     model, split = _bn_cnn(digits_data, digits)
-    kw = dict(pretrain_iters=60, pretrain_window=10, sensitivity_draws=2, augment=False)
+    kw = dict(pretrain_iters=30, pretrain_window=10, sensitivity_draws=2, augment=False)
     reached = pretrain_attacker(Game(model, split, digits_data, make_config("dau", pretrain_stop=0.01, **kw)),
                                 make_config("dau", pretrain_stop=0.01, **kw))
     assert reached["steps"] == 10 and reached["acc"] >= 0.01  # the first window already reaches the target
     fixed = pretrain_attacker(Game(model, split, digits_data, make_config("dau", **kw)), make_config("dau", **kw))
-    assert fixed["steps"] == 60
+    assert fixed["steps"] == 30
     log = []
     unlearn("dau", model, split, digits_data, iterations=2, log_every=1, pretrain_stop=1.0, pretrain_min_gain=-1.0,
             on_iteration=log.append, **kw)
-    assert log and log[0]["pretrain_steps"] == 60 and 0 <= log[0]["pretrain_acc"] <= 1  # never stopped early
+    assert log and log[0]["pretrain_steps"] == 30 and 0 <= log[0]["pretrain_acc"] <= 1  # never stopped early
     with pytest.raises(ValueError, match="pretrain_stop is a target attacker accuracy"):
         unlearn("dau", model, split, digits_data, pretrain_stop=1.5, **kw)
 
