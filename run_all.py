@@ -38,6 +38,7 @@ first invocation run again here from the caches the tasks filled (`run_on_ray`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -352,6 +353,60 @@ def prepare(notebooks: list[Path], profile: str, overrides: dict[str, dict], out
 BATCH_ENV = {"TQDM_MININTERVAL": "30"}
 
 
+@contextlib.contextmanager
+def pinned_commit(commit: str):
+    """UNLEARNLIB_GIT_COMMIT set to the commit at the start for the run's kernels and tasks (unless the caller set
+    it), and removed afterwards: a later run in the same process (run_all.main called from Python) reads its own."""
+    if "UNLEARNLIB_GIT_COMMIT" in os.environ:
+        yield
+        return
+    os.environ["UNLEARNLIB_GIT_COMMIT"] = commit
+    try:
+        yield
+    finally:
+        os.environ.pop("UNLEARNLIB_GIT_COMMIT", None)
+
+
+def execute(args, jobs: list[tuple[Path, dict]], results_root: Path, description: dict) -> list[str]:
+    """Run the invocations (here, one after another, or as Ray tasks); the notebooks that failed or stopped."""
+    from unlearnlib.store import Busy
+
+    if args.ray:
+        failures = run_on_ray(jobs, args.profile, results_root, description, args.ray, args.task_cpus, args.task_gpus)
+    else:  # (Ray's workers are other machines: their CPUs and GPUs are theirs to report)
+        from unlearnlib.train import resolve_device
+
+        for device in dict.fromkeys(device_of(o) for _, o in jobs):
+            try:
+                resolved = resolve_device(device)  # a device this machine lacks stops the run here, not in a cell
+            except ValueError as exc:
+                raise SystemExit(f"-p DEVICE: {exc}") from None
+            if args.profile == "paper" and resolved.type == "cpu" and device == "auto":
+                raise SystemExit("--profile paper is sized for a GPU (the papers' models and schedules; the times in "
+                                 "results/paper/ are an H100's or H200's) and torch sees none here: on CPU cores it "
+                                 "would run many times longer. Run it where torch sees a GPU, or on a cluster with --ray; "
+                                 "--profile cpu is the papers' data at a size for CPU cores; or pass -p DEVICE cpu to "
+                                 "run the paper profile on this CPU anyway")
+        notice = emulated_bf16_notice(jobs, args.profile)
+        if notice:
+            print(notice, file=sys.stderr, flush=True)
+        failures = []
+        for i, (nb, overrides) in enumerate(jobs, 1):
+            shown = {k: v for k, v in overrides.items() if v}
+            print(f"[{i}/{len(jobs)}] {nb.stem} (profile {args.profile}{', ' + str(shown) if shown else ''})", flush=True)
+            try:
+                ok, detail = run_one(nb, args.profile, overrides, results_root, description)
+            except Busy as exc:
+                print(f"    STOPPED: {exc}", file=sys.stderr, flush=True)
+                failures.append(nb.stem)
+                continue
+            where = results_root / args.profile / (nb.stem if ok else f"{nb.stem}.failed")
+            print(f"    {'ok' if ok else 'FAILED'} {detail} -> {where}", flush=True)
+            if not ok:
+                failures.append(nb.stem)
+    return failures
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="quick", choices=PROFILES)
@@ -396,42 +451,8 @@ def main(argv=None) -> int:
     jobs = invocations(args.param, args.each, args.profile, notebooks)
     results_root = Path(args.results).resolve()
     description = describe()  # the commit at the start: later notebooks rewrite tracked results
-    os.environ.setdefault("UNLEARNLIB_GIT_COMMIT", description["git_commit"])  # the kernels' tables say the same
-    from unlearnlib.store import Busy
-
-    if args.ray:
-        failures = run_on_ray(jobs, args.profile, results_root, description, args.ray, args.task_cpus, args.task_gpus)
-    else:  # (Ray's workers are other machines: their CPUs and GPUs are theirs to report)
-        from unlearnlib.train import resolve_device
-
-        for device in dict.fromkeys(device_of(o) for _, o in jobs):
-            try:
-                resolved = resolve_device(device)  # a device this machine lacks stops the run here, not in a cell
-            except ValueError as exc:
-                raise SystemExit(f"-p DEVICE: {exc}") from None
-            if args.profile == "paper" and resolved.type == "cpu" and device == "auto":
-                raise SystemExit("--profile paper is sized for a GPU (the papers' models and schedules; the times in "
-                                 "results/paper/ are an H100's or H200's) and torch sees none here: on CPU cores it "
-                                 "would run many times longer. Run it where torch sees a GPU, or on a cluster with --ray; "
-                                 "--profile cpu is the papers' data at a size for CPU cores; or pass -p DEVICE cpu to "
-                                 "run the paper profile on this CPU anyway")
-        notice = emulated_bf16_notice(jobs, args.profile)
-        if notice:
-            print(notice, file=sys.stderr, flush=True)
-        failures = []
-        for i, (nb, overrides) in enumerate(jobs, 1):
-            shown = {k: v for k, v in overrides.items() if v}
-            print(f"[{i}/{len(jobs)}] {nb.stem} (profile {args.profile}{', ' + str(shown) if shown else ''})", flush=True)
-            try:
-                ok, detail = run_one(nb, args.profile, overrides, results_root, description)
-            except Busy as exc:
-                print(f"    STOPPED: {exc}", file=sys.stderr, flush=True)
-                failures.append(nb.stem)
-                continue
-            where = results_root / args.profile / (nb.stem if ok else f"{nb.stem}.failed")
-            print(f"    {'ok' if ok else 'FAILED'} {detail} -> {where}", flush=True)
-            if not ok:
-                failures.append(nb.stem)
+    with pinned_commit(description["git_commit"]):  # the kernels' and tasks' tables say the same
+        failures = execute(args, jobs, results_root, description)
     if failures:
         print(f"{len(failures)} notebook(s) failed or stopped: {', '.join(failures)}; earlier results were kept",
               file=sys.stderr)

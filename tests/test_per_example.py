@@ -1,5 +1,4 @@
 """Per-example attacks (U-LiRA, RMIA), the competition's forgetting score, and shadows run in-process or on Ray."""
-import importlib.util
 
 import numpy as np
 import pytest
@@ -133,27 +132,6 @@ def test_unlearned_shadows_design_and_retrained_shadows_at_chance(tmp_path, monk
     assert aucs["original"] > aucs["retrain"] + 0.1  # the original did train on its half
     again = run_shadow_job(jobs[0])  # from the cache, identical
     assert np.array_equal(again["logits_t"], outs.logits_t[:, 0])
-
-
-@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the ray extra is not installed (pip install -e .[ray])")
-def test_shadows_on_a_local_ray_instance_match_the_in_process_ones(tmp_path, monkeypatch):
-    import ray
-
-    from unlearnlib.tasks import run_tasks
-    from unlearnlib.unlearned_shadows import run_shadow_job
-
-    _, _, jobs = shadow_setup(n_shadows=2)
-    monkeypatch.setenv("UNLEARNLIB_CACHE", str(tmp_path / "here"))
-    here = run_tasks(run_shadow_job, jobs)
-    monkeypatch.setenv("UNLEARNLIB_CACHE", str(tmp_path / "ray"))  # Ray's workers inherit it: nothing cached there
-    try:
-        there = run_tasks(run_shadow_job, jobs, address="local")
-    finally:
-        ray.shutdown()
-    for a, b in zip(here, there):
-        for k in ("logits_t", "logits_z", "logits_r", "forget_mask"):
-            assert np.array_equal(a[k], b[k]), k
-    assert list((tmp_path / "ray" / "unlearned_shadows").glob("*.npz"))  # the Ray workers wrote their caches
 
 
 def test_ray_requested_without_ray_says_how_to_install(monkeypatch):

@@ -1,6 +1,5 @@
 """run_all.py: discovery, parameters checked before anything runs, a failing notebook never destroys
 earlier results, and two runs on the same results folder cannot collide."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -233,6 +232,21 @@ def test_failure_keeps_earlier_results(demo):
     assert "failing on purpose" in json.loads((failed / "params.json").read_text())["status"]
 
 
+def test_the_commit_pinned_for_a_run_is_gone_after_it(demo, monkeypatch):
+    """run_all pins the commit at its start for the kernels (UNLEARNLIB_GIT_COMMIT); called from Python, it removes
+    it afterwards, so a later call, or git_commit(root) of another checkout, reads its own commit; a caller's own
+    value is kept."""
+    import os
+
+    monkeypatch.delenv("UNLEARNLIB_GIT_COMMIT", raising=False)
+    assert run_all.main(["--profile", "smoke", "--results", str(demo)]) == 0
+    assert "UNLEARNLIB_GIT_COMMIT" not in os.environ
+    monkeypatch.setenv("UNLEARNLIB_GIT_COMMIT", "abc")
+    assert run_all.main(["--profile", "smoke", "--results", str(demo)]) == 0
+    assert os.environ["UNLEARNLIB_GIT_COMMIT"] == "abc"
+    assert json.loads((demo / "smoke" / "07_demo" / "params.json").read_text())["git_commit"] == "abc"
+
+
 def test_a_new_run_keeps_what_it_did_not_write(demo):
     """A run of part of a notebook (seed 1, one scheme, headline_only) replaces the published folder: what it
     rewrites is replaced, while the view's index of seed 0's stored rows, its split files and the tables only the earlier run wrote
@@ -405,27 +419,6 @@ def test_each_value_is_an_invocation_and_bad_each_stops(demo, tmp_path, monkeypa
                        (["--each", "NOPE", "1"], "no selected notebook has such a parameter")):
         with pytest.raises(SystemExit, match=match):
             run_all.main(run + bad)
-
-
-@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the ray extra is not installed (pip install -e .[ray])")
-def test_run_all_on_a_local_ray_instance_publishes_every_seed_once(demo, tmp_path, monkeypatch):
-    """--ray local --each SEED 0 1 2: the three invocations run as Ray tasks (two at once on two cores), store their
-    rows, and the notebook is published once, its table showing all three seeds; no staging folder is left."""
-    import ray
-
-    from unlearnlib.store import view_rows
-
-    _notebook(tmp_path / "notebooks" / "08_seeds.ipynb", SEED_DEMO)
-    monkeypatch.setitem(papers.ROOMS, "08_seeds", demo_room("08_seeds", SeedDemoConfig()))
-    run = ["--profile", "smoke", "--results", str(demo), "--only", "08", "--each", "SEED", "0", "1", "2"]
-    try:
-        assert run_all.main(run + ["--ray", "local"]) == 0
-    finally:
-        ray.shutdown()
-    view = demo / "smoke" / "08_seeds"
-    assert sorted(view_rows(view, "t").seed) == [0, 1, 2]  # seed 0 stored again by the publishing run
-    assert json.loads((view / "params.json").read_text())["parameters"]["OVERRIDES"] == {"seed": 0}
-    assert not list((demo / "smoke" / ".staging").iterdir()) and not list(demo.glob("smoke/*.failed*"))
 
 
 def test_an_executed_notebook_names_no_environment_folder(tmp_path):

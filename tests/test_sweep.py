@@ -1,4 +1,3 @@
-import importlib.util
 import json
 
 import pytest
@@ -81,27 +80,6 @@ def test_grid_points_are_jobs_and_an_alpha_grid_of_iu_stays_one():
                      profile="smoke", overrides=(), scheme="random", forget=0.1, seed=0, score="validation",
                      device="cpu", threads=1, start=None)
     assert len(jobs) == 2
-
-
-@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the ray extra is not installed (pip install -e .[ray])")
-def test_a_sweep_on_a_local_ray_instance_gives_the_in_process_rows(tmp_path):
-    import ray
-
-    args = ["--profile", "smoke", "--method", "grad_ascent", "--grid", "lr=1e-4,1e-2", "--method", "influence",
-            "--grid", "alpha=1,3", "--device", "cpu"]
-    assert main(args + ["--out", str(tmp_path / "here.json")]) == 0
-    try:
-        assert main(args + ["--ray", "local", "--out", str(tmp_path / "ray.json")]) == 0
-    finally:
-        ray.shutdown()
-    here, there = (json.loads((tmp_path / f).read_text()) for f in ("here.json", "ray.json"))
-    assert here["meta"]["runner"] == "in-process" and there["meta"]["runner"] == "Ray at local"
-    assert [r["method"] for r in there["rows"]] == ["original", "retrain", "grad_ascent", "grad_ascent", "influence",
-                                                    "influence"]
-    for a, b in zip(here["rows"], there["rows"]):
-        assert a["params"] == b["params"]
-        for k in ("ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct", "avg_disparity"):
-            assert a[k] == b[k], (a["method"], a["params"], k)
 
 
 def test_rows_keep_the_grid_order_when_jobs_finish_out_of_order(tmp_path, monkeypatch):
