@@ -29,7 +29,7 @@ FAST = {
     # (float reductions): alpha 2 suits the fit an Intel Xeon reaches, 6 the tighter one on an AMD EPYC. Like the
     # papers' per-setting alpha search, the contract asks that one alpha of this short grid forget and keep
     "influence": lambda rec: [dict(alpha=2.0), dict(alpha=3.0), dict(alpha=6.0)],
-    "dau": lambda rec: dict(iterations=100, pretrain_iters=50, augment=False),
+    "dau": lambda rec: dict(iterations=50, pretrain_iters=30, augment=False),
     "gradient_penalty": lambda rec: dict(lr=1e-3),
     # the 2023-2024 baselines at toy scale: their defaults suit ResNet-18 on CIFAR (tests/test_strong_baselines.py)
     "neggrad_plus": lambda rec: dict(epochs=5, batch_size=64),
