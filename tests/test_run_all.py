@@ -23,7 +23,7 @@ from unlearnlib.setting import PROFILE_NAMES  # noqa: E402
 @dataclass(frozen=True)
 class DemoConfig:
     fail: bool = False  # fail on purpose
-    sleep_s: float = 0.0  # hold the run this long
+    hold_until: str = ""  # hold the run until this file exists (at most 5 minutes)
     tag: str = "a"  # written into the result
 
 
@@ -43,7 +43,9 @@ def _notebook(path: Path, body: str):
 
 
 DEMO = ("import time\nfrom pathlib import Path\n"
-        "time.sleep(OVERRIDES.get('sleep_s', 0))\n"
+        "deadline = time.time() + 300\n"
+        "while OVERRIDES.get('hold_until') and not Path(OVERRIDES['hold_until']).exists() and time.time() < deadline:\n"
+        "    time.sleep(0.1)\n"
         "assert not OVERRIDES.get('fail'), 'failing on purpose'\n"
         "Path(RESULTS_DIR, 'table.csv').write_text('tag\\n' + OVERRIDES.get('tag', 'a') + '\\n')")
 
@@ -316,7 +318,9 @@ def test_rows_go_to_the_store_and_the_view_shows_one_config(demo, tmp_path, monk
 
 
 def test_two_runs_on_one_folder_do_not_collide(demo, tmp_path):
-    """The second run stops at once naming the first; the first publishes its own result and parameters."""
+    """The second run stops at once naming the first; the first publishes its own result and parameters. The first
+    holds its lock until the second has ended (a file the test writes then), however slowly a loaded machine starts
+    the second: with a fixed hold of 8 s, the second's imports once outlasted it on two busy xdist workers."""
     results = demo
     script = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
               "import run_all, test_run_all\nfrom pathlib import Path\nfrom unlearnlib import papers\n"
@@ -324,8 +328,9 @@ def test_two_runs_on_one_folder_do_not_collide(demo, tmp_path):
               "papers.ROOMS['07_demo'] = test_run_all.demo_room('07_demo', test_run_all.DemoConfig())\n"
               "sys.exit(run_all.main(sys.argv[1:]))\n")
     cmd = [sys.executable, "-c", script, "--profile", "smoke", "--results", str(results)]
-    first = subprocess.Popen(cmd + ["-p", "TAG", "'first'", "-p", "SLEEP_S", "8"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    release = tmp_path / "release"
+    first = subprocess.Popen(cmd + ["-p", "TAG", "'first'", "-p", "HOLD_UNTIL", repr(str(release))],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lock = results / "smoke" / ".locks" / "07_demo.lock"
     for _ in range(1200):  # up to 2 minutes: on a loaded machine the first run's imports alone take tens of seconds
         if lock.exists():
@@ -334,7 +339,10 @@ def test_two_runs_on_one_folder_do_not_collide(demo, tmp_path):
     else:
         first.kill()
         raise AssertionError("the first run never took the folder's lock")
-    second = subprocess.run(cmd + ["-p", "TAG", "'second'"], capture_output=True, text=True, timeout=120)
+    try:
+        second = subprocess.run(cmd + ["-p", "TAG", "'second'"], capture_output=True, text=True, timeout=120)
+    finally:
+        release.touch()
     out1, err1 = first.communicate(timeout=180)
     assert second.returncode == 1 and "being computed by another run" in second.stderr, second.stderr
     assert f"pid {first.pid}" in second.stderr
