@@ -38,7 +38,6 @@ first invocation run again here from the caches the tasks filled (`run_on_ray`).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import itertools
 import json
@@ -353,20 +352,6 @@ def prepare(notebooks: list[Path], profile: str, overrides: dict[str, dict], out
 BATCH_ENV = {"TQDM_MININTERVAL": "30"}
 
 
-@contextlib.contextmanager
-def pinned_commit(commit: str):
-    """UNLEARNLIB_GIT_COMMIT set to the commit at the start for the run's kernels and tasks (unless the caller set
-    it), and removed afterwards: a later run in the same process (run_all.main called from Python) reads its own."""
-    if "UNLEARNLIB_GIT_COMMIT" in os.environ:
-        yield
-        return
-    os.environ["UNLEARNLIB_GIT_COMMIT"] = commit
-    try:
-        yield
-    finally:
-        os.environ.pop("UNLEARNLIB_GIT_COMMIT", None)
-
-
 def execute(args, jobs: list[tuple[Path, dict]], results_root: Path, description: dict) -> list[str]:
     """Run the invocations (here, one after another, or as Ray tasks); the notebooks that failed or stopped."""
     from unlearnlib.store import Busy
@@ -451,7 +436,11 @@ def main(argv=None) -> int:
     jobs = invocations(args.param, args.each, args.profile, notebooks)
     results_root = Path(args.results).resolve()
     description = describe()  # the commit at the start: later notebooks rewrite tracked results
-    with pinned_commit(description["git_commit"]):  # the kernels' and tasks' tables say the same
+    from unlearnlib.tasks import environment
+
+    # the kernels' and tasks' tables say the same commit (a caller's own value kept); unset again afterwards, so a
+    # later run in this process (run_all.main called from Python) reads its own
+    with environment({"UNLEARNLIB_GIT_COMMIT": os.environ.get("UNLEARNLIB_GIT_COMMIT", description["git_commit"])}):
         failures = execute(args, jobs, results_root, description)
     if failures:
         print(f"{len(failures)} notebook(s) failed or stopped: {', '.join(failures)}; earlier results were kept",

@@ -79,6 +79,22 @@ def run_tasks(fn: Callable[[J], R], jobs: Iterable[J], address: str | None = Non
 # ---------------------------------------------------------------- notebook invocations (run_all)
 
 @contextmanager
+def environment(values: dict):
+    """These environment variables set inside the block (the kernels and processes started there inherit them),
+    each restored afterwards to what it was, or removed where it was unset."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
 def stderr_to(path: Path):
     """Send this process's stderr (and a kernel's, which inherits it) to `path` inside the block: the kernel's
     transport warnings and papermill's cell bar go to a log, not the terminal."""
@@ -114,11 +130,8 @@ def execute_notebook(job: NotebookJob) -> str:
 
     staging = Path(job.staging)
     staging.mkdir(parents=True, exist_ok=True)
-    env = job.env
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update({k: str(v) for k, v in env.items()})
     try:
-        with stderr_to(staging / "kernel.log"):
+        with environment(job.env), stderr_to(staging / "kernel.log"):
             pm.execute_notebook(job.notebook, str(staging / Path(job.notebook).name), parameters=job.params,
                                 cwd=job.cwd, progress_bar=False, kernel_name="python3")
         return ""
@@ -126,9 +139,3 @@ def execute_notebook(job: NotebookJob) -> str:
         return f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
     except Exception as exc:  # noqa: BLE001 - a kernel or papermill failure is reported, not raised
         return f"{type(exc).__name__}: {exc}"
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
