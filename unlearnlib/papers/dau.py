@@ -25,10 +25,10 @@ PAPER = "dau"
 TITLE = "Discriminative Adversarial Unlearning (Sharma, Zhou, Ji & Chen, 2024)"
 # results of a profile kept under other folder names, read after the notebook's own (each claim takes a setting's rows
 # from the first folder holding it): at the paper profile the runs at the present DAU settings (defender lr 0.003; the
-# earlier lr-0.01 folders stay as records); at cpu, the complete three-seed run before the class-wise rate 0.005 and
-# the bf16 curvature passes, read for random forgetting until it is rerun under the present config
-EXTRA_FOLDERS = {"paper": ("02_class_scheme_h200_lr003", "02_random_scheme_h200_lr003"),
-                 "cpu": ("02_discriminative_adversarial_unlearning_lr003",)}
+# earlier lr-0.01 folders stay as records). At cpu the notebook's folder holds the present config's three seeds of
+# both schemes (2026-12-06); the earlier config's run, `02_discriminative_adversarial_unlearning_lr003`, stays as a
+# record and is no longer read
+EXTRA_FOLDERS = {"paper": ("02_class_scheme_h200_lr003", "02_random_scheme_h200_lr003")}
 
 # the claims' thresholds, as the paper words them (Table 1) and as this project reads them
 FLAWLESS_PCT = 100  # class-wise UA and MIA-Efficacy: "flawless", as the paper words it
