@@ -435,25 +435,25 @@ def test_dau_declares_where_its_setting_specific_fields_act():
 
 
 def test_the_committed_cpu_store_lends_what_did_not_change():
-    """On the committed cpu rows of notebook 02: the class-wise rate 0.005 (seeds 0 and 2) and FF's and IU's bf16
-    passes came after the complete three-seed run. Without FF and IU, random forgetting's three seeds are that run's
-    rows (DAU's there too: its class-wise rate does not act on them); with them (today's config) they are not."""
+    """On the committed cpu rows of notebook 02: the class-wise rate 0.005 and FF's and IU's bf16 passes came after the
+    complete three-seed run, and only what they changed ran again (FF and IU in random forgetting, FF, IU and DAU
+    class-wise). Today's config shows three seeds of every setting, with the earlier run lending the method runs that
+    did not change (its file named as a lender); without FF and IU, the same holds for the earlier run's methods."""
     from pathlib import Path
 
     from unlearnlib.papers import notebook_config
 
     nb = "02_discriminative_adversarial_unlearning"
     out = Path(__file__).resolve().parents[1] / "results" / "cpu" / nb
-    today = notebook_config(nb, "cpu", {})
-    table, seeds, _ = merged(out, "table1", today)
-    assert set(table.scheme) == {"class"} and seeds == [0, 2]
-    without = notebook_config(nb, "cpu", {"methods": ["retrain", "finetune", "grad_ascent", "dau"]})
-    table, seeds, _ = merged(out, "table1", without)
-    assert seeds == [0, 1, 2]
-    by = table.groupby(["scheme", "sparsity"]).seed.apply(lambda s: sorted(set(s))).to_dict()
-    assert by == {("class", 0.0): [0, 2], ("class", 0.95): [0, 2],
-                  ("random", 0.0): [0, 1, 2], ("random", 0.95): [0, 1, 2]}
-    assert (table.groupby(["seed", "scheme", "sparsity"]).size() == 5).all()  # original and the four methods
+    every = {("class", 0.0): [0, 1, 2], ("class", 0.95): [0, 1, 2],
+             ("random", 0.0): [0, 1, 2], ("random", 0.95): [0, 1, 2]}
+    for overrides, n_methods in (({}, 6), ({"methods": ["retrain", "finetune", "grad_ascent", "dau"]}, 4)):
+        cfg = notebook_config(nb, "cpu", overrides)
+        table, seeds, others = merged(out, "table1", cfg)
+        assert seeds == [0, 1, 2]
+        assert table.groupby(["scheme", "sparsity"]).seed.apply(lambda s: sorted(set(s))).to_dict() == every
+        assert (table.groupby(["seed", "scheme", "sparsity"]).size() == 1 + n_methods).all()  # the original too
+        assert any("lends" in o for o in others), others  # rows come from an earlier config's file
 
 
 def metric_rows(cfg, v):
