@@ -21,8 +21,8 @@ AVX2-only core, `unlearnlib.results.native_cpu_bf16`) unless --force; a step's r
 and the row store never shows rows of two device classes side by side.
 
 What the steps leave to a person: adopting a sweep's choice into a method's cpu preset (the rules:
-`unlearnlib.papers.dau.readings_study` and `beyond_sweep`), dropping the cpu EXTRA_FOLDERS entry of notebook 02
-once `dau_publish` has run, regenerating the report, and the README's notes.
+`unlearnlib.papers.dau.readings_study` and `beyond_sweep`), regenerating the report, and the README's notes
+(notebook 02's cpu EXTRA_FOLDERS entry went once `dau_publish` had run, 2026-12-06).
 """
 from __future__ import annotations
 
