@@ -417,14 +417,14 @@ def test_each_paper_states_the_signal_in_its_original_per_profile(tmp_path):
     assert "0.520 (needs > 0.6: absent)" in report.build(tmp_path)
 
 
-def _readings_file(folder: Path, seed: int, rows: list[tuple[dict, float, float]]) -> None:
+def _readings_file(folder: Path, seed: int, rows: list[tuple[dict, float, float]], name: str = "readings_class") -> None:
     """A sweep JSON of DAU readings for one seed: (params, UA, avg_disparity) per row, retrain at UA 100."""
     out = [{"method": "retrain", "ua_pct": 100.0, "mia_efficacy_pct": 100.0, "ra_pct": 99.0, "ta_pct": 90.0,
             "avg_disparity": 0.0, "params": "{}"}]
     out += [{"method": "dau", "ua_pct": ua, "mia_efficacy_pct": 100.0, "ra_pct": 98.0, "ta_pct": 89.0,
              "avg_disparity": disp, "params": json.dumps(p)} for p, ua, disp in rows]
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"readings_class_s{seed}.json").write_text(json.dumps({"meta": {"seeds": [seed]}, "rows": out}))
+    (folder / f"{name}_s{seed}.json").write_text(json.dumps({"meta": {"seeds": [seed]}, "rows": out}))
 
 
 def test_the_class_claim_cites_the_readings_study_of_its_profile(tmp_path, monkeypatch):
@@ -485,6 +485,42 @@ def test_a_second_readings_study_is_read_from_its_own_files(tmp_path):
     second = dau.readings_study(tmp_path, "cpu", dau.SENSITIVITY_GLOB)
     assert list(second.index) == ["sensitivity=derivative", "baseline"]
     assert second.loc["sensitivity=derivative", "d_mean"] == 1.25 and second.loc["baseline", "seeds"] == [0, 1]
+
+
+def test_the_class_claim_cites_the_sensitivity_study_with_random_forgettings_check(tmp_path):
+    """The sensitivity study's clause follows the first study's; over three seeds a reading that helps class-wise
+    still fails the rule when random forgetting's Avg. Disparity rises under it beyond the baseline's seed sd, and
+    nothing is adopted while the random files are missing."""
+    sweeps = tmp_path / "cpu" / "02_sweeps"
+    r = Results(tmp_path, "cpu", dau.NOTEBOOK)
+    for seed in range(3):
+        _readings_file(sweeps, seed, [({"lr_class": None}, 80.0, 9.0), ({"lr_class": 0.01}, 99.5, 5.0 + seed)])
+    assert "sensitivity" not in dau._readings_note(r)
+    for seed, (diff, deriv) in enumerate(((6.0, 4.0), (7.0, 6.5))):
+        _readings_file(sweeps, seed, [({"sensitivity": "difference"}, 90.0, diff),
+                                      ({"sensitivity": "derivative"}, 95.0, deriv)], "sensitivity_class")
+    note = dau._readings_note(r)
+    first, second = note.split("; then, from the adopted preset, the sensitivity token")
+    assert "the best, lr_class=0.01, lowers Avg. Disparity by 3.00" in first
+    assert "the best, sensitivity=derivative, lowers Avg. Disparity by 1.25 (sd 1.06 over 2 seeds" in second
+    _readings_file(sweeps, 2, [({"sensitivity": "difference"}, 90.0, 5.0), ({"sensitivity": "derivative"}, 95.0, 4.0)],
+                   "sensitivity_class")  # d = 2, 0.5, 1: mean 1.17, sd 0.76, se 0.44
+    assert "random forgetting's check not run yet: nothing adopted, so by the study's rule it does not help" in \
+        dau._readings_note(r)
+    for seed, (diff, deriv) in enumerate(((3.0, 3.5), (4.0, 4.5), (5.0, 5.5))):  # rises 0.5, baseline sd 1.0
+        _readings_file(sweeps, seed, [({"sensitivity": "difference"}, 90.0, diff),
+                                      ({"sensitivity": "derivative"}, 95.0, deriv)], "sensitivity_random")
+    helps = dau._readings_note(r)
+    assert ("random forgetting's Avg. Disparity rises by 0.50 under it (4.00 -> 4.50, the baseline's seed sd 1.00: "
+            "within it), so by the study's rule it helps class-wise; not adopted yet") in helps
+    _readings_file(sweeps, 2, [({"sensitivity": "difference"}, 90.0, 5.0), ({"sensitivity": "derivative"}, 95.0, 9.0)],
+                   "sensitivity_random")  # rises (0.5 + 0.5 + 4) / 3 = 1.67 > sd 1.00
+    assert "rises by 1.67 under it (4.00 -> 5.67, the baseline's seed sd 1.00: beyond it), so by the study's rule " \
+           "it does not help class-wise" in dau._readings_note(r)
+    _readings_file(sweeps, 2, [({"sensitivity": "difference"}, 90.0, 5.0), ({"sensitivity": "derivative"}, 95.0, 9.0)],
+                   "sensitivity_class")  # class-wise d = 2, 0.5, -4: the derivative raises disparity
+    assert "the best, sensitivity=derivative, raises Avg. Disparity by 0.50 (sd 3.12 over 3 seeds: within its " \
+           "standard error, so by the study's rule it does not help class-wise)" in dau._readings_note(r)
 
 
 def _beyond_file(folder: Path, scheme: str, seed: int, rows: list[tuple[str, dict, float]]) -> None:

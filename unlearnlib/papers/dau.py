@@ -138,6 +138,7 @@ def _paper_disparity(scheme: str, sparsity: float) -> float | None:
 
 READINGS_GLOB = "readings_class_s*.json"  # issue 37's study of DAU's open readings, per seed, in <profile>/02_sweeps
 SENSITIVITY_GLOB = "sensitivity_class_s*.json"  # its reading 3 after lr_class's adoption: difference vs derivative
+SENSITIVITY_RANDOM_GLOB = "sensitivity_random_s*.json"  # the same in random forgetting: the rule's second condition
 STUDY_UA_PCT, STUDY_WITHIN_PTS = 99, 3  # issue 37's bar for a reading: UA above this, RA and TA within these points
 STUDY_SEEDS = 3  # the study's rule (results/cpu/02_sweeps/README.md) judges a reading over this many seeds
 
@@ -170,8 +171,8 @@ def _study_baseline() -> dict:
 def readings_study(root, profile: str, glob: str = READINGS_GLOB) -> pd.DataFrame | None:
     """The committed study of DAU's open class-wise readings at `profile` (`python -m unlearnlib.sweep --scheme class
     --method dau --grid ...`, validation-scored; files READINGS_GLOB in <root>/<profile>/02_sweeps, several files of
-    one seed merge): per option value, the seeds it ran on, its mean UA, MIA-Efficacy, RA and TA gaps to retrain and its
-    Avg. Disparity, and d, the baseline's disparity minus the option's per seed (positive: closer to retrain), as
+    one seed merge): per option value, the seeds it ran on, its mean UA, MIA-Efficacy, RA and TA gaps to retrain, its
+    Avg. Disparity (mean, and sd over seeds), and d, the baseline's disparity minus the option's per seed (positive: closer to retrain), as
     mean and sd; the baseline's own row (`_study_baseline`, found by its values) has d 0. None when nothing is
     committed. glob: another study's files (e.g. SENSITIVITY_GLOB), whose grid varies fields from the preset the
     sweep starts at; its baseline row is still the one whose grid values are DAUConfig's defaults."""
@@ -201,7 +202,8 @@ def readings_study(root, profile: str, glob: str = READINGS_GLOB) -> pd.DataFram
     out = t.groupby("option", sort=False).agg(
         seeds=("seed", lambda s: sorted(s)), params=("params", "first"),
         **{c: (c, "mean") for c in [f"{m}_gap" for m in METRICS]},
-        avg_disparity=("avg_disparity", "mean"), d_mean=("d", "mean"), d_sd=("d", "std"))
+        avg_disparity=("avg_disparity", "mean"), avg_disparity_sd=("avg_disparity", "std"),
+        d_mean=("d", "mean"), d_sd=("d", "std"))
     return out.sort_values("d_mean", ascending=False)
 
 
@@ -226,11 +228,37 @@ def _rows_ran(r, params: str) -> bool:
 
 
 def _readings_note(r) -> str:
-    """One sentence on the committed readings study at r's profile, or "" when there is none, or when r is a
-    notebook's rows in memory (claims.Frames: no results folder, no profile)."""
+    """What the committed studies of DAU's open class-wise readings at r's profile found, one clause per study (the
+    first, READINGS_GLOB; then the sensitivity token's from the adopted preset, SENSITIVITY_GLOB, with random
+    forgetting's check from SENSITIVITY_RANDOM_GLOB), or "" when there is none, or when r is a notebook's rows in
+    memory (claims.Frames: no results folder, no profile)."""
     if getattr(r, "root", None) is None:
         return ""
-    t = readings_study(r.root, r.profile)
+    first = _study_note(r, READINGS_GLOB, "the readings the paper leaves open")
+    second = _study_note(r, SENSITIVITY_GLOB, "then, from the adopted preset, the sensitivity token as the finite "
+                         "difference or its forward-mode derivative", random_glob=SENSITIVITY_RANDOM_GLOB)
+    return "; ".join(n for n in (first, second) if n)
+
+
+def _random_check(r, glob: str, option: str) -> tuple[bool | None, str]:
+    """The study rule's second condition for a reading that helps class-wise: random forgetting's Avg. Disparity
+    (dense, the same seeds) does not rise under it by more than the baseline's seed sd. (None, why) until the random
+    files hold the reading and the baseline on STUDY_SEEDS seeds."""
+    t = readings_study(r.root, r.profile, glob)
+    if t is None or option not in t.index or "baseline" not in t.index or len(t.loc[option, "seeds"]) < STUDY_SEEDS:
+        return None, "random forgetting's check not run yet: nothing adopted"
+    rise, sd = -t.loc[option, "d_mean"], t.loc["baseline", "avg_disparity_sd"]
+    ok = bool(rise <= sd)
+    return ok, (f"random forgetting's Avg. Disparity {'rises' if rise > 0 else 'falls'} by {fmt(abs(rise))} under it "
+                f"({fmt(t.loc['baseline', 'avg_disparity'])} -> {fmt(t.loc[option, 'avg_disparity'])}, the baseline's "
+                f"seed sd {fmt(sd)}: {'within' if ok else 'beyond'} it)")
+
+
+def _study_note(r, glob: str, what: str, random_glob: str | None = None) -> str:
+    """One study's clause: its best reading, by how much it moves Avg. Disparity, what the rule says of it over
+    STUDY_SEEDS seeds (mean d above its standard error; with random_glob, also random forgetting's check) and whether
+    the profile's preset holds it; and which readings reach issue 37's bar."""
+    t = readings_study(r.root, r.profile, glob)
     if t is None or "baseline" not in t.index or len(t) < 2:
         return ""
     best = t.drop(index="baseline").iloc[0]
@@ -245,16 +273,22 @@ def _readings_note(r) -> str:
         spread = f"sd {fmt(best.d_sd)} over {n} seeds; the rule asks {STUDY_SEEDS}: provisional, nothing adopted"
     else:  # the rule: the mean of d above its standard error
         helps = best.d_mean > best.d_sd / np.sqrt(n)
+        check = ""
+        if helps and random_glob is not None:
+            ok, check = _random_check(r, random_glob, best.name)
+            helps = bool(ok)
         adopted = _adopted(r.profile, best.params)
-        spread = (f"sd {fmt(best.d_sd)} over {n} seeds: {'above' if helps else 'within'} its standard error, so by "
-                  f"the study's rule it {'helps' if helps else 'does not help'} class-wise"
+        spread = (f"sd {fmt(best.d_sd)} over {n} seeds: {'above' if best.d_mean > best.d_sd / np.sqrt(n) else 'within'}"
+                  f" its standard error" + (f"; {check}" if check else "") + f", so by the study's rule it "
+                  f"{'helps' if helps else 'does not help'} class-wise"
                   + (f"; adopted in the {r.profile} preset" + ("" if _rows_ran(r, best.params) else
                                                                    ", after the rows above ran: not in them yet")
                      if adopted else "; not adopted yet" if helps else ""))
-    return (f"the readings the paper leaves open, {len(t) - 1} tried at this profile (validation-scored, "
-            f"{r.profile}/02_sweeps, seeds {seeds}): the best, {best.name}, lowers "
-            f"Avg. Disparity by {fmt(best.d_mean)} ({spread}) to {fmt(best.avg_disparity)}; "
-            + (f"none reaches {bar}" if flawless.empty else f"{bar}: {', '.join(flawless.index)}"))
+    move = "lowers" if best.d_mean >= 0 else "raises"
+    return (f"{what}, {len(t) - 1} tried at this profile (validation-scored, {r.profile}/02_sweeps, seeds {seeds}): "
+            f"the best, {best.name}, {move} Avg. Disparity by {fmt(abs(best.d_mean))} ({spread}) to "
+            f"{fmt(best.avg_disparity)}; " + (f"none reaches {bar}" if flawless.empty else
+                                               f"{bar}: {', '.join(flawless.index)}"))
 
 
 BEYOND_SWEEP_GLOB = "beyond_*_s*.json"  # issue 40's sweep of the 2023-2024 baselines' open values, per scheme and seed
