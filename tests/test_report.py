@@ -500,7 +500,7 @@ def test_the_class_claim_cites_the_sensitivity_study_with_random_forgettings_che
         _readings_file(sweeps, seed, [({"sensitivity": "difference"}, 90.0, diff),
                                       ({"sensitivity": "derivative"}, 95.0, deriv)], "sensitivity_class")
     note = dau._readings_note(r)
-    first, second = note.split("; then, from the adopted preset, the sensitivity token")
+    first, second = note.split("; then, from the profile's preset, DAU's sensitivity token")
     assert "the best, lr_class=0.01, lowers Avg. Disparity by 3.00" in first
     assert "the best, sensitivity=derivative, lowers Avg. Disparity by 1.25 (sd 1.06 over 2 seeds" in second
     _readings_file(sweeps, 2, [({"sensitivity": "difference"}, 90.0, 5.0), ({"sensitivity": "derivative"}, 95.0, 4.0)],
@@ -521,6 +521,17 @@ def test_the_class_claim_cites_the_sensitivity_study_with_random_forgettings_che
                    "sensitivity_class")  # class-wise d = 2, 0.5, -4: the derivative raises disparity
     assert "the best, sensitivity=derivative, raises Avg. Disparity by 0.50 (sd 3.12 over 3 seeds: within its " \
            "standard error, so by the study's rule it does not help class-wise)" in dau._readings_note(r)
+
+
+def test_the_sensitivity_study_alone_reads_as_one_clause(tmp_path):
+    """A profile with the sensitivity study but not the first (the quick profile's files) gets its clause alone."""
+    sweeps = tmp_path / "quick" / "02_sweeps"
+    for seed in range(2):
+        _readings_file(sweeps, seed, [({"sensitivity": "difference"}, 90.0, 6.0),
+                                      ({"sensitivity": "derivative"}, 95.0, 5.0)], "sensitivity_class")
+    note = dau._readings_note(Results(tmp_path, "quick", dau.NOTEBOOK))
+    assert note.startswith("from the profile's preset, DAU's sensitivity token as the finite difference or its "
+                           "forward-mode derivative, 1 tried at this profile (validation-scored, quick/02_sweeps")
 
 
 def _beyond_file(folder: Path, scheme: str, seed: int, rows: list[tuple[str, dict, float]]) -> None:

@@ -235,9 +235,9 @@ def _readings_note(r) -> str:
     if getattr(r, "root", None) is None:
         return ""
     first = _study_note(r, READINGS_GLOB, "the readings the paper leaves open")
-    second = _study_note(r, SENSITIVITY_GLOB, "then, from the adopted preset, the sensitivity token as the finite "
+    second = _study_note(r, SENSITIVITY_GLOB, "then, from the profile's preset, DAU's sensitivity token as the finite "
                          "difference or its forward-mode derivative", random_glob=SENSITIVITY_RANDOM_GLOB)
-    return "; ".join(n for n in (first, second) if n)
+    return f"{first}; {second}" if first and second else first or second.removeprefix("then, ")
 
 
 def _random_check(r, glob: str, option: str) -> tuple[bool | None, str]:
