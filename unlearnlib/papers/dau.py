@@ -272,14 +272,14 @@ def _study_note(r, glob: str, what: str, random_glob: str | None = None) -> str:
     elif n < STUDY_SEEDS:
         spread = f"sd {fmt(best.d_sd)} over {n} seeds; the rule asks {STUDY_SEEDS}: provisional, nothing adopted"
     else:  # the rule: the mean of d above its standard error
-        helps = best.d_mean > best.d_sd / np.sqrt(n)
-        check = ""
-        if helps and random_glob is not None:
+        above = best.d_mean > best.d_sd / np.sqrt(n)
+        helps, check = above, ""
+        if above and random_glob is not None:  # the rule's second condition
             ok, check = _random_check(r, random_glob, best.name)
             helps = bool(ok)
         adopted = _adopted(r.profile, best.params)
-        spread = (f"sd {fmt(best.d_sd)} over {n} seeds: {'above' if best.d_mean > best.d_sd / np.sqrt(n) else 'within'}"
-                  f" its standard error" + (f"; {check}" if check else "") + f", so by the study's rule it "
+        spread = (f"sd {fmt(best.d_sd)} over {n} seeds: {'above' if above else 'within'} its standard error"
+                  + (f"; {check}" if check else "") + f", so by the study's rule it "
                   f"{'helps' if helps else 'does not help'} class-wise"
                   + (f"; adopted in the {r.profile} preset" + ("" if _rows_ran(r, best.params) else
                                                                    ", after the rows above ran: not in them yet")
