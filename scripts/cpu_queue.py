@@ -22,7 +22,10 @@ and the row store never shows rows of two device classes side by side.
 
 What the steps leave to a person: adopting a sweep's choice into a method's cpu preset (the rules:
 `unlearnlib.papers.dau.readings_study` and `beyond_sweep`), regenerating the report, and the README's notes
-(notebook 02's cpu EXTRA_FOLDERS entry went once `dau_publish` had run, 2026-12-06).
+(notebook 02's cpu EXTRA_FOLDERS entry went once `dau_publish` had run, 2026-12-06). A step that needs such a choice
+waits for it: the beyond tables (`nb02_beyond_s*`, `nb04_beyond`) run only once `dau.beyond_unadopted` is empty,
+i.e. the beyond sweeps cover three seeds and every point their rule chose is in the cpu presets; until then the queue
+stops there (exit 3) and names each method's reason.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / "results" / "cpu" / "queue.json"
@@ -52,6 +56,9 @@ class Step:
     argv: tuple[str, ...]
     outputs: tuple[str, ...]  # paths (relative to the repository) a finished step commits
     why: str
+    # what the step waits for: given the results folder, the reasons it cannot run yet (empty: it can); the queue
+    # stops at a waiting step and says why, so that it never runs on a config a person has still to settle
+    waits: Callable[[Path], list[str]] | None = None
 
 
 def _nb02(*params: str) -> tuple[str, ...]:
@@ -62,6 +69,14 @@ def _sweep(scheme: str, seed: int, out: str, *method_grids: str) -> tuple[str, .
     return (PY, "-u", "-m", "unlearnlib.sweep", "--profile", "cpu", "--scheme", scheme, "--seed", str(seed),
             *method_grids, "--out", f"{SWEEPS}/{out}")
 
+
+def _beyond_adopted(results: Path) -> list[str]:
+    from unlearnlib.papers.dau import beyond_unadopted
+
+    return beyond_unadopted(results, "cpu")
+
+
+NB04 = ("retrain", "finetune", "grad_ascent", "fisher", "influence", "random_label", "amnesiac", "dau")  # its cpu list
 
 BEYOND_GRIDS = ("--method", "l1_sparse", "--grid", "alpha=1e-5,1e-4,5e-4",
                 "--method", "salun", "--grid", "threshold=0.3,0.5,0.7", "lr=0.005,0.013",
@@ -96,6 +111,17 @@ STEPS: tuple[Step, ...] = (
            (f"{SWEEPS}/beyond_{scheme}_s{s}.json",),
            f"l1-sparse, SalUn, SCRUB and SSD over their grids, {scheme} forgetting, seed {s} (rule: beyond_sweep)")
       for s in (0, 1, 2) for scheme in ("random", "class")),
+    # issue 40, once a person has adopted the sweeps' choices into the cpu presets (`beyond_unadopted` is empty):
+    # notebook 02's beyond-the-paper table per seed (Table 1's rows are lent by the per-method key: only the five run),
+    # then notebook 04 at cpu with the five beside its methods (its shadows' unlearned models are cached per method)
+    *(Step(f"nb02_beyond_s{s}", 40, 55, (PY, "run_all.py", "--profile", "cpu", "--only", "02", "-p", "SEEDS", f"[{s}]"),
+           tuple(NB02), f"notebook 02's beyond-the-paper table at cpu, seed {s}: the five 2023-2024 baselines, both "
+                        "schemes, dense and 95 % sparse", _beyond_adopted)
+      for s in (0, 1, 2)),
+    Step("nb04_beyond", 40, 60, (PY, "run_all.py", "--profile", "cpu", "--only", "04",
+                                 "-p", "METHODS", json.dumps([*NB04, "neggrad_plus", "scrub", "l1_sparse", "salun", "ssd"])),
+         ("results/cpu/04_careful_evaluation",),
+         "notebook 04 at cpu with the five 2023-2024 baselines beside the papers' methods", _beyond_adopted),
 )
 
 
@@ -108,9 +134,9 @@ def load_state() -> dict:
     return json.loads(STATE.read_text()) if STATE.exists() else {}
 
 
-def pending(steps=STEPS, state: dict | None = None) -> list[Step]:
-    """The steps not recorded as finished with their present command."""
-    state = load_state() if state is None else state
+def pending(steps=None, state: dict | None = None) -> list[Step]:
+    """The steps (default: STEPS) not recorded as finished with their present command."""
+    steps, state = STEPS if steps is None else steps, load_state() if state is None else state
     return [s for s in steps if state.get(s.name, {}).get("command") != command(s)]
 
 
@@ -192,6 +218,11 @@ def main(argv=None) -> int:
               "commit or drop them first, so that --commit commits only what the queue computes", file=sys.stderr)
         return 2
     for step in todo:
+        reasons = step.waits(ROOT / "results") if step.waits is not None else []
+        if reasons:
+            print(f"== {step.name} waits: {'; '.join(reasons)}. The queue stops here: settle that (results/cpu/"
+                  "02_sweeps/README.md says how), then start it again", flush=True)
+            return 3
         if not run(step, a.commit):
             return 1
     print("queue: nothing pending" if not todo else f"queue: {len(todo)} steps done", flush=True)

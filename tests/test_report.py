@@ -1,5 +1,6 @@
 """The generated reproduction report: verdicts follow the rules from the results, absent results read 'not run'."""
 import json
+from dataclasses import replace
 import subprocess
 import sys
 from pathlib import Path
@@ -579,6 +580,37 @@ def test_the_beyond_sweep_rule_keeps_the_references_value_unless_a_point_beats_i
     assert dau.beyond_sweep(tmp_path, "quick") is None
     _beyond_file(tmp_path / "quick" / "02_sweeps", "class", 0, [("salun", ref, 1.0)])  # one scheme: nothing to score
     assert dau.beyond_sweep(tmp_path, "quick") is None
+
+
+def test_the_beyond_tables_wait_until_every_choice_of_the_rule_is_in_the_presets(tmp_path, monkeypatch):
+    """dau.beyond_unadopted (the cpu queue's gate before notebook 02's beyond table and notebook 04 with the five):
+    a method swept on fewer than 3 seeds of both schemes waits; a choice of the reference's own value passes while
+    the preset keeps it; a chosen other point waits until its preset holds it."""
+    from unlearnlib import methods
+
+    sweeps = tmp_path / "cpu" / "02_sweeps"
+    assert "no beyond sweep at cpu" in dau.beyond_unadopted(tmp_path, "cpu")[0]
+    points = {"salun": ({"threshold": 0.5, "lr": 0.013}, {"threshold": 0.3, "lr": 0.013}),
+              "scrub": ({"max_steps": 1}, {"max_steps": 2}), "ssd": ({"alpha": 10, "lam": 1}, {"alpha": 3, "lam": 1}),
+              "l1_sparse": ({"alpha": 5e-4}, {"alpha": 1e-4})}
+    for seed in range(2):
+        for scheme in ("random", "class"):  # each method's first point scores lowest
+            _beyond_file(sweeps, scheme, seed, [(m, p, disp) for m, ps in points.items() for p, disp in zip(ps, (1.0, 3.0))])
+    waits = dau.beyond_unadopted(tmp_path, "cpu")
+    assert len(waits) == 4 and "salun: swept on seeds [0, 1] of both schemes, the rule asks 3" in waits
+    for scheme in ("random", "class"):
+        _beyond_file(sweeps, scheme, 2, [(m, p, disp) for m, ps in points.items() for p, disp in zip(ps, (1.0, 3.0))])
+    assert dau.beyond_unadopted(tmp_path, "cpu") == []  # references kept; l1-sparse's lowest is its default, 5e-4
+    for seed in range(3):  # l1-sparse's other point now scores lowest: not in the preset until a person adopts it
+        for scheme in ("random", "class"):
+            _beyond_file(sweeps, scheme, seed, [(m, p, disp) for m, ps in points.items()
+                                                for p, disp in zip(ps, (3.0, 1.0) if m == "l1_sparse" else (1.0, 3.0))])
+    assert dau.beyond_unadopted(tmp_path, "cpu") == [
+        "l1_sparse: the rule chose {'alpha': 0.0001}, not in its cpu preset (unlearnlib/methods/l1_sparse.py)"]
+    real = methods.preset_config
+    monkeypatch.setattr(methods, "preset_config", lambda name, profile, **kw: replace(real(name, profile, **kw), alpha=1e-4)
+                        if name == "l1_sparse" else real(name, profile, **kw))
+    assert dau.beyond_unadopted(tmp_path, "cpu") == []
 
 
 def test_the_class_claim_judges_a_notebooks_rows_in_memory():

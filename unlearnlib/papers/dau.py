@@ -353,6 +353,33 @@ def beyond_sweep(root, profile: str) -> pd.DataFrame | None:
     return out.sort_values(["method", "score"]).reset_index(drop=True)
 
 
+def beyond_unadopted(root, profile: str) -> list[str]:
+    """What keeps issue 40's tables (notebook 02's beyond-the-paper table, notebook 04 with the five) from running at
+    `profile` under the sweep's choices: per method of BEYOND_REFERENCE, why not, i.e. its sweep not yet on
+    STUDY_SEEDS seeds of both schemes, or the point `beyond_sweep`'s rule chose not in the method's preset there.
+    Empty: every choice is in the presets (a choice of the reference's own value is, as long as the preset keeps it)."""
+    import json
+    from dataclasses import asdict
+
+    from ..methods import preset_config
+
+    t = beyond_sweep(root, profile)
+    if t is None:
+        return [f"no beyond sweep at {profile} has both schemes of a seed ({BEYOND_SWEEP_GLOB} in {profile}/02_sweeps)"]
+    out = []
+    for method in BEYOND_REFERENCE:
+        g = t[t.method == method]
+        chosen = g[g.chosen]
+        seeds = sorted({s for v in g.seeds for s in v})
+        if g.empty or chosen.empty or len(chosen.iloc[0].seeds) < STUDY_SEEDS:
+            out.append(f"{method}: swept on seeds {seeds} of both schemes, the rule asks {STUDY_SEEDS}")
+            continue
+        params = json.loads(chosen.iloc[0].params)
+        if not _holds(asdict(preset_config(method, profile)), params):
+            out.append(f"{method}: the rule chose {params}, not in its {profile} preset (unlearnlib/methods/{method}.py)")
+    return out
+
+
 def dau_class(r) -> Outcome | None:
     """Flawless forgetting (UA and MIA-Efficacy FLAWLESS_PCT on average over seeds) and an Avg. Disparity to retrain no
     larger than the paper's own in that setting; forgetting alone is partly; keeping close without it, nothing."""
