@@ -102,6 +102,16 @@ STEPS: tuple[Step, ...] = (
       # class-wise only: the study's rule checks random forgetting for a reading that helps class-wise, and the
       # derivative did not (seeds 0-2, d -0.08 +- 0.60 against its standard error 0.35; 2026-12-06, the sweeps README)
       for scheme in ("class",) for s in (0, 1, 2)),
+    # issue 37, the study's ranked table: each reading's effect on random forgetting (its Avg. Disparity, mean +- sd),
+    # for the readings that act there (class_off, class_nonmembers and lr_class act class-wise only); the rule adopts
+    # nothing from these: they complete the table (results/cpu/02_sweeps/README.md, "Seeds 0-2: the rule applied")
+    *(Step(f"readings_random_s{s}", 37, 25,
+           _sweep("random", s, f"readings_random_s{s}.json", "--method", "dau", "--grid", "detach_sensitivity=False,True",
+                  "--method", "dau", "--grid", "attacker_steps=3", "--method", "dau", "--grid", "pretrain_iters=500",
+                  "pretrain_stop=0.9", "--method", "dau", "--grid", "sensitivity=derivative"),
+           (f"{SWEEPS}/readings_random_s{s}.json",),
+           f"the readings that act on random forgetting, from the cpu preset, seed {s} (the study's ranked table)")
+      for s in (0, 1, 2)),
     # issue 39: the per-method benchmark in random forgetting (class-wise: results/bench/methods_cpu_cpu_class.json)
     Step("bench_random", 39, 25, (PY, "-u", "-m", "unlearnlib.bench_methods", "--profile", "cpu", "--seed", "2",
                                   "--scheme", "random"), ("results/bench",),

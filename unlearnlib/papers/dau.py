@@ -138,6 +138,7 @@ def _paper_disparity(scheme: str, sparsity: float) -> float | None:
 
 READINGS_GLOB = "readings_class_s*.json"  # issue 37's study of DAU's open readings, per seed, in <profile>/02_sweeps
 SENSITIVITY_GLOB = "sensitivity_class_s*.json"  # its reading 3 after lr_class's adoption: difference vs derivative
+READINGS_RANDOM_GLOB = "readings_random_s*.json"  # the readings that act on random forgetting: their effect there
 SENSITIVITY_RANDOM_GLOB = "sensitivity_random_s*.json"  # the same in random forgetting: the rule's second condition
 STUDY_UA_PCT, STUDY_WITHIN_PTS = 99, 3  # issue 37's bar for a reading: UA above this, RA and TA within these points
 STUDY_SEEDS = 3  # the study's rule (results/cpu/02_sweeps/README.md) judges a reading over this many seeds
