@@ -173,8 +173,8 @@ def readings_study(root, profile: str, glob: str = READINGS_GLOB) -> pd.DataFram
     """The committed study of DAU's open class-wise readings at `profile` (`python -m unlearnlib.sweep --scheme class
     --method dau --grid ...`, validation-scored; files READINGS_GLOB in <root>/<profile>/02_sweeps, several files of
     one seed merge): per option value, the seeds it ran on, its mean UA, MIA-Efficacy, RA and TA gaps to retrain, its
-    Avg. Disparity (mean, and sd over seeds), and d, the baseline's disparity minus the option's per seed (positive: closer to retrain), as
-    mean and sd; the baseline's own row (`_study_baseline`, found by its values) has d 0. None when nothing is
+    Avg. Disparity (mean, and sd over seeds), and d, the baseline's disparity minus the option's per seed (positive:
+    closer to retrain), as mean and sd; the baseline's own row (`_study_baseline`, found by its values) has d 0. None when nothing is
     committed. glob: another study's files (e.g. SENSITIVITY_GLOB), whose grid varies fields from the preset the
     sweep starts at; its baseline row is still the one whose grid values are DAUConfig's defaults."""
     import json
