@@ -111,3 +111,61 @@ def test_rows_keep_the_grid_order_when_jobs_finish_out_of_order(tmp_path, monkey
     a, b = (json.loads(p.read_text())["rows"] for p in (out, tmp_path / "in_order.json"))
     assert [(r["method"], r["params"], r["ua_pct"], r["ra_pct"]) for r in a] == \
         [(r["method"], r["params"], r["ua_pct"], r["ra_pct"]) for r in b]
+
+
+def test_a_cut_sweep_keeps_its_grid_points_when_run_again_on_the_same_start(tmp_path, monkeypatch):
+    """The file of a cut run says `complete: false`; the same command again keeps its finished grid points (only the
+    rest run) when its original and retrain rows are this run's to the digit, and recomputes everything when they
+    differ (another starting model), with --fresh, or after a finished run."""
+    import unlearnlib.sweep as S
+
+    out = tmp_path / "sweep.json"
+    argv = ["--profile", "smoke", "--method", "grad_ascent", "--grid", "lr=1e-4,1e-2", "--device", "cpu", "--out", str(out)]
+    assert main(argv) == 0
+    whole = json.loads(out.read_text())
+    assert whole["meta"]["complete"] is True
+    cut = {"meta": {**whole["meta"], "complete": False}, "rows": whole["rows"][:3]}  # cut after its first point
+    out.write_text(json.dumps(cut))
+    ran, real = [], S.run_tasks
+
+    def spy(fn, jobs, **kw):
+        ran.append([(j.method, j.combos) for j in jobs])
+        return real(fn, jobs, **kw)
+
+    monkeypatch.setattr(S, "run_tasks", spy)
+    assert main(argv) == 0
+    assert ran[-1] == [("grad_ascent", ({"lr": 1e-2},))], "only the point the cut run had not finished"
+    again = json.loads(out.read_text())
+    assert again["meta"]["complete"] is True and again["meta"]["kept_rows"]["grid_points"] == 1
+    key = lambda rows: [(r["method"], r["params"], r["ua_pct"], r["ra_pct"], r["avg_disparity"]) for r in rows]  # noqa: E731
+    assert key(again["rows"]) == key(whole["rows"])
+    # a finished file, --fresh, or a cut file whose retrain row differs: every point runs
+    assert main(argv) == 0 and len(ran[-1]) == 2
+    out.write_text(json.dumps(cut))
+    assert main([*argv, "--fresh"]) == 0 and len(ran[-1]) == 2
+    other = {**cut, "rows": [dict(r, ra_pct=r["ra_pct"] + 0.01) if r["method"] == "retrain" else r for r in cut["rows"]]}
+    out.write_text(json.dumps(other))
+    kept, said = S.earlier_rows(out, whole["meta"], [r for r in whole["rows"][:2]])
+    assert kept == {} and "whose retrain row differs" in said
+    kept, said = S.earlier_rows(out, {**whole["meta"], "scheme": "class"}, whole["rows"][:2])
+    assert kept == {} and "another setting (scheme)" in said
+
+
+def test_the_studies_rules_skip_a_cut_sweep(tmp_path):
+    """A cut sweep's file (complete: false) is not read by the rules until a rerun completes it."""
+    from unlearnlib.papers import dau
+
+    sweeps = tmp_path / "cpu" / "02_sweeps"
+    sweeps.mkdir(parents=True)
+    for scheme in ("random", "class"):
+        rows = [{"method": "retrain", "avg_disparity": 0.0, "params": "{}"},
+                {"method": "ssd", "avg_disparity": 2.0, "params": json.dumps({"alpha": 10, "lam": 1})}]
+        (sweeps / f"beyond_{scheme}_s0.json").write_text(
+            json.dumps({"meta": {"seeds": [0], "scheme": scheme, "complete": scheme == "random"}, "rows": rows}))
+    assert dau.beyond_sweep(tmp_path, "cpu") is None
+    rows = [{"method": "retrain", "ua_pct": 100.0, "mia_efficacy_pct": 100.0, "ra_pct": 99.0, "ta_pct": 90.0,
+             "avg_disparity": 0.0, "params": "{}"},
+            {"method": "dau", "ua_pct": 90.0, "mia_efficacy_pct": 95.0, "ra_pct": 98.0, "ta_pct": 89.0,
+             "avg_disparity": 4.0, "params": json.dumps({"lr_class": None})}]
+    (sweeps / "readings_class_s0.json").write_text(json.dumps({"meta": {"seeds": [0], "complete": False}, "rows": rows}))
+    assert dau.readings_study(tmp_path, "cpu") is None

@@ -6,7 +6,9 @@
 The original model (cached) and the retrained reference are trained once; then the method runs
 for every combination of the grid (each on top of the method's preset at the profile, as the notebooks run it), each row evaluated like notebook 02's Table 1 (UA,
 MIA-Efficacy, RA, TA, Avg. Disparity against retrain, run time). The JSON file is rewritten
-after every row, so an interrupted sweep keeps what it finished. Grid points are independent jobs
+after every row, so an interrupted sweep keeps what it finished (its meta says `"complete": false`), and the same
+command run again keeps those grid points where its original and retrain rows come out the same to the digit
+(`earlier_rows`; `--fresh` recomputes them), and runs the rest. Grid points are independent jobs
 (`SweepJob`): in this process one after another, or as Ray tasks on a cluster with `--ray ADDRESS`
 (or RAY_ADDRESS; "local" starts a local instance; `pip install -e .[ray]`), the rows the same
 either way; an IU alpha grid stays one job, so F^{-1}v is computed once (below). Several --method/--grid pairs
@@ -122,6 +124,47 @@ def plan_jobs(plans: list[tuple[str, list[dict]]], **fields_) -> list[SweepJob]:
     return jobs
 
 
+# what must match for a cut run's rows to stand in a new run of the same --out: the setting, and (checked apart) the
+# reference rows, original and retrain, to the digit: the same starting model and reference
+SETTING_KEYS = ("dataset", "profile", "model", "seeds", "scheme", "sparsity", "score")
+REFERENCE_METRICS = ("ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct")
+
+
+def earlier_rows(path, meta: dict, ref_rows: list[dict]) -> tuple[dict[tuple[str, str], dict], str]:
+    """The grid points an earlier run of this sweep left in `path` (cut before its end: `meta["complete"]` False) that
+    this run keeps, {(method, params JSON): row}, and a line saying what was kept or why nothing was. Nothing unless the
+    file's setting (SETTING_KEYS) is this run's and its original and retrain rows are this run's to the digit
+    (REFERENCE_METRICS): another CPU type trains another original from the same seed (results/cpu/NOTES.md), and its
+    points would not stand beside this run's."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        return {}, ""
+    try:
+        old = json.loads(path.read_text())
+        old_meta, rows = old["meta"], old["rows"]
+    except (ValueError, KeyError, TypeError):
+        return {}, f"{path.name}: not a sweep file this run can read; it is rewritten"
+    if old_meta.get("complete", True):
+        return {}, ""  # a finished run (or one from before the flag): a new run replaces it, as before
+    differs = [k for k in SETTING_KEYS if old_meta.get(k) != meta.get(k)]
+    if differs:
+        return {}, f"{path.name}: an earlier cut run of another setting ({', '.join(differs)}); nothing kept"
+    old_ref = {r["method"]: r for r in rows if r["method"] in ("original", "retrain") and r.get("params") == "{}"}
+    for r in ref_rows:
+        o = old_ref.get(r["method"])
+        if o is None or any(o.get(m) != r.get(m) for m in REFERENCE_METRICS):
+            return {}, (f"{path.name}: an earlier cut run (commit {str(old_meta.get('git_commit'))[:7]}, "
+                        f"{old_meta.get('device')}) whose {r['method']} row differs from this run's (another starting "
+                        "model or reference); nothing kept")
+    kept = {(r["method"], r["params"]): {k: v for k, v in r.items() if k not in ("params", "avg_disparity")}
+            for r in rows if r["method"] not in ("original", "retrain")}
+    return kept, (f"{path.name}: kept {len(kept)} grid point(s) of an earlier cut run (commit "
+                  f"{str(old_meta.get('git_commit'))[:7]}, {old_meta.get('device')}, {old_meta.get('time_utc')}): "
+                  "the same setting, original and retrain")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="quick")
@@ -142,6 +185,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads per grid point (and CPUs Ray reserves for each); default: this process's")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--fresh", action="store_true",
+                    help="recompute every grid point, also those an earlier cut run of this sweep left in --out")
     args = ap.parse_args(argv)
     grids = args.grid or []
     if len(grids) not in (0, len(args.method)):
@@ -196,6 +241,17 @@ def main(argv=None) -> int:
                                      "in alpha): runtime_s of the plan's first influence row is IU's; later rows "
                                      "exclude F^{-1} v")
     ref_rows, done = collect(ref.rows), {}
+    meta["complete"] = False  # until the last grid point: a cut run's file says so, and a rerun keeps its points
+    kept, said = ({}, "") if args.fresh else earlier_rows(args.out, meta, ref_rows)
+    if said:
+        print(said, flush=True)
+    for i, job in enumerate(jobs):
+        rows = [kept.get((job.method, json.dumps(c, default=str))) for c in job.combos]
+        if all(r is not None for r in rows):
+            done[i] = rows
+    if done:
+        meta["kept_rows"] = {"grid_points": sum(len(done[i]) for i in done), "note": said}
+    todo = [i for i in range(len(jobs)) if i not in done]
 
     def write():
         finished = [(r, c) for i in sorted(done) for r, c in zip(done[i], jobs[i].combos)]
@@ -215,8 +271,9 @@ def main(argv=None) -> int:
                   f"TA {r.ta_pct:.2f} disparity {r.avg_disparity:.2f} ({r.runtime_s:.1f} s)", flush=True)
 
     write()
-    run_tasks(run_sweep_job, jobs, address=args.ray, num_cpus=threads,
-              num_gpus=1 if device.type == "cuda" else 0, on_result=arrived)
+    run_tasks(run_sweep_job, [jobs[i] for i in todo], address=args.ray, num_cpus=threads,
+              num_gpus=1 if device.type == "cuda" else 0, on_result=lambda k, rows: arrived(todo[k], rows))
+    meta["complete"] = True
     print(write()[["method", "params", "ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct", "avg_disparity",
                    "runtime_s"]].round(2).to_string())
     return 0

@@ -187,6 +187,8 @@ def readings_study(root, profile: str, glob: str = READINGS_GLOB) -> pd.DataFram
     rows = []
     for f in files:
         d = json.loads(f.read_text())
+        if d["meta"].get("complete") is False:  # a cut sweep: its points are read once its rerun completes them
+            continue
         seed = d["meta"]["seeds"][0]
         got = pd.DataFrame(d["rows"])
         re = got[got.method == "retrain"].iloc[0]
@@ -197,6 +199,8 @@ def readings_study(root, profile: str, glob: str = READINGS_GLOB) -> pd.DataFram
                          "params": row.params if not is_base else "{}",
                          "seed": seed, **{f"{m}_gap": row[m] - re[m] for m in METRICS},
                          "avg_disparity": row.avg_disparity})
+    if not rows:  # every file a cut sweep's
+        return None
     t = pd.DataFrame(rows).drop_duplicates(["option", "seed"], keep="last")
     baseline = t[t.option == "baseline"].set_index("seed").avg_disparity
     t["d"] = t.seed.map(baseline) - t.avg_disparity
@@ -316,8 +320,8 @@ def beyond_sweep(root, profile: str) -> pd.DataFrame | None:
     for f in files:
         d = json.loads(f.read_text())
         scheme, seed = d["meta"]["scheme"], d["meta"]["seeds"][0]
-        if d["meta"].get("sparsity", 0.0) > 0:  # the rule scores dense models only
-            continue
+        if d["meta"].get("sparsity", 0.0) > 0 or d["meta"].get("complete") is False:  # dense models only; a cut
+            continue  # sweep's points are read once its rerun completes them
         for _, row in pd.DataFrame(d["rows"]).iterrows():
             if row.method in BEYOND_REFERENCE:
                 rows.append({"method": row.method, "params": row.params, "scheme": scheme, "seed": seed,
