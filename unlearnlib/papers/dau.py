@@ -169,26 +169,28 @@ def _study_baseline() -> dict:
     return asdict(DAUConfig())
 
 
+def _sweeps(root, profile: str, glob: str) -> list[dict]:
+    """The committed sweep files `glob` in <root>/<profile>/02_sweeps, parsed, in name order, less any cut sweep's
+    (`"complete": false`: its points are read once a rerun completes them, unlearnlib.sweep)."""
+    import json
+
+    files = sorted((Path(root) / profile / "02_sweeps").glob(glob))
+    return [d for d in (json.loads(f.read_text()) for f in files) if d["meta"].get("complete") is not False]
+
+
 def readings_study(root, profile: str, glob: str = READINGS_GLOB) -> pd.DataFrame | None:
     """The committed study of DAU's open class-wise readings at `profile` (`python -m unlearnlib.sweep --scheme class
     --method dau --grid ...`, validation-scored; files READINGS_GLOB in <root>/<profile>/02_sweeps, several files of
     one seed merge): per option value, the seeds it ran on, its mean UA, MIA-Efficacy, RA and TA gaps to retrain, its
     Avg. Disparity (mean, and sd over seeds), and d, the baseline's disparity minus the option's per seed (positive:
-    closer to retrain), as mean and sd; the baseline's own row (`_study_baseline`, found by its values) has d 0. None when nothing is
-    committed. glob: another study's files (e.g. SENSITIVITY_GLOB), whose grid varies fields from the preset the
+    closer to retrain), as mean and sd; the baseline's own row (`_study_baseline`, found by its values) has d 0. None
+    when nothing (complete) is committed. glob: another study's files (e.g. SENSITIVITY_GLOB), whose grid varies fields from the preset the
     sweep starts at; its baseline row is still the one whose grid values are DAUConfig's defaults."""
     import json
-    from pathlib import Path
 
-    files = sorted((Path(root) / profile / "02_sweeps").glob(glob))
-    if not files:
-        return None
     base = _study_baseline()
     rows = []
-    for f in files:
-        d = json.loads(f.read_text())
-        if d["meta"].get("complete") is False:  # a cut sweep: its points are read once its rerun completes them
-            continue
+    for d in _sweeps(root, profile, glob):
         seed = d["meta"]["seeds"][0]
         got = pd.DataFrame(d["rows"])
         re = got[got.method == "retrain"].iloc[0]
@@ -199,7 +201,7 @@ def readings_study(root, profile: str, glob: str = READINGS_GLOB) -> pd.DataFram
                          "params": row.params if not is_base else "{}",
                          "seed": seed, **{f"{m}_gap": row[m] - re[m] for m in METRICS},
                          "avg_disparity": row.avg_disparity})
-    if not rows:  # every file a cut sweep's
+    if not rows:
         return None
     t = pd.DataFrame(rows).drop_duplicates(["option", "seed"], keep="last")
     baseline = t[t.option == "baseline"].set_index("seed").avg_disparity
@@ -313,15 +315,12 @@ def beyond_sweep(root, profile: str) -> pd.DataFrame | None:
     chosen. One row per method and grid point: seeds, score mean and sd, d mean, sd and se (NaN without a reference),
     and `chosen`. None until some seed has both schemes' files."""
     import json
-    from pathlib import Path
 
-    files = sorted((Path(root) / profile / "02_sweeps").glob(BEYOND_SWEEP_GLOB))
     rows = []
-    for f in files:
-        d = json.loads(f.read_text())
+    for d in _sweeps(root, profile, BEYOND_SWEEP_GLOB):
         scheme, seed = d["meta"]["scheme"], d["meta"]["seeds"][0]
-        if d["meta"].get("sparsity", 0.0) > 0 or d["meta"].get("complete") is False:  # dense models only; a cut
-            continue  # sweep's points are read once its rerun completes them
+        if d["meta"].get("sparsity", 0.0) > 0:  # the rule scores dense models only
+            continue
         for _, row in pd.DataFrame(d["rows"]).iterrows():
             if row.method in BEYOND_REFERENCE:
                 rows.append({"method": row.method, "params": row.params, "scheme": scheme, "seed": seed,
