@@ -95,7 +95,8 @@ def test_original_model_cache(digits, digits_data, monkeypatch):
 
 
 def test_retrained_reference_is_cached_with_its_run_time(digits, digits_data, monkeypatch):
-    """experiment.retrain: the registered retrain method, cached; a rerun loads the same weights and time."""
+    """The retrain reference through experiment.cached_unlearn: the registered method, cached; a rerun loads the same
+    weights and time."""
     import unlearnlib.experiment as E
     from unlearnlib.methods import make_config
 
