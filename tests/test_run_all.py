@@ -116,6 +116,29 @@ def test_a_method_override_reaches_every_notebook_that_runs_the_method():
     assert cfg.method_config("amnesiac").epochs == 2 and cfg.method_config("random_label").epochs == 1
 
 
+def test_a_retrain_override_reaches_every_notebook_that_retrains():
+    """-p RETRAIN.PROGRESS reaches all five notebooks, those whose retrain starts from a model of their own (notebook
+    01's run seed, notebook 03's supervised model) included, and -p GRADIENT_PENALTY.ALPHA reaches notebook 03 only;
+    without an override, their retrain configs are the ones they built before (the same cache keys)."""
+    from dataclasses import replace
+
+    from unlearnlib.methods import make_config
+    from unlearnlib.papers import notebook_config
+
+    nbs = run_all.discover()
+    per = run_all.resolve_parameters([("RETRAIN.PROGRESS", "True"), ("GRADIENT_PENALTY.ALPHA", "0.5")], "cpu", nbs)
+    assert {stem: ov for stem, v in per.items() if (ov := v["OVERRIDES"])} == {
+        **{p.stem: {"retrain.progress": True} for p in nbs},
+        "03_contrastive_unlearning": {"retrain.progress": True, "gradient_penalty.alpha": 0.5}}
+    nb01, nb03 = "01_amnesiac_unlearning", "03_contrastive_unlearning"
+    c01, d01 = notebook_config(nb01, "cpu", per[nb01]["OVERRIDES"]), notebook_config(nb01, "cpu")
+    assert c01.method_config("retrain").progress and c01.method_config("retrain").train == d01.method_config("retrain").train
+    assert d01.method_config("retrain") == make_config("retrain", train=replace(d01.train, seed=d01.seed))
+    c03, d03 = notebook_config(nb03, "cpu", per[nb03]["OVERRIDES"]), notebook_config(nb03, "cpu")
+    assert c03.supervised_retrain_config().progress and c03.method_config("gradient_penalty").alpha == 0.5
+    assert d03.supervised_retrain_config() == make_config("retrain", train=d03.supervised_train())
+
+
 def test_a_method_override_reaches_notebook_01():
     """-p RANDOM_LABEL.LR reaches notebook 01 (which builds its Graves methods by the paper's protocol) as it reaches
     notebook 04: on top of the protocol there, which still sets the other methods' rate to the original's; the rows

@@ -14,7 +14,7 @@ import pandas as pd
 from ..config import ConfigError
 from ..setting import Setting
 from ..train import TrainConfig
-from .base import check_method_overrides, from_setting, overrides_of
+from .base import check_method_overrides, from_setting, overrides_of, retrain_config
 from .claims import UNTESTABLE, Claim, Outcome, fmt, ms, published_rows, seeds_of
 
 NOTEBOOK = "01_amnesiac_unlearning"
@@ -77,7 +77,7 @@ class AmnesiacMLConfig(Setting):
         for name, allowed in (("shadow_data", ("pool", "train", "test")), ("inversion", ("paper", "project"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} takes one of {list(allowed)}, got {getattr(self, name)!r}")
-        check_method_overrides(self, self.METHODS, "notebook 01 runs")
+        check_method_overrides(self, self.runs(), "notebook 01 runs")
 
     # the methods notebook 01 follows epoch by epoch (the paper's Table 1 columns)
     METHODS: ClassVar[tuple[str, ...]] = ("naive_retrain", "random_label", "amnesiac")
@@ -85,8 +85,9 @@ class AmnesiacMLConfig(Setting):
     METHOD_SEEDS_FOLLOW_RUN: ClassVar[bool] = True
 
     def runs(self) -> tuple[str, ...]:
-        """The registered methods this notebook runs: the ones a `-p METHOD.FIELD` override reaches."""
-        return self.METHODS
+        """The registered methods this notebook runs: the ones a `-p METHOD.FIELD` override reaches (Table 1's three,
+        and retrain, the reference of its methods table)."""
+        return (*self.METHODS, "retrain")
 
     def method_config(self, name: str, **fields):
         """Method `name`'s config in this notebook: its defaults (GravesSchedule: the authors' Adam, lr 1e-3, batch
@@ -97,8 +98,10 @@ class AmnesiacMLConfig(Setting):
         this config's fingerprint stay its."""
         from ..methods import preset_config
 
+        if name == "retrain" and not fields:  # the reference: the original's schedule with this run's seed
+            return retrain_config(self, replace(self.train, seed=self.seed))
         if name not in self.METHODS:
-            raise ConfigError(f"notebook 01 follows {list(self.METHODS)}, got {name!r}")
+            raise ConfigError(f"notebook 01 follows {list(self.METHODS)} (and retrain, the reference), got {name!r}")
         t = self.train
         protocol = {"epochs": self.unlearn_epochs, "lr": t.lr, "batch_size": t.batch_size, "seed": self.seed}
         return preset_config(name, train=t, overrides={**protocol, **overrides_of(self, name), **fields})

@@ -53,6 +53,14 @@ class MethodsRun(Setting):
         return {f.name for f in fields(spec.config) if not acts_on(f, setting)}
 
 
+def retrain_config(cfg, train):
+    """Retrain's config in the notebook config `cfg` for a start model trained by `train` (a TrainConfig): that
+    schedule, so retrain is the fair reference, then the user's `method_overrides["retrain"]` (e.g. -p
+    RETRAIN.PROGRESS True), so an override of retrain reaches every notebook that retrains, those whose start
+    models are not the setting's original (notebook 03's supervised model, notebook 01's per-run seed) included."""
+    return preset_config("retrain", getattr(cfg, "profile", None), train=train, overrides=overrides_of(cfg, "retrain"))
+
+
 def overrides_of(cfg, name: str) -> dict[str, Any]:
     """The user's overrides of method `name` in the notebook config `cfg` (its `method_overrides[name]`; none: {})."""
     ov = cfg.method_overrides.get(name) or {}

@@ -14,7 +14,7 @@ from ..published import published
 from ..setting import choices
 from ..ssl import SSL_METHODS, SSL_OUTPUTS, Augment
 from ..train import TrainConfig
-from .base import MethodsRun, from_setting
+from .base import MethodsRun, from_setting, retrain_config
 from .claims import UNTESTABLE, Claim, Outcome, fmt, ms, published_rows, seeds_of
 
 NOTEBOOK = "03_contrastive_unlearning"
@@ -114,6 +114,15 @@ class ContrastiveConfig(MethodsRun):
         if "batch_size" not in self.method_overrides.get("gradient_penalty", {}):
             cfg = replace(cfg, batch_size=min(256, max(2, n_forget // 4)))
         return cfg
+
+    def runs(self) -> tuple[str, ...]:
+        """The registered methods this notebook runs: `methods` (gradient_penalty) and retrain, Table VII's reference."""
+        return (*self.methods, "retrain")
+
+    def supervised_retrain_config(self):
+        """Table VII's retrained reference: retrain with the supervised model's schedule (`supervised_train`), then the
+        user's overrides of retrain."""
+        return retrain_config(self, self.supervised_train())
 
     def supervised_unlearning_config(self, n_forget: int):
         """Table VII's unlearning: `unlearning_config`, acting on the classifier's logits (its only output)."""
