@@ -133,11 +133,9 @@ PROFILES = {
                           inversion_steps=10),
     "quick": from_setting("quick", AmnesiacMLConfig, train=AMNESIAC_TRAIN, **{**AUTHORS, "class_keep": 0.02}),
     # CIFAR-10, the offline stand-in for their CIFAR-100, without augmentation so that the original overfits as
-    # theirs does; a 10,000-image pool (5,000 to train on, 5,000 non-members) and 8 shadows, to fit about 45 minutes
-    # per seed on 2 cores (theirs: the 50,000 training images and 20 shadows); small_cnn for their ResNet-18, trained
-    # 30 epochs, not their 10: at 10 it underfits (10,000 images: train 80 / test 61 %, shadow AUC 0.62, the kept
-    # class never predicted), at 30 on 5,000 it fits train 92 / test 54 % with a confidence AUC of 0.76 and knows 98 %
-    # of the kept class (results/cpu/NOTES.md, 2026-12-04)
+    # theirs does; a 10,000-image pool (5,000 to train on, 5,000 non-members) and 8 shadows, scaled from their 50,000
+    # images and 20 shadows to a seed's CPU budget; small_cnn for their ResNet-18, trained 30 epochs, not their 10, at
+    # which it underfits and never predicts the kept class (the measurements: results/cpu/NOTES.md, 2026-12-04)
     "cpu": from_setting("cpu", AmnesiacMLConfig, dataset="cifar10",
                         train=replace(AMNESIAC_TRAIN, epochs=30, cpu_bf16=True), train_size=10000, **AUTHORS,
                         n_forget_samples=64, n_shadow=8, request_sizes=(1, 3, 10, 30, 100)),
