@@ -472,6 +472,31 @@ def test_the_class_claim_cites_the_readings_study_of_its_profile(tmp_path, monke
     assert dau.readings_study(tmp_path, "quick") is None and dau._readings_note(Results(tmp_path, "quick", dau.NOTEBOOK)) == ""
 
 
+def test_the_class_claim_cites_the_readings_in_random_forgetting(tmp_path):
+    """The readings that act on random forgetting, measured there (READINGS_RANDOM_GLOB), close the class-wise
+    verdict's evidence: each reading's move of random forgetting's Avg. Disparity, within or beyond the defaults' seed
+    sd over three seeds, provisional on fewer; never mixed into the class-wise study."""
+    sweeps = tmp_path / "cpu" / "02_sweeps"
+    r = Results(tmp_path, "cpu", dau.NOTEBOOK)
+    for seed in range(3):
+        _readings_file(sweeps, seed, [({"lr_class": None}, 80.0, 9.0), ({"lr_class": 0.01}, 99.5, 5.0 + seed)])
+    assert "in random forgetting" not in dau._readings_note(r)
+    for seed, (base, detach, steps) in enumerate(((4.0, 4.5, 3.0), (5.0, 5.5, 6.0))):
+        _readings_file(sweeps, seed, [({"detach_sensitivity": False}, 10.0, base), ({"detach_sensitivity": True}, 10.0, detach),
+                                      ({"attacker_steps": 3}, 10.0, steps)], "readings_random")
+    two = dau._readings_note(r)
+    assert two.split("; ")[0].startswith("the readings the paper leaves open")
+    assert ("in random forgetting, the 2 readings that act there (validation-scored, cpu/02_sweeps, seeds [0, 1]): "
+            "Avg. Disparity 4.50 under the defaults (2 of the rule's 3 seeds: provisional); attacker_steps=3 lowers it "
+            "by 0.00, detach_sensitivity=True raises it by 0.50") in two
+    _readings_file(sweeps, 2, [({"detach_sensitivity": False}, 10.0, 6.0), ({"detach_sensitivity": True}, 10.0, 8.0),
+                               ({"attacker_steps": 3}, 10.0, 6.0)], "readings_random")  # baseline 4, 5, 6: sd 1.00
+    three = dau._readings_note(r)
+    assert "(seed sd 1.00); attacker_steps=3 lowers it by 0.00 (within that sd), detach_sensitivity=True raises " \
+           "it by 1.00 (within that sd)" in three
+    assert list(dau.readings_study(tmp_path, "cpu").index) == ["lr_class=0.01", "baseline"]
+
+
 def test_a_second_readings_study_is_read_from_its_own_files(tmp_path):
     """The sensitivity study (SENSITIVITY_GLOB) starts from today's preset: its files never mix into the first
     study's, whose baseline row would otherwise be replaced by one run under another preset."""

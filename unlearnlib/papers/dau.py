@@ -244,7 +244,32 @@ def _readings_note(r) -> str:
     first = _study_note(r, READINGS_GLOB, "the readings the paper leaves open")
     second = _study_note(r, SENSITIVITY_GLOB, "then, from the profile's preset, DAU's sensitivity token as the finite "
                          "difference or its forward-mode derivative", random_glob=SENSITIVITY_RANDOM_GLOB)
-    return f"{first}; {second}" if first and second else first or second.removeprefix("then, ")
+    third = _random_readings_note(r)
+    return "; ".join(c for c in (first, second if first else second.removeprefix("then, "), third) if c)
+
+
+def _random_readings_note(r) -> str:
+    """The readings that act on random forgetting, measured there (READINGS_RANDOM_GLOB, from the profile's preset,
+    the ranked table's last column): how many, on which seeds, and how each moves random forgetting's Avg. Disparity
+    against the defaults', within or beyond the defaults' seed sd (the rule's second condition); "" when none is
+    committed, or without the baseline's row."""
+    t = readings_study(r.root, r.profile, READINGS_RANDOM_GLOB)
+    if t is None or "baseline" not in t.index or len(t) < 2:
+        return ""
+    base, others = t.loc["baseline"], t.drop(index="baseline")
+    seeds = sorted({s for v in t.seeds for s in v})
+    sd = base.avg_disparity_sd
+    if len(base.seeds) < STUDY_SEEDS:
+        spread = f"{len(base.seeds)} of the rule's {STUDY_SEEDS} seeds: provisional"
+        moves = ", ".join(f"{name} {'lowers' if row.d_mean >= 0 else 'raises'} it by {fmt(abs(row.d_mean))}"
+                          for name, row in others.iterrows())
+    else:
+        spread = f"seed sd {fmt(sd)}"
+        moves = ", ".join(f"{name} {'lowers' if row.d_mean >= 0 else 'raises'} it by {fmt(abs(row.d_mean))} "
+                          f"({'within' if abs(row.d_mean) <= sd else 'beyond'} that sd)" for name, row in others.iterrows())
+    return (f"in random forgetting, the {len(others)} readings that act there (validation-scored, "
+            f"{r.profile}/02_sweeps, seeds {seeds}): Avg. Disparity {fmt(base.avg_disparity)} under the defaults "
+            f"({spread}); {moves}")
 
 
 def _random_check(r, glob: str, option: str) -> tuple[bool | None, str]:
