@@ -258,15 +258,11 @@ def _random_readings_note(r) -> str:
         return ""
     base, others = t.loc["baseline"], t.drop(index="baseline")
     seeds = sorted({s for v in t.seeds for s in v})
-    sd = base.avg_disparity_sd
-    if len(base.seeds) < STUDY_SEEDS:
-        spread = f"{len(base.seeds)} of the rule's {STUDY_SEEDS} seeds: provisional"
-        moves = ", ".join(f"{name} {'lowers' if row.d_mean >= 0 else 'raises'} it by {fmt(abs(row.d_mean))}"
-                          for name, row in others.iterrows())
-    else:
-        spread = f"seed sd {fmt(sd)}"
-        moves = ", ".join(f"{name} {'lowers' if row.d_mean >= 0 else 'raises'} it by {fmt(abs(row.d_mean))} "
-                          f"({'within' if abs(row.d_mean) <= sd else 'beyond'} that sd)" for name, row in others.iterrows())
+    sd, judged = base.avg_disparity_sd, len(base.seeds) >= STUDY_SEEDS  # fewer seeds: no sd to judge a move by
+    spread = f"seed sd {fmt(sd)}" if judged else f"{len(base.seeds)} of the rule's {STUDY_SEEDS} seeds: provisional"
+    moves = ", ".join(f"{name} {'lowers' if row.d_mean >= 0 else 'raises'} it by {fmt(abs(row.d_mean))}"
+                      + (f" ({'within' if abs(row.d_mean) <= sd else 'beyond'} that sd)" if judged else "")
+                      for name, row in others.iterrows())
     return (f"in random forgetting, the {len(others)} readings that act there (validation-scored, "
             f"{r.profile}/02_sweeps, seeds {seeds}): Avg. Disparity {fmt(base.avg_disparity)} under the defaults "
             f"({spread}); {moves}")
