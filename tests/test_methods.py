@@ -9,6 +9,7 @@ import torch
 from conftest import params_of
 from unlearnlib.evaluation import evaluate, results_table
 from unlearnlib.methods import get_method, list_methods, make_config, unlearn
+from unlearnlib.methods.scrub import SMALL_SCALE as SCRUB_SMALL_SCALE
 from unlearnlib.models import masks, prune_global
 from unlearnlib.train import TrainConfig, accuracy
 
@@ -36,7 +37,7 @@ FAST = {
     "gradient_penalty": lambda rec: dict(lr=1e-3),
     # the 2023-2024 baselines at toy scale: their defaults suit ResNet-18 on CIFAR (tests/test_strong_baselines.py)
     "neggrad_plus": lambda rec: dict(epochs=5, batch_size=64),
-    "scrub": lambda rec: dict(lr=0.005),
+    "scrub": lambda rec: dict(SCRUB_SMALL_SCALE, lr=0.005),  # a toy request: the authors' small-scale values
     "l1_sparse": lambda rec: dict(epochs=10, lr=0.05, batch_size=64, augment=False),
     "salun": lambda rec: dict(lr=0.05, batch_size=64, augment=False),
     "ssd": lambda rec: dict(batch_size=32),

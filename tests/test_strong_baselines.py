@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from unlearnlib.data import make_split
 from unlearnlib.losses import distill_kl
-from unlearnlib.methods import make_config, unlearn
+from unlearnlib.methods import make_config, preset_config, unlearn
+from unlearnlib.methods.scrub import SMALL_SCALE
 from unlearnlib.models import create_model
 from unlearnlib.train import TrainConfig
 
@@ -89,6 +90,25 @@ def test_scrub_learning_rate_decays_after_each_decay_epoch():
     assert [round(scrub_lr(cfg, e), 6) for e in range(1, 8)] == [1, 1, 1, 0.1, 0.1, 0.01, 0.01]
 
 
+def test_scrub_runs_the_authors_large_scale_loaders_at_cpu_and_paper_and_their_small_scale_ones_at_quick():
+    """cpu and paper forget thousands of CIFAR-10 samples: the authors' large-scale notebook's loaders (forget batch
+    512: a max pass over 4,500 samples is 9 ascent steps, not 281 at the small-scale batch 16, which collapsed the
+    model at cpu). smoke and quick forget about 130 digits: the small-scale values, the config their committed rows
+    were computed under (every field as it was before the large-scale defaults)."""
+    import math
+    for profile in ("cpu", "paper"):
+        cfg = preset_config("scrub", profile)
+        assert (cfg.batch_size, cfg.forget_batch_size, cfg.alpha, cfg.gamma) == (256, 512, 0.001, 0.99)
+        assert math.ceil(4500 / cfg.forget_batch_size) == 9
+    assert (preset_config("scrub", "cpu").epochs, preset_config("scrub", "cpu").max_steps) == (2, 1)
+    assert (preset_config("scrub", "paper").epochs, preset_config("scrub", "paper").max_steps) == (3, 2)
+    before = dict(epochs=5, max_steps=3, alpha=0.5, gamma=1.0, temperature=4.0, lr=5e-4, decay_epochs=(3, 5, 9),
+                  decay_rate=0.1, optimizer="sgd", momentum=0.9, weight_decay=5e-4, batch_size=32, forget_batch_size=16)
+    for profile in ("smoke", "quick"):
+        cfg = preset_config("scrub", profile)
+        assert {k: getattr(cfg, k) for k in before} == before
+
+
 def _forget_kl(model, teacher, data, split, T=4.0):
     x, _ = data.train_part(split.forget)
     with torch.no_grad():
@@ -103,7 +123,7 @@ def test_scrub_max_steps_alone_move_away_from_the_teacher_on_forget(digits, digi
     share one optimiser, so momentum would carry the max steps on)."""
     model, split = _bn_cnn(digits_data, digits)
     model.eval()
-    quiet = dict(alpha=0.0, gamma=0.0, weight_decay=0.0, momentum=0.0, lr=0.01, epochs=3)
+    quiet = dict(alpha=0.0, gamma=0.0, weight_decay=0.0, momentum=0.0, lr=0.01, epochs=3, forget_batch_size=16)
     away, _ = unlearn("scrub", model, split, digits_data, max_steps=2, **quiet)
     still, _ = unlearn("scrub", model, split, digits_data, max_steps=0, **quiet)
     assert _forget_kl(away, model, digits_data, split) > 10 * _forget_kl(model, model, digits_data, split) + 0.1
@@ -117,7 +137,7 @@ def test_scrub_max_steps_alone_move_away_from_the_teacher_on_forget(digits, digi
 def test_scrub_min_step_keeps_the_student_with_the_teacher_on_retain(toy_overfit):
     model, split, data, _ = toy_overfit
     from unlearnlib.train import accuracy
-    out, _ = unlearn("scrub", model, split, data, lr=0.005)
+    out, _ = unlearn("scrub", model, split, data, **{**SMALL_SCALE, "lr": 0.005})  # a toy request: small-scale
     xr, yr = data.train_part(split.retain)
     xf, yf = data.train_part(split.forget)
     assert accuracy(out, xr, yr) > 95 and accuracy(out, xf, yf) < 20
