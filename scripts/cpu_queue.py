@@ -213,10 +213,11 @@ def main(argv=None) -> int:
     todo = [s for s in STEPS if s.name in a.only] if a.only else pending()
     if a.list:
         state, left = load_state(), {s.name for s in pending()}
+        width = max(len(s.name) for s in STEPS)
         for s in STEPS:
             done = state.get(s.name) if s.name not in left else None
             mark = f"done {done['finished_utc']} at {done['commit'][:7]}, {done['minutes']} min" if done else "pending"
-            print(f"{s.name:18} issue {s.issue}  ~{s.minutes:3} min  {mark}\n    {s.why}")
+            print(f"{s.name:{width}} issue {s.issue}  ~{s.minutes:3} min  {mark}\n    {s.why}")
         print(f"pending: {len(left)} steps, about {sum(s.minutes for s in STEPS if s.name in left)} min")
         return 0
     import unlearnlib
