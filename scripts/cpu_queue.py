@@ -83,6 +83,30 @@ BEYOND_GRIDS = ("--method", "l1_sparse", "--grid", "alpha=1e-5,1e-4,5e-4",
                 "--method", "scrub", "--grid", "max_steps=0,1,2",
                 "--method", "ssd", "--grid", "alpha=1,3,10", "lam=0.5,1")
 
+
+def _beyond_sweeps() -> tuple[Step, ...]:
+    """Issue 40's sweeps, per seed both schemes (about 65 minutes each on the Xeon of sessions 16-19: a retrain, then
+    18 grid points of about 3.3 minutes); after seed 0's two, SCRUB's grid again where it ran under the small-scale
+    loaders before they left the cpu profile (2026-12-06, unlearnlib/methods/scrub.py; that file keeps its old rows
+    under meta.superseded_rows)."""
+    steps = []
+    for s in (0, 1, 2):
+        for scheme in ("random", "class"):
+            steps.append(Step(f"beyond_{scheme}_s{s}", 40, 65,
+                              _sweep(scheme, s, f"beyond_{scheme}_s{s}.json", *BEYOND_GRIDS),
+                              (f"{SWEEPS}/beyond_{scheme}_s{s}.json",),
+                              f"l1-sparse, SalUn, SCRUB and SSD over their grids, {scheme} forgetting, seed {s} "
+                              "(rule: beyond_sweep)"))
+        if s == 0:
+            steps.append(Step("beyond_random_s0_scrub", 40, 12,
+                              _sweep("random", 0, "beyond_random_s0_scrub.json", "--method", "scrub", "--grid",
+                                     "max_steps=0,1,2"),
+                              (f"{SWEEPS}/beyond_random_s0_scrub.json",),
+                              "SCRUB's max_steps grid under its authors' large-scale loaders, random forgetting, "
+                              "seed 0 (rule: beyond_sweep)"))
+    return tuple(steps)
+
+
 STEPS: tuple[Step, ...] = (
     # issue 37: notebook 02's view under today's config (results/cpu/NOTES.md, "Rows keyed per method")
     Step("dau_class_s1", 37, 40, _nb02("-p", "SCHEMES", '["class"]', "-p", "SEEDS", "[1]",
@@ -117,19 +141,7 @@ STEPS: tuple[Step, ...] = (
                                   "--scheme", "random"), ("results/bench",),
          "every method's time by phase beside fit's images/s, random forgetting, seed 2"),
     # issue 40: the 2023-2024 baselines' open values (results/cpu/02_sweeps/README.md, "The 2023-2024 baselines")
-    # (about 65 minutes each on the Xeon of sessions 16-19: a retrain, then 18 grid points of about 3.3 minutes);
-    # after seed 0's two, SCRUB's grid again where it ran under the small-scale loaders before they left the cpu
-    # profile (2026-12-06, unlearnlib/methods/scrub.py; that file keeps its old rows under meta.superseded_rows)
-    *(step for s in (0, 1, 2) for step in (
-        *(Step(f"beyond_{scheme}_s{s}", 40, 65, _sweep(scheme, s, f"beyond_{scheme}_s{s}.json", *BEYOND_GRIDS),
-               (f"{SWEEPS}/beyond_{scheme}_s{s}.json",),
-               f"l1-sparse, SalUn, SCRUB and SSD over their grids, {scheme} forgetting, seed {s} (rule: beyond_sweep)")
-          for scheme in ("random", "class")),
-        *((Step("beyond_random_s0_scrub", 40, 12,
-                _sweep("random", 0, "beyond_random_s0_scrub.json", "--method", "scrub", "--grid", "max_steps=0,1,2"),
-                (f"{SWEEPS}/beyond_random_s0_scrub.json",),
-                "SCRUB's max_steps grid under its authors' large-scale loaders, random forgetting, seed 0 "
-                "(rule: beyond_sweep)"),) if s == 0 else ()))),
+    *_beyond_sweeps(),
     # issue 40, once a person has adopted the sweeps' choices into the cpu presets (`beyond_unadopted` is empty):
     # notebook 02's beyond-the-paper table per seed (Table 1's rows are lent by the per-method key: only the five run),
     # then notebook 04 at cpu with the five beside its methods (its shadows' unlearned models are cached per method)
