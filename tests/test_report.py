@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from unlearnlib import report
+from unlearnlib import report, store as store_mod
 from unlearnlib.papers import amnesiac_ml, careful, contrastive, dau
 from unlearnlib.papers.claims import Results
 
@@ -163,33 +163,38 @@ def test_report_marks_missing_profiles_not_run_and_run_all_writes_it(tmp_path):
     assert "1.0 s; the last of several invocations, 2 files kept from earlier ones name their own runs)" in runs
 
 
-def test_profile_readme_names_the_commit_behind_each_table_and_seed_row(tmp_path):
-    """A folder merged from several invocations: each commit is listed once, oldest first, with what it wrote (tables
-    from their .meta.json, per-seed rows from the row store, each row under the commit that computed it), and a
-    +dirty commit keeps its mark."""
+def test_profile_readme_names_the_commit_and_device_behind_each_table_and_seed_row(tmp_path):
+    """A folder merged from several invocations: each (commit, device) is listed once, oldest first, with what it
+    wrote (tables from their .meta.json, per-seed rows from the row store, each row under the commit and device that
+    computed it: a view published by one machine may show rows another computed), and a +dirty commit keeps its mark."""
     folder = make(tmp_path, "cpu", dau_rows(0, 89.0, 5.0)).folders[0]
     for name, commit, time in (("table1.meta.json", "c" * 40, "2026-01-03T00:00"),
                                ("table2.meta.json", "a" * 40, "2026-01-01T01:00")):
-        (folder / name).write_text(json.dumps({"git_commit": commit, "time_utc": time}))
+        (folder / name).write_text(json.dumps({"git_commit": commit, "time_utc": time, "device": "cpu"}))
     (folder / "broken.meta.json").write_text("{not json")
-    # seeds 0 and 1 at two commits; seed 2 in two parts (dense, then sparse) at two commits: each under its own
+    # seeds 0 and 1 at two commits; seed 2 in two parts (dense, then sparse) at two commits, the sparse one on a GPU
     store = tmp_path / "cpu" / "store" / NB / "table1"
     store.mkdir(parents=True)
     pd.DataFrame({"method": ["dau"] * 4, "sparsity": [0.0, 0.0, 0.0, 0.95], "seed": [0, 1, 2, 2],
                   "_commit": ["a" * 40, "b" * 40 + "+dirty", "a" * 40, "c" * 40],
-                  "_time_utc": ["2026-01-01T00:00", "2026-01-02T00:00", "2026-01-01T02:00", "2026-01-03T00:00"],
-                  "_device": "cpu"}).to_csv(store / "f.csv", index=False)
+                  "_time_utc": ["2026-01-01T00:00", "2026-01-02T00:00", "2026-01-01T02:00", "2026-01-03T01:00"],
+                  "_device": ["cpu", "cpu", "cpu", "NVIDIA H200"]}).to_csv(store / "f.csv", index=False)
     (store / "f.json").write_text(json.dumps({"fingerprint": "f", "row_columns": ["sparsity"], "config": {}}))
     (folder / "rows.json").write_text(json.dumps({"table1": {"rows": f"store/{NB}/table1/f.csv", "fingerprint": "f"}}))
     assert list(report.provenance(folder).items()) == [
-        ("a" * 40, ("2026-01-01T00:00", "2026-01-01T02:00",
-                    ["table1 seed 0 (sparsity=0.0)", "table1 seed 2 (sparsity=0.0)", "table2"])),
-        ("b" * 40 + "+dirty", ("2026-01-02T00:00", "2026-01-02T00:00", ["table1 seed 1 (sparsity=0.0)"])),
-        ("c" * 40, ("2026-01-03T00:00", "2026-01-03T00:00", ["table1", "table1 seed 2 (sparsity=0.95)"]))]
+        (("a" * 40, "cpu"), ("2026-01-01T00:00", "2026-01-01T02:00",
+                             ["table1 seed 0 (sparsity=0.0)", "table1 seed 2 (sparsity=0.0)", "table2"])),
+        (("b" * 40 + "+dirty", "cpu"), ("2026-01-02T00:00", "2026-01-02T00:00", ["table1 seed 1 (sparsity=0.0)"])),
+        (("c" * 40, "cpu"), ("2026-01-03T00:00", "2026-01-03T00:00", ["table1"])),
+        (("c" * 40, "NVIDIA H200"), ("2026-01-03T01:00", "2026-01-03T01:00", ["table1 seed 2 (sparsity=0.95)"]))]
     text = report.profile_readme(tmp_path, "cpu")
-    assert (f"| [{NB}]({NB}/) | {'b' * 12} +dirty | 2026-01-02T00:00 | 2026-01-02T00:00 | table1 seed 1 (sparsity=0.0) |"
-            in text)
+    assert (f"| [{NB}]({NB}/) | {'b' * 12} +dirty | cpu | 2026-01-02T00:00 | 2026-01-02T00:00 | table1 seed 1 "
+            "(sparsity=0.0) |" in text)
+    assert f"| [{NB}]({NB}/) | {'c' * 12} | NVIDIA H200 | 2026-01-03T01:00 |" in text
     assert f"| [{NB}]({NB}/) | ok |" in text and "| [0, 1, 2] |" in text  # the seeds column reads the store
+    assert store_mod.computed_on(folder, "table1") == (f"cpu at {'a' * 12} (seeds [0, 2]), {'b' * 12} (seeds [1]); "
+                                                       f"NVIDIA H200 at {'c' * 12} (seeds [2])")
+    assert store_mod.computed_on(folder, "table2") is None  # not in the view's index
 
 
 def test_a_failing_claim_links_the_sweeps_of_its_profile(tmp_path):

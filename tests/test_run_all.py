@@ -529,5 +529,5 @@ def test_notebook_02_fills_in_a_changed_method_and_publishes_the_view_from_the_s
         assert by.loc[m, "ua_pct"] == first.set_index("method").loc[m, "ua_pct"]
     assert by.loc["finetune", "ua_pct"] == ft.ua_pct and by.loc["finetune", "runtime_s"] == ft.runtime_s
     assert by.loc["finetune", "avg_disparity"] == pytest.approx(avg_disparity(by.loc["finetune"], by.loc["retrain"]))
-    assert len({commit_time for _, commit_time, _ in view_provenance(out)}) >= 2  # rows of two runs
+    assert len({commit_time for _, _, commit_time, _ in view_provenance(out)}) >= 2  # rows of two runs
     assert len(view_rows(out, "trajectory"))  # DAU's game: its config did not change

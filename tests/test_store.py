@@ -362,7 +362,7 @@ def test_a_setting_borrows_the_rows_of_methods_whose_configs_did_not_change_ther
         ("class", "original", 10.0), ("class", "retrain", 11.0), ("class", "a", 12.0), ("class", "b", 13.0)]
     pd.testing.assert_frame_equal(view_rows(out, "t"), table)  # the report reads what the notebook merged
     assert view_seeds(out) == [0]
-    runs = sorted(what for _, _, what in view_provenance(out))  # this run's class-wise rows and the lent random ones
+    runs = sorted(what for _, _, _, what in view_provenance(out))  # this run's class-wise rows and the lent random ones
     assert runs == ["t seed 0 (scheme=class method=original,retrain,a,b)",
                     "t seed 0 (scheme=random method=original,retrain,a,b)"]
     index = json.loads((out / "rows.json").read_text())["t"]

@@ -130,8 +130,8 @@ def profile_readme(root: Path, profile: str) -> str | None:
         rows.append(f"| [{f.name}]({f.name}/) | {d.get('status', '?')} | {str(d.get('git_commit', '?'))[:12]} | "
                     f"{d.get('device', '?')} | {seeds or d.get('parameters', {}).get('OVERRIDES', {}).get('seeds', '-')} | "
                     f"{d.get('seconds', '?')} | {d.get('end_utc', '?')} |")
-        origin += [f"| [{f.name}]({f.name}/) | {commit[:12]}{' +dirty' if commit.endswith('+dirty') else ''} | {first} | "
-                   f"{last} | {', '.join(items)} |" for commit, (first, last, items) in provenance(f).items()]
+        origin += [f"| [{f.name}]({f.name}/) | {commit[:12]}{' +dirty' if commit.endswith('+dirty') else ''} | {device} | "
+                   f"{first} | {last} | {', '.join(items)} |" for (commit, device), (first, last, items) in provenance(f).items()]
     if not rows:
         return None
     notes = ["", "What ran, what it cost and what was carried over, in words: [NOTES.md](NOTES.md)."] \
@@ -143,31 +143,33 @@ def profile_readme(root: Path, profile: str) -> str | None:
                       "| --- | --- | --- | --- | --- | --- | --- |", *rows, "",
                       "## Where each table and seed row comes from", "",
                       "A notebook's folder may merge several invocations (one seed or one part each): each table's "
-                      ".meta.json and each per-seed row in store/ name the commit that wrote it. +dirty: "
+                      ".meta.json and each per-seed row in store/ name the commit and device that wrote it. +dirty: "
                       "tracked files differed from the commit; until 2026-11-27 that counted results/ too, so a run "
                       "started in a checkout where an earlier run had just published was marked +dirty.", "",
-                      "| notebook | commit | first written (UTC) | last written (UTC) | what |", "| --- | --- | --- | --- | --- |",
+                      "| notebook | commit | device | first written (UTC) | last written (UTC) | what |",
+                      "| --- | --- | --- | --- | --- | --- |",
                       *origin, ""])
 
 
-def provenance(folder: Path) -> dict[str, tuple[str, str, list[str]]]:
-    """The commits behind a results folder: for each, the first and last time it wrote something and what it wrote
-    (tables, from their .meta.json; per-seed rows, from the row store, each seed's rows of one setting under the
-    commit that computed them), oldest commit first."""
-    found: dict[str, list] = {}
+def provenance(folder: Path) -> dict[tuple[str, str], tuple[str, str, list[str]]]:
+    """The commits and devices behind a results folder: for each (commit, device), the first and last time it wrote
+    something and what it wrote (tables, from their .meta.json; per-seed rows, from the row store, each seed's rows
+    of one setting under the commit and device that computed them), oldest first."""
+    found: dict[tuple[str, str], list] = {}
     for meta in sorted(folder.glob("*.meta.json")):
         try:
             d = json.loads(meta.read_text())
         except (OSError, ValueError):
             continue
         if isinstance(d, dict) and d.get("git_commit"):
-            found.setdefault(str(d["git_commit"]), []).append((str(d.get("time_utc", "?")), meta.name[: -len(".meta.json")]))
-    for commit, time_utc, what in view_provenance(folder):
-        found.setdefault(commit, []).append((time_utc, what))
+            found.setdefault((str(d["git_commit"]), str(d.get("device", "?"))), []).append(
+                (str(d.get("time_utc", "?")), meta.name[: -len(".meta.json")]))
+    for commit, device, time_utc, what in view_provenance(folder):
+        found.setdefault((commit, device), []).append((time_utc, what))
     out = {}
-    for commit, entries in sorted(found.items(), key=lambda kv: min(t for t, _ in kv[1])):
+    for key, entries in sorted(found.items(), key=lambda kv: min(t for t, _ in kv[1])):
         times = sorted(t for t, _ in entries)
-        out[commit] = (times[0], times[-1], sorted({w for _, w in entries}))
+        out[key] = (times[0], times[-1], sorted({w for _, w in entries}))
     return out
 
 

@@ -532,8 +532,8 @@ def view_rows(folder: Path, table: str, **read_kw) -> pd.DataFrame | None:
     return None
 
 
-def view_provenance(folder: Path) -> list[tuple[str, str, str]]:
-    """(commit, time, what) for the stored rows the view `folder` shows, one per table, seed and run: what =
+def view_provenance(folder: Path) -> list[tuple[str, str, str, str]]:
+    """(commit, device, time, what) for the stored rows the view `folder` shows, one per table, seed and run: what =
     '<table> seed N (column=values...)', the row-field columns' values that run computed."""
     out = []
     for table, path, entry in _shown(folder):
@@ -544,10 +544,28 @@ def view_provenance(folder: Path) -> list[tuple[str, str, str]]:
         fields = [c for c in (columns or []) if c in rows]
         if entry.get("lent"):  # rows of several runs: name the methods each run computed too
             fields += [c for c in ("method",) if c in rows]
-        for (seed, commit, time_utc), g in rows.groupby(["seed", "_commit", "_time_utc"], sort=False, dropna=False):
+        if "_device" not in rows:
+            rows = rows.assign(_device="?")
+        for (seed, commit, device, time_utc), g in rows.groupby(["seed", "_commit", "_device", "_time_utc"], sort=False,
+                                                               dropna=False):
             settings = " ".join(f"{c}={','.join(map(str, dict.fromkeys(g[c])))}" for c in fields)
-            out.append((str(commit), str(time_utc), f"{table} seed {seed}" + (f" ({settings})" if fields else "")))
+            out.append((str(commit), str(device), str(time_utc), f"{table} seed {seed}" + (f" ({settings})" if fields else "")))
     return out
+
+
+def computed_on(folder: Path, table: str) -> str | None:
+    """The devices and commits that computed the stored rows the view `folder` shows for `table` (a view's own run
+    may have computed none of them: `-p SEEDS '[]'`), for its tables' metadata; None if its index has none."""
+    for _, path, entry in _shown(folder, [table]):
+        rows = _read_shown(path, entry)
+        if not len(rows):
+            return None
+        rows = rows.assign(_device=rows["_device"] if "_device" in rows else "?")
+        runs = {}
+        for (device, commit), g in rows.groupby(["_device", "_commit"], sort=False, dropna=False):
+            runs.setdefault(str(device), []).append(f"{str(commit)[:12]} (seeds {sorted(int(s) for s in set(g.seed))})")
+        return "; ".join(f"{device} at {', '.join(commits)}" for device, commits in runs.items())
+    return None
 
 
 def view_seeds(folder: Path) -> list[int]:
