@@ -530,4 +530,7 @@ def test_notebook_02_fills_in_a_changed_method_and_publishes_the_view_from_the_s
     assert by.loc["finetune", "ua_pct"] == ft.ua_pct and by.loc["finetune", "runtime_s"] == ft.runtime_s
     assert by.loc["finetune", "avg_disparity"] == pytest.approx(avg_disparity(by.loc["finetune"], by.loc["retrain"]))
     assert len({commit_time for _, _, commit_time, _ in view_provenance(out)}) >= 2  # rows of two runs
+    # the view's tables name the machine that computed their rows, not only the one that published them
+    computed = json.loads((out / "table1_seeds.meta.json").read_text())["rows_computed_on"]
+    assert computed.startswith("cpu: ") and "(seeds [0])" in computed
     assert len(view_rows(out, "trajectory"))  # DAU's game: its config did not change

@@ -498,14 +498,16 @@ def merged(out: str | Path, table: str, cfg, index: bool = False) -> tuple[pd.Da
     return drop_provenance(rows), sorted(int(s) for s in rows.seed.unique()), others
 
 
-def _shown(folder: Path, tables=None):
+def _shown(folder: Path, tables=None, profile: Path | None = None):
     """(table, rows file, its rows the view `folder` shows, provenance kept) for each table of the view's index (or
-    of `tables`) whose rows file exists: the one reader of a view's index."""
+    of `tables`) whose rows file exists: the one reader of a view's index. profile: the folder its paths are relative
+    to, the view's parent once published (a run's staging folder: `_profile_dir(store_dir(folder))`)."""
     index = Path(folder) / INDEX
     entries = json.loads(index.read_text()) if index.exists() else {}
+    base = Path(folder).parent if profile is None else profile
     for table in (tables if tables is not None else list(entries)):
         entry = entries.get(table)
-        path = Path(folder).parent / entry["rows"] if entry else None
+        path = base / entry["rows"] if entry else None
         if path is None or not (path.exists() or entry.get("lent")):
             continue
         yield table, path, entry
@@ -555,8 +557,9 @@ def view_provenance(folder: Path) -> list[tuple[str, str, str, str]]:
 
 def computed_on(folder: Path, table: str) -> str | None:
     """The devices and commits that computed the stored rows the view `folder` shows for `table` (a view's own run
-    may have computed none of them: `-p SEEDS '[]'`), for its tables' metadata; None if its index has none."""
-    for _, path, entry in _shown(folder, [table]):
+    may have computed none of them: `-p SEEDS '[]'`), for its tables' metadata; None if its index has none. Called
+    by a notebook on the folder it writes (run_all's staging folder, its store named by $UNLEARNLIB_STORE)."""
+    for _, path, entry in _shown(folder, [table], _profile_dir(store_dir(folder))):
         rows = _read_shown(path, entry)
         if not len(rows):
             return None
