@@ -195,6 +195,8 @@ def test_profile_readme_names_the_commit_and_device_behind_each_table_and_seed_r
     assert store_mod.computed_on(folder, "table1") == (f"cpu at {'a' * 12} (seeds [0, 2]), {'b' * 12} (seeds [1]); "
                                                        f"NVIDIA H200 at {'c' * 12} (seeds [2])")
     assert store_mod.computed_on(folder, "table2") is None  # not in the view's index
+    # the report's line for the run names the devices of the rows the view shows, not only the publishing machine's
+    assert "; its stored rows computed on cpu and NVIDIA H200 (3 commits))" in report._run_line(tmp_path, "cpu", "dau")
 
 
 def test_a_failing_claim_links_the_sweeps_of_its_profile(tmp_path):

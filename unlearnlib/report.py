@@ -45,15 +45,25 @@ def _sweep_links(root: Path, profile: str, folder: str) -> str:
 
 def _run_line(root: Path, profile: str, paper: str) -> str:
     """Each results folder's last invocation (params.json); when that invocation ran part of the notebook and kept
-    the earlier runs' tables (`carried`), the line says so: those tables' commit and time are in their .meta.json."""
+    the earlier runs' tables (`carried`), the line says so: those tables' commit and time are in their .meta.json;
+    when the stored rows its view shows were computed by other invocations (another commit or device: a run of no
+    seeds computes none), the line names their devices."""
     runs = results(root, profile, paper).runs()
 
     def carried(r):
         n = len(r.get("carried") or [])
         return f"; the last of several invocations, {n} files kept from earlier ones name their own runs" if n else ""
 
+    def computed(r):  # the view's stored rows, computed by that invocation or by earlier ones, elsewhere maybe
+        shown = view_provenance(root / r["folder"])
+        devices = list(dict.fromkeys(d for _, d, _, _ in shown))
+        commits = {c for c, _, _, _ in shown}
+        if not devices or (devices == [r.get("device")] and commits == {r.get("git_commit")}):
+            return ""
+        return f"; its stored rows computed on {' and '.join(devices)} ({len(commits)} commit{'s' * (len(commits) > 1)})"
+
     return "; ".join(f"[{r['folder']}]({r['folder']}/) ({r.get('device', '?')}; commit {str(r.get('git_commit', '?'))[:9]}; "
-                     f"{r.get('seconds', '?')} s{carried(r)})" for r in runs) or "not run"
+                     f"{r.get('seconds', '?')} s{carried(r)}{computed(r)})" for r in runs) or "not run"
 
 
 def _signal(root: Path, profile: str, paper: str) -> str:

@@ -542,12 +542,11 @@ def view_provenance(folder: Path) -> list[tuple[str, str, str, str]]:
         rows = _read_shown(path, entry)
         side = path.with_suffix(".json")
         columns = (json.loads(side.read_text()).get("row_columns") if side.exists()
-                   else [c for c in entry["order"]["unit_cols"] if c not in ("seed", "method")])
+                   else [c for c in entry.get("order", {}).get("unit_cols", []) if c not in ("seed", "method")])
         fields = [c for c in (columns or []) if c in rows]
         if entry.get("lent"):  # rows of several runs: name the methods each run computed too
             fields += [c for c in ("method",) if c in rows]
-        if "_device" not in rows:
-            rows = rows.assign(_device="?")
+        rows = rows.assign(**{c: "?" for c in PROVENANCE if c not in rows})  # rows written without it (tests, hands)
         for (seed, commit, device, time_utc), g in rows.groupby(["seed", "_commit", "_device", "_time_utc"], sort=False,
                                                                dropna=False):
             settings = " ".join(f"{c}={','.join(map(str, dict.fromkeys(g[c])))}" for c in fields)
@@ -563,7 +562,7 @@ def computed_on(folder: Path, table: str) -> str | None:
         rows = _read_shown(path, entry)
         if not len(rows):
             return None
-        rows = rows.assign(_device=rows["_device"] if "_device" in rows else "?")
+        rows = rows.assign(**{c: "?" for c in PROVENANCE if c not in rows})
         runs = {}
         for (device, commit), g in rows.groupby(["_device", "_commit"], sort=False, dropna=False):
             runs.setdefault(str(device), []).append(f"{str(commit)[:12]} (seeds {sorted(int(s) for s in set(g.seed))})")

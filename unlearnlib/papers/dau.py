@@ -24,11 +24,11 @@ NOTEBOOK = "02_discriminative_adversarial_unlearning"
 PAPER = "dau"
 TITLE = "Discriminative Adversarial Unlearning (Sharma, Zhou, Ji & Chen, 2024)"
 # results of a profile kept under other folder names, read after the notebook's own (each claim takes a setting's rows
-# from the first folder holding it): at the paper profile the runs at the present DAU settings (defender lr 0.003; the
-# earlier lr-0.01 folders stay as records). At cpu the notebook's folder holds the present config's three seeds of
-# both schemes (2026-12-06); the earlier config's run, `02_discriminative_adversarial_unlearning_lr003`, stays as a
-# record and is no longer read
-EXTRA_FOLDERS = {"paper": ("02_class_scheme_h200_lr003", "02_random_scheme_h200_lr003")}
+# from the first folder holding it): none. At cpu (2026-12-06) and at paper (2026-12-06, a run of no seeds composing
+# the H200 runs' stored rows at the present config) the notebook's own folder shows the present config's rows; the
+# folders of earlier runs (`cpu/02_discriminative_adversarial_unlearning_lr003`, `paper/02_*_h200*`, ...) stay as
+# records the report no longer reads
+EXTRA_FOLDERS: dict[str, tuple[str, ...]] = {}
 
 # the claims' thresholds, as the paper words them (Table 1) and as this project reads them
 FLAWLESS_PCT = 100  # class-wise UA and MIA-Efficacy: "flawless", as the paper words it
