@@ -123,6 +123,39 @@ def test_notebook_02_config_declares_its_row_fields():
     assert config_fingerprint(cfg)[0] == config_fingerprint(replace(cfg, method_overrides={"influence": {"alpha": iu}}))[0]
 
 
+def test_notebook_03_calls_of_one_ssl_method_each_fill_one_table(tmp_path):
+    """Notebook 03's SSL methods are a row field: a call per encoder (the paper profile's plan) stores its rows under
+    the profile's config, and the view shows every encoder's; a call of the same encoder again replaces its rows; the
+    supervised model's table (no SSL column) stays keyed by the seed; another hyper-parameter is another config."""
+    from unlearnlib.papers import notebook_config
+    from unlearnlib.store import row_fields
+
+    out = tmp_path / "nb"
+    whole = notebook_config("03_contrastive_unlearning", "smoke")
+    assert row_fields(whole) == {"ssl_methods": "ssl"}
+
+    def call(ssl, v, cfg=None):
+        cfg = cfg or replace(whole, ssl_methods=(ssl,))
+        save_rows(out, "t23", cfg, 0, pd.DataFrame({"ssl": [ssl, ssl], "model": ["before", "after"], "x": [v, v + 1]}))
+        return cfg
+
+    call("moco", 1.0)
+    call("simclr", 3.0)
+    table, seeds, others = merged(out, "t23", whole)
+    assert sorted(zip(table.ssl, table.model, table.x)) == [("moco", "after", 2.0), ("moco", "before", 1.0),
+                                                           ("simclr", "after", 4.0), ("simclr", "before", 3.0)]
+    assert seeds == [0] and not others
+    call("moco", 10.0)  # the same encoder again: its rows replaced, the other's kept
+    table, _, _ = merged(out, "t23", whole)
+    assert sorted(table[table.ssl == "moco"].x) == [10.0, 11.0] and sorted(table[table.ssl == "simclr"].x) == [3.0, 4.0]
+    assert json.loads((stored(tmp_path, "t23") / f"{config_fingerprint(whole)[0]}.json").read_text())["config"][
+        "ssl_methods"] == ["moco", "simclr"]  # the encoders the stored rows cover
+    other = replace(whole, ssl_methods=("byol",), ssl_epochs=whole.ssl_epochs + 1)
+    call("byol", 5.0, other)
+    table, _, others = merged(out, "t23", whole)
+    assert "byol" not in set(table.ssl) and len(others) == 1
+
+
 def test_fingerprint_ignores_only_seed_fields():
     assert config_fingerprint(Cfg(seeds=(0,)))[0] == config_fingerprint(Cfg(seeds=(1, 2)))[0]
     assert config_fingerprint(Cfg(lr=0.1))[0] != config_fingerprint(Cfg(lr=0.3))[0]

@@ -8,7 +8,7 @@ views of it. Also the lock a notebook folder is computed under and the publishin
     <profile>/<notebook>/rows.json                          the view's index: which rows each of its tables shows
 
 A row's key is (notebook, table, profile, config fingerprint, seed, and the values of the config's row fields: the
-setting, e.g. notebook 02's scheme and sparsity); a run's rows replace the stored rows of the same key, and leave
+setting, e.g. notebook 02's scheme and sparsity, notebook 03's SSL method); a run's rows replace the stored rows of the same key, and leave
 every other key's rows as they are. So
 
     python run_all.py --profile cpu --only 02 -p SEEDS '[0]' -p SPARSITIES '[0.0]'

@@ -49,6 +49,10 @@ class ContrastiveConfig(MethodsRun):
     """Notebook 03: gradient-penalty unlearning of SSL encoders and a supervised model (Tables II-VII)."""
 
     TABLE_FIELDS: ClassVar[tuple[str, ...]] = ("headline_only", "parts")  # which tables run, not what a row holds
+    # which rows a run makes, not what a row holds: Tables II-III's rows are keyed by (seed, SSL method), so calls of
+    # one SSL method each (-p SSL_METHODS '["moco"]', then '["simclr"]', ...: the paper profile's plan, one encoder
+    # per GPU call) fill one table, as notebook 02's calls of one scheme do
+    ROW_FIELDS: ClassVar[dict[str, str]] = {"ssl_methods": "ssl"}
 
     ssl_methods: tuple[str, ...] = ("moco", "simclr", "byol")  # the first is the base model of the other tables
     n_members: int = 700  # training samples (members; paper 10,000)
