@@ -88,7 +88,8 @@ def _beyond_sweeps() -> tuple[Step, ...]:
     """Issue 40's sweeps, per seed both schemes (about 65 minutes each on the Xeon of sessions 16-19: a retrain, then
     18 grid points of about 3.3 minutes); after seed 0's two, SCRUB's grid again where it ran under the small-scale
     loaders before they left the cpu profile (2026-12-06, unlearnlib/methods/scrub.py; that file keeps its old rows
-    under meta.superseded_rows)."""
+    under meta.superseded_rows), and SSD's class-wise grid again where its whole-data importance read the retain set in
+    file order (2026-12-06, unlearnlib/methods/ssd.py, `class_order`; beyond_class_s0.json keeps those rows likewise)."""
     steps = []
     for s in (0, 1, 2):
         for scheme in ("random", "class"):
@@ -103,6 +104,12 @@ def _beyond_sweeps() -> tuple[Step, ...]:
                                      "max_steps=0,1,2"),
                               (f"{SWEEPS}/beyond_random_s0_scrub.json",),
                               "SCRUB's max_steps grid under its authors' large-scale loaders, random forgetting, "
+                              "seed 0 (rule: beyond_sweep)"))
+            steps.append(Step("beyond_class_s0_ssd", 40, 12,
+                              _sweep("class", 0, "beyond_class_s0_ssd.json", "--method", "ssd", "--grid",
+                                     "alpha=1,3,10", "lam=0.5,1"),
+                              (f"{SWEEPS}/beyond_class_s0_ssd.json",),
+                              "SSD's grid with I_D read class by class as its reference reads it, class-wise, "
                               "seed 0 (rule: beyond_sweep)"))
     return tuple(steps)
 

@@ -255,6 +255,30 @@ def test_ssd_importances_use_the_whole_training_set_and_the_scheme_s_batch(toy_o
     assert seen == [(len(split.forget), 128), (len(split.forget) + len(split.retain), 128)]  # random: batch 128
 
 
+def test_ssd_class_wise_full_importance_reads_the_retain_set_class_by_class(digits, digits_data, monkeypatch):
+    """Class-wise, the reference's I_D loader (unshuffled) reads a retain set built class by class, then the forget
+    set: batches of one class each. Random forgetting keeps file order (the reference's random_split mixes classes)."""
+    import unlearnlib.methods.ssd as ssd_mod
+    model, split = _bn_cnn(digits_data, digits)
+    seen = []
+    monkeypatch.setattr(ssd_mod, "importance", lambda m, x, y, b, fast: seen.append((y.cpu().numpy(), b)) or
+                        [torch.ones_like(p) for _, p in ssd_mod.trainable(m)])
+    unlearn("ssd", model, split, digits_data)
+    (forget_y, bf), (full_y, bd) = seen
+    assert bf == bd == 64 and (forget_y == 0).all()
+    retain_y, tail = full_y[:len(split.retain)], full_y[len(split.retain):]
+    assert (np.diff(retain_y) >= 0).all() and set(retain_y) == set(range(1, 10)) and (tail == 0).all()
+    # each class in file order: its samples' indices ascend
+    order = np.concatenate([np.sort(split.retain[digits_data.train_part(split.retain)[1].cpu().numpy() == c])
+                            for c in range(1, 10)])
+    assert np.array_equal(digits_data.train_part(order)[1].cpu().numpy(), retain_y)
+    seen.clear()  # the earlier reading, file order, named by its config value
+    unlearn("ssd", model, split, digits_data, class_order="file")
+    assert np.array_equal(seen[1][0][:len(split.retain)], digits_data.train_part(split.retain)[1].cpu().numpy())
+    with pytest.raises(ValueError, match="class_order"):
+        make_config("ssd", class_order="sorted")
+
+
 # ---------------------------------------------------------------- DAU's open readings (issue 37)
 
 def test_detached_sensitivity_gives_the_same_tokens_without_their_gradient(digits, digits_data):

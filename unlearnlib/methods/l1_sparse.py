@@ -1,5 +1,5 @@
 """l1-sparse unlearning (Jia et al., NeurIPS 2023, "Model Sparsity Can Simplify Machine Unlearning"): fine-tuning on
-the retain set with an l1 penalty on the weights whose weight decays linearly over the epochs, as the authors' code
+the retain set with an l1 penalty on the parameters whose weight decays linearly over the epochs, as the authors' code
 runs it (OPTML-Group/Unlearn-Sparse, `FT_prune` -> `FT_l1` -> `FT_iter(with_l1=True)`, unlearn/FT.py):
 
     for epoch e = 0 .. E-1:                                   (E = epochs; FT.py:92-100)
@@ -11,7 +11,11 @@ runs it (OPTML-Group/Unlearn-Sparse, `FT_prune` -> `FT_l1` -> `FT_iter(with_l1=T
 The penalty is an unnormalised sum over all parameters (BatchNorm's and biases included); SGD's weight decay stays
 on top of it (impl.py:72-77); the learning rate is constant over the 10 epochs (its MultiStepLR milestones 91, 136
 are never reached). The reference sets no value for alpha (README: `--alpha ${alpha}`; the parser's 0.2 default is
-shared with FF and IU): the default here is a placeholder for a validation-scored sweep.
+shared with FF and IU): the default here is a placeholder for a validation-scored sweep. The README's command
+(README.MD:86, `--num_indexes_to_replace 4500 --unlearn_lr 0.01 --unlearn_epochs 10`) leaves `--class_to_replace` at
+the parser's default 0 (arg_parser.py:128-129), which forgets 4,500 images of class 0 (about all of it in their
+45,000-image training split): its rate and epochs come from a class-wise command and are kept here for random
+forgetting too, untuned (the sweep varies alpha only).
 """
 from __future__ import annotations
 
@@ -55,7 +59,7 @@ PRESETS = {"cpu": {"epochs": 2}}
 
 @register("l1_sparse", L1SparseConfig)
 def l1_sparse(model: nn.Module, split: Split, data: DeviceData, cfg: L1SparseConfig) -> nn.Module:
-    """Fine-tune on the retain set with a linearly decaying l1 penalty on the weights."""
+    """Fine-tune on the retain set with a linearly decaying l1 penalty on every parameter."""
     if not 0 <= cfg.no_l1_epochs <= cfg.epochs:
         raise ValueError(f"l1_sparse.no_l1_epochs must lie in [0, epochs={cfg.epochs}], got {cfg.no_l1_epochs}")
     out = clone(model)

@@ -12,7 +12,9 @@ authors' `run_neggrad_epoch` (meghdadk/SCRUB, small_scale_unlearning.ipynb):
   and does not update them;
 - SGD without a schedule (neggradplus.py:151-157, 170); the loaders without augmentation (settings.py:101-108).
 The optional pull towards the start weights is the SCRUB notebook's (there `args.weight_decay`, 0.1); Deep
-Unlearn's weight is not a config field there, so 0, the default here.
+Unlearn's weight is not a config field there, so 0, the default here. The batch sizes are Deep Unlearn's, 256 for
+both sets; the SCRUB notebook's are 128 (retain) and 64 (forget). As every method here, the steps run in bf16 on CUDA
+(`loops.Stepper`) where both references run in float32.
 """
 from __future__ import annotations
 

@@ -14,12 +14,15 @@ Classification/):
 What the mask freezes (`freeze`): "weights", their current code (RL.py:17-49, after commit a6e89fd "Fix weight
 decay", 2026): after each step, the weights outside the mask return to their values at the epoch's start and the
 momentum buffer is masked, so only salient weights ever move, as the paper's equation theta_u = m * (dtheta +
-theta_o) + (1 - m) * theta_o states; "gradients", the code the paper's results were made with (ac880a2): only the
-gradient is masked, so SGD's weight decay and momentum still move the other weights.
+theta_o) + (1 - m) * theta_o states; "gradients", their code before that fix (e.g. ac880a2, May 2024; the code of
+October 2023, 9576623, also masked only the gradient, but built the mask in train mode with optimiser steps between
+batches, fixed in December 2023, and ran CIFAR-10 on the concat path): only the gradient is masked, so SGD's weight
+decay and momentum still move the other weights.
 
 Optimiser: SGD, momentum 0.9, weight decay 5e-4 (unlearn/impl.py:68-73), 10 epochs at a constant 0.013 (their README
 command; the parser's default is 0.01), batch 256. They give no class-wise learning rate (their README's only
-command is 10 % random forgetting); a maintainer says rates were grid-searched over [1e-4, 1e-1].
+command is 10 % random forgetting); for the group's related Unlearn-WorstCase, a maintainer says unlearning rates were
+grid-searched over [1e-4, 1e-1] (OPTML-Group/Unlearn-WorstCase issue #1).
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ class SalUnConfig(SparseSchedule):
     epochs: int = 10  # README.md:34 (--unlearn_epochs 10)
     lr: float = 0.013  # README.md:34 (--unlearn_lr 0.013)
     threshold: float = 0.5  # share of parameter entries in the mask (README.md:34: mask/with_0.5.pt)
-    mask_batch_size: int = 256  # generate_mask.py (the loaders' batch 256)
+    mask_batch_size: int = 256  # arg_parser.py:69 (--batch_size 256), the loader generate_mask.py:108-118 builds
     freeze: str = "weights"  # "weights" (their current code) | "gradients" (the paper-era code); module docstring
     combine: str = "sequential"  # "sequential" (their CIFAR-10 path) | "concat" (their CIFAR-100 path)
 

@@ -5,7 +5,13 @@
           forget_full_class_strategies.py:679-682, `full_train_dl`)
     importance = mean over batches of (d CE_batch / d theta)^2: the gradient of each batch's mean cross-entropy
           with the trained labels, squared, summed over batches, divided by their number (ssd.py:151-180), the model
-          in eval mode (strategies :676), batches in file order without augmentation (main scripts :152-157)
+          in eval mode (strategies :676), without augmentation (datasets.py:24-28), batches in the reference's order:
+          I_D's loader does not shuffle (forget_full_class_main.py:154-157, forget_random_main.py:133-136), and
+          class-wise its retain part is built class by class (forget_full_class_strategies.py:24-63,
+          get_classwise_ds / build_retain_forget_sets), so its batches hold one class each, where the squared batch
+          gradients of weights other classes share do not cancel as in mixed batches: here the retain set grouped by
+          label, each class in file order, then the forget set. In random forgetting random_split's order mixes the
+          classes, as file order does here
     for every parameter, element-wise, where I_f > alpha * I_D (strict; ssd.py:206-207):
           theta <- theta * min(lam * I_D / I_f, 1)                                          (ssd.py:210-217)
 
@@ -22,10 +28,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..config import scoped
 from ..data import DeviceData, Split
 from ..gradients import mean_squared_batch_grads, trainable
 from ..models import clone
 from . import register
+
+
+CLASS_ORDERS = ("by_class", "file")
 
 
 @dataclass(frozen=True)
@@ -35,11 +45,18 @@ class SSDConfig:
     batch_size: int | None = None  # None: the reference's, 64 class-wise (forget_full_class_main.py:58), 128 random
     # (forget_random_main.py:120-121, :57)
     cpu_bf16: bool = False  # TrainConfig.cpu_bf16: the importances' passes in bf16 on a CPU (gradients module)
+    # class-wise, the order I_D reads the retain set in: "by_class", the reference's (module docstring); "file", file
+    # order, which mixes the classes in each batch: this port's reading before 2026-12-06, kept to name those rows
+    class_order: str = scoped("by_class", schemes=("class",))
+
+    def __post_init__(self):
+        if self.class_order not in CLASS_ORDERS:
+            raise ValueError(f"ssd.class_order takes one of {list(CLASS_ORDERS)}, got {self.class_order!r}")
 
 
 def importance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
                cpu_bf16: bool = False) -> list[torch.Tensor]:
-    """Per trainable parameter: the mean over batches (file order) of the squared gradient of the batch's mean
+    """Per trainable parameter: the mean over batches (in the order given) of the squared gradient of the batch's mean
     cross-entropy, in eval mode, in float32 (ssd.py's calc_importance; `gradients.mean_squared_batch_grads`; the
     passes in bf16 on a CPU with cpu_bf16)."""
     return mean_squared_batch_grads(model, x, y, batch_size, cpu_bf16=cpu_bf16)
@@ -66,7 +83,10 @@ def ssd(model: nn.Module, split: Split, data: DeviceData, cfg: SSDConfig) -> nn.
     out = clone(model)
     batch = cfg.batch_size or (64 if split.scheme == "class" else 128)
     xf, yf = data.train_part(split.forget)
-    xd, yd = data.train_part(np.concatenate([split.retain, split.forget]))  # ConcatDataset(retain, forget)
+    retain = np.asarray(split.retain)
+    if split.scheme == "class" and cfg.class_order == "by_class":  # the reference's class-by-class retain set
+        retain = retain[np.argsort(data.train_part(retain)[1].cpu().numpy(), kind="stable")]
+    xd, yd = data.train_part(np.concatenate([retain, split.forget]))  # ConcatDataset(retain, forget), unshuffled
     dampen_(out, importance(out, xf, yf, batch, cfg.cpu_bf16), importance(out, xd, yd, batch, cfg.cpu_bf16), cfg.alpha,
             cfg.lam)
     out.eval()
