@@ -84,6 +84,13 @@ BEYOND_GRIDS = ("--method", "l1_sparse", "--grid", "alpha=1e-5,1e-4,5e-4",
                 "--method", "ssd", "--grid", "alpha=1,3,10", "lam=0.5,1")
 
 
+def _bench(scheme: str, *methods: str) -> tuple[str, ...]:
+    """The per-method benchmark of `methods` alone at cpu, seed 2 (bench_random's): a file of its own
+    (results/bench/methods_cpu_cpu[_class]_<methods>.json)."""
+    return (PY, "-u", "-m", "unlearnlib.bench_methods", "--profile", "cpu", "--seed", "2", "--scheme", scheme,
+            "--methods", *methods)
+
+
 def _beyond_sweeps() -> tuple[Step, ...]:
     """Issue 40's sweeps, per seed both schemes (about 65 minutes each on the Xeon of sessions 16-19: a retrain, then
     18 grid points of about 3.3 minutes); after seed 0's two, SCRUB's grid again where it ran under the small-scale
@@ -111,6 +118,13 @@ def _beyond_sweeps() -> tuple[Step, ...]:
                               (f"{SWEEPS}/beyond_class_s0_ssd.json",),
                               "SSD's grid with I_D read class by class as its reference reads it, class-wise, "
                               "seed 0 (rule: beyond_sweep)"))
+            # issue 39's benchmark rows of the two methods changed since it ran, beside those files (same seed)
+            steps.append(Step("bench_scrub_random", 39, 6, _bench("random", "scrub"), ("results/bench",),
+                              "SCRUB under its large-scale loaders in the per-method benchmark, random forgetting, "
+                              "seed 2 (methods_cpu_cpu.json's row predates them)"))
+            steps.append(Step("bench_ssd_class", 39, 6, _bench("class", "ssd"), ("results/bench",),
+                              "SSD with I_D read class by class in the per-method benchmark, class-wise, seed 2 "
+                              "(methods_cpu_cpu_class.json's row predates it)"))
     return tuple(steps)
 
 
