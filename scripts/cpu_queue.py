@@ -163,6 +163,10 @@ STEPS: tuple[Step, ...] = (
          "every method's time by phase beside fit's images/s, random forgetting, seed 2"),
     # issue 40: the 2023-2024 baselines' open values (results/cpu/02_sweeps/README.md, "The 2023-2024 baselines")
     *_beyond_sweeps(),
+    # issue 39: the sparse models, not yet benchmarked (runs while the steps below wait for the adoption)
+    Step("bench_random_sparse", 39, 75, (PY, "-u", "-m", "unlearnlib.bench_methods", "--profile", "cpu", "--seed", "2",
+                                         "--scheme", "random", "--sparsity", "0.95"), ("results/bench",),
+         "every method's time by phase on the 95 % sparse original, random forgetting, seed 2"),
     # issue 40, once a person has adopted the sweeps' choices into the cpu presets (`beyond_unadopted` is empty):
     # notebook 02's beyond-the-paper table per seed (Table 1's rows are lent by the per-method key: only the five run),
     # then notebook 04 at cpu with the five beside its methods (its shadows' unlearned models are cached per method)
