@@ -20,8 +20,9 @@ and evaluation (UA, MIA-Efficacy, RA, TA) is timed after the method, apart. Repo
 forwarded per second (the top-level model's forward samples over the method's time), the share of retrain's time,
 and retrain's own images per second (its `fit`, the fast path) on the same device. Writes
 results/bench/methods_<profile>_<device>.json (with the methods' names when only some run) and a figure of the
-phases. A benchmark, not a test: nothing asserts a time. On CUDA every phase boundary synchronises the device (so each kernel is charged to its phase), which
-slows the run a little: the phases' shares, not the total, are the point there.
+phases. A benchmark, not a test: nothing asserts a time. On CUDA every phase boundary synchronises the device (so
+each kernel is charged to its phase), which slows the run a little: the phases' shares, not the total, are the point
+there.
 """
 from __future__ import annotations
 
@@ -249,8 +250,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     kind = "cuda" if resolve_device(args.device).type == "cuda" else "cpu"
     # a run of some methods has a file of its own, so it never overwrites a run of every method
-    stem = f"methods_{args.profile}_{kind}" + (f"_{args.scheme}" if args.scheme != "random" else "") + \
-           (f"_sparse{args.sparsity:g}" if args.sparsity else "") + ("_" + "-".join(args.methods) if args.methods else "")
+    stem = (f"methods_{args.profile}_{kind}" + (f"_{args.scheme}" if args.scheme != "random" else "")
+            + (f"_sparse{args.sparsity:g}" if args.sparsity else "") + ("_" + "-".join(args.methods) if args.methods else ""))
 
     def write(result: dict) -> None:  # after every method: a cut run keeps what it timed ("complete": false)
         (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")

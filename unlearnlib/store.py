@@ -550,7 +550,8 @@ def view_provenance(folder: Path) -> list[tuple[str, str, str, str]]:
         for (seed, commit, device, time_utc), g in rows.groupby(["seed", "_commit", "_device", "_time_utc"], sort=False,
                                                                dropna=False):
             settings = " ".join(f"{c}={','.join(map(str, dict.fromkeys(g[c])))}" for c in fields)
-            out.append((str(commit), str(device), str(time_utc), f"{table} seed {seed}" + (f" ({settings})" if fields else "")))
+            what = f"{table} seed {seed}" + (f" ({settings})" if fields else "")
+            out.append((str(commit), str(device), str(time_utc), what))
     return out
 
 
