@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from unlearnlib.config import scoped
 from unlearnlib.store import STORE_ENV, config_fingerprint, mean_sd, merged, pm, save_rows, view_rows
 
 
@@ -287,6 +288,38 @@ def test_a_field_added_later_at_its_default_keeps_the_stored_rows(tmp_path):
     assert merged(out, "t", RunsLater(method_overrides={"detach": False}))[1] == [0, 1]  # its default, set
     detached = RunsLater(method_overrides={"detach": True})  # the method's new field set: another config
     assert merged(out, "t", detached)[1] == [] and len(merged(out, "t", detached)[2]) == 1
+
+
+@dataclass(frozen=True)
+class MethodCfgChanged:  # the same method after the code gained a field whose default changes the behaviour
+    lr: float = 0.1
+    order: str = scoped("new", schemes=("class",), absent="old")
+
+
+@dataclass(frozen=True)
+class RunsChanged(Runs):
+    method_cls: ClassVar[type] = MethodCfgChanged
+
+
+def test_a_field_added_later_with_an_absent_value_keeps_the_stored_rows_apart(tmp_path):
+    """A field added with `absent` (its default changed what the method does): rows stored before it are read as
+    computed with the absent value, so under the new default they are another config's; set to the absent value,
+    the field keys them as before. Where the field does not act (a scoped field, another scheme), a row's per-method
+    key leaves it out (`_unit_key`)."""
+    from unlearnlib.store import _unit_key, as_stored, config_defaults
+
+    out = tmp_path / "nb"
+    save_rows(out, "t", Runs(), 0, rows(1.0))
+    table, seeds, others = merged(out, "t", RunsChanged())
+    assert seeds == [] and len(others) == 1  # the new default: not the stored rows' config
+    assert merged(out, "t", RunsChanged(method_overrides={"order": "old"}))[1] == [0]  # the old behaviour, named
+    new = RunsChanged()
+    _, config = config_fingerprint(new)
+    theirs = json.loads((stored(tmp_path) / f"{config_fingerprint(Runs())[0]}.json").read_text())["config"]
+    mine = as_stored(config, theirs, config_defaults(new))
+    scope = lambda name, setting: set() if setting.get("scheme") == "class" else {"order"}  # noqa: E731
+    key = lambda c, scheme: _unit_key(c, set(), "m", {"scheme": scheme}, scope, reference=False)  # noqa: E731
+    assert key(mine, "class") != key(theirs, "class") and key(mine, "random") == key(theirs, "random")
 
 
 def test_nothing_is_carried_from_a_view_of_another_config(tmp_path):

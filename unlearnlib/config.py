@@ -143,13 +143,19 @@ def parse_assignments(items: list[str], what: str = "--set") -> dict[str, Any]:
 
 # ---------------------------------------------------------------- where a method's field acts
 
-def scoped(default: Any, *, schemes: tuple[str, ...] | None = None, sparse: bool | None = None):
+def scoped(default: Any, *, schemes: tuple[str, ...] | None = None, sparse: bool | None = None,
+           absent: Any = dataclasses.MISSING):
     """A config field that acts only in some settings: in the forgetting `schemes` named, and (sparse=True) on pruned
     models only or (sparse=False) on dense ones only. The row store reads it (`acts_on`): a row of a setting where the
     field does not act does not depend on it, so rows stored under another value of the field are still this
-    config's rows there (DAU's class-wise rate leaves its random-forgetting rows as they were)."""
+    config's rows there (DAU's class-wise rate leaves its random-forgetting rows as they were).
+
+    absent: for a field added after rows were stored whose default changes what the method does, the value those
+    rows were computed with (the behaviour before the field existed). The store then reads a stored config without
+    the field as holding `absent`, not the default (`store.as_stored`), so those rows stay apart from the new ones."""
     where = {k: v for k, v in (("schemes", tuple(schemes) if schemes else None), ("sparse", sparse)) if v is not None}
-    return dataclasses.field(default=default, metadata={"acts_on": where})
+    meta = {"acts_on": where, **({"absent": absent} if absent is not dataclasses.MISSING else {})}
+    return dataclasses.field(default=default, metadata=meta)
 
 
 def acts_on(f: dataclasses.Field, setting: dict) -> bool:

@@ -157,10 +157,14 @@ def _json(v):
 
 
 def _field_defaults(obj) -> dict:
-    """Field -> default value (JSON form) of a config dataclass (fields without a default left out)."""
+    """Field -> default value (JSON form) of a config dataclass (fields without a default left out): what a stored
+    config that lacks the field was computed with, i.e. the field's `absent` value where it declares one
+    (`config.scoped`: a field added later whose default changed the method's behaviour)."""
     out = {}
     for f in fields(obj):
-        if f.default is not MISSING:
+        if "absent" in f.metadata:
+            out[f.name] = _json(f.metadata["absent"])
+        elif f.default is not MISSING:
             out[f.name] = _json(f.default)
         elif f.default_factory is not MISSING:
             out[f.name] = _json(f.default_factory())

@@ -46,8 +46,9 @@ class SSDConfig:
     # (forget_random_main.py:120-121, :57)
     cpu_bf16: bool = False  # TrainConfig.cpu_bf16: the importances' passes in bf16 on a CPU (gradients module)
     # class-wise, the order I_D reads the retain set in: "by_class", the reference's (module docstring); "file", file
-    # order, which mixes the classes in each batch: this port's reading before 2026-12-06, kept to name those rows
-    class_order: str = scoped("by_class", schemes=("class",))
+    # order, which mixes the classes in each batch: this port's reading before 2026-12-06, so rows stored before the
+    # field existed are read as "file" (absent) and stay apart from the reference's
+    class_order: str = scoped("by_class", schemes=("class",), absent="file")
 
     def __post_init__(self):
         if self.class_order not in CLASS_ORDERS:
