@@ -19,8 +19,9 @@ end with one table of seeds 0-2 dense and seed 0 sparse. The fingerprint covers 
 row fields (`ROW_FIELDS`) and its table fields (`TABLE_FIELDS`: which tables a run makes, e.g. notebook 03's parts):
 rows of another config sit in another file, never merged with this config's and never deleted. A field added to a
 notebook's config, or to one of its methods' configs, after rows were stored does not part them from this config
-while it holds its default (`as_stored`): the default must keep the behaviour that computed them. (A field nested
-deeper, e.g. in retrain's TrainConfig, is compared as it is.)
+while it holds its default (`as_stored`): the default must keep the behaviour that computed them, or the field
+declares the value its absence meant (`config.scoped(absent=...)`), and rows stored without it are read as that
+value. (A field nested deeper, e.g. in retrain's TrainConfig, is compared as it is.)
 
 Tables a config names in `PER_METHOD` (notebook 02's) are keyed per method too: a (seed, setting) this config's file
 lacks is shown from other configs' files when each method the view lists there was computed under this config's
