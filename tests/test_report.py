@@ -192,11 +192,16 @@ def test_profile_readme_names_the_commit_and_device_behind_each_table_and_seed_r
             "(sparsity=0.0) |" in text)
     assert f"| [{NB}]({NB}/) | {'c' * 12} | NVIDIA H200 | 2026-01-03T01:00 |" in text
     assert f"| [{NB}]({NB}/) | ok |" in text and "| [0, 1, 2] |" in text  # the seeds column reads the store
-    assert store_mod.computed_on(folder, "table1") == (f"cpu at {'a' * 12} (seeds [0, 2]), {'b' * 12} (seeds [1]); "
-                                                       f"NVIDIA H200 at {'c' * 12} (seeds [2])")
+    assert store_mod.computed_on(folder, "table1") == (f"cpu at {'a' * 12} (seeds [0, 2]), {'b' * 12} +dirty (seeds "
+                                                       f"[1]); NVIDIA H200 at {'c' * 12} (seeds [2])")
     assert store_mod.computed_on(folder, "table2") is None  # not in the view's index
     # the report's line for the run names the devices of the rows the view shows, not only the publishing machine's
     assert "; its stored rows computed on cpu and NVIDIA H200 (3 commits))" in report._run_line(tmp_path, "cpu", "dau")
+    # a run that computed every row its view shows: the line says nothing more
+    params = folder / "params.json"
+    params.write_text(json.dumps({**json.loads(params.read_text()), "device": "cpu", "git_commit": "a" * 40}))
+    pd.read_csv(store / "f.csv").assign(_commit="a" * 40, _device="cpu").to_csv(store / "f.csv", index=False)
+    assert "its stored rows" not in report._run_line(tmp_path, "cpu", "dau")
 
 
 def test_a_failing_claim_links_the_sweeps_of_its_profile(tmp_path):

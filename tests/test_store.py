@@ -317,9 +317,16 @@ def test_a_field_added_later_with_an_absent_value_keeps_the_stored_rows_apart(tm
     _, config = config_fingerprint(new)
     theirs = json.loads((stored(tmp_path) / f"{config_fingerprint(Runs())[0]}.json").read_text())["config"]
     mine = as_stored(config, theirs, config_defaults(new))
-    scope = lambda name, setting: set() if setting.get("scheme") == "class" else {"order"}  # noqa: E731
+    from dataclasses import fields as dc_fields
+
+    from unlearnlib.config import acts_on
+    # the scope a MethodsRun derives from the field's declaration (`out_of_scope`): "order" acts class-wise only
+    scope = lambda name, setting: {f.name for f in dc_fields(MethodCfgChanged) if not acts_on(f, setting)}  # noqa: E731
     key = lambda c, scheme: _unit_key(c, set(), "m", {"scheme": scheme}, scope, reference=False)  # noqa: E731
     assert key(mine, "class") != key(theirs, "class") and key(mine, "random") == key(theirs, "random")
+    # without `absent`, the same field at its default would have kept the class-wise rows as this config's
+    plain = as_stored(config, theirs, {**config_defaults(new), "method_configs": {"m": {"lr": 0.1, "order": "new"}}})
+    assert key(plain, "class") == key(theirs, "class")
 
 
 def test_nothing_is_carried_from_a_view_of_another_config(tmp_path):

@@ -261,20 +261,20 @@ def test_ssd_class_wise_full_importance_reads_the_retain_set_class_by_class(digi
     import unlearnlib.methods.ssd as ssd_mod
     model, split = _bn_cnn(digits_data, digits)
     seen = []
-    monkeypatch.setattr(ssd_mod, "importance", lambda m, x, y, b, fast: seen.append((y.cpu().numpy(), b)) or
+    monkeypatch.setattr(ssd_mod, "importance", lambda m, x, y, b, fast: seen.append((x, y.cpu().numpy(), b)) or
                         [torch.ones_like(p) for _, p in ssd_mod.trainable(m)])
     unlearn("ssd", model, split, digits_data)
-    (forget_y, bf), (full_y, bd) = seen
+    (_, forget_y, bf), (full_x, full_y, bd) = seen
     assert bf == bd == 64 and (forget_y == 0).all()
     retain_y, tail = full_y[:len(split.retain)], full_y[len(split.retain):]
     assert (np.diff(retain_y) >= 0).all() and set(retain_y) == set(range(1, 10)) and (tail == 0).all()
-    # each class in file order: its samples' indices ascend
-    order = np.concatenate([np.sort(split.retain[digits_data.train_part(split.retain)[1].cpu().numpy() == c])
-                            for c in range(1, 10)])
-    assert np.array_equal(digits_data.train_part(order)[1].cpu().numpy(), retain_y)
+    # each class in file order (its samples' indices ascending), then the forget set: the very images, in that order
+    labels = digits_data.train_part(split.retain)[1].cpu().numpy()
+    order = np.concatenate([np.sort(split.retain[labels == c]) for c in range(1, 10)] + [split.forget])
+    assert torch.equal(full_x, digits_data.train_part(order)[0])
     seen.clear()  # the earlier reading, file order, named by its config value
     unlearn("ssd", model, split, digits_data, class_order="file")
-    assert np.array_equal(seen[1][0][:len(split.retain)], digits_data.train_part(split.retain)[1].cpu().numpy())
+    assert torch.equal(seen[1][0], digits_data.train_part(np.concatenate([split.retain, split.forget]))[0])
     with pytest.raises(ValueError, match="class_order"):
         make_config("ssd", class_order="sorted")
 

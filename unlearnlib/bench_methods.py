@@ -19,7 +19,7 @@ it, except the absorbing ones, which keep everything inside them):
 and evaluation (UA, MIA-Efficacy, RA, TA) is timed after the method, apart. Reported beside each method: images
 forwarded per second (the top-level model's forward samples over the method's time), the share of retrain's time,
 and retrain's own images per second (its `fit`, the fast path) on the same device. Writes
-results/bench/methods_<profile>_<device>.json (with the methods' names when only some run) and a figure of the
+results/bench/methods_<profile>_<device>.json (with the methods' names when `--methods` names them) and a figure of the
 phases. A benchmark, not a test: nothing asserts a time. On CUDA every phase boundary synchronises the device (so
 each kernel is charged to its phase), which slows the run a little: the phases' shares, not the total, are the point
 there.

@@ -157,13 +157,13 @@ def _json(v):
     return json.loads(json.dumps(asdict(v) if is_dataclass(v) and not isinstance(v, type) else v, default=str))
 
 
-def _field_defaults(obj) -> dict:
-    """Field -> default value (JSON form) of a config dataclass (fields without a default left out): what a stored
-    config that lacks the field was computed with, i.e. the field's `absent` value where it declares one
-    (`config.scoped`: a field added later whose default changed the method's behaviour)."""
+def _field_defaults(obj, absent: bool = True) -> dict:
+    """Field -> default value (JSON form) of a config dataclass (fields without a default left out). absent: where a
+    field declares an `absent` value (`config.scoped`: a field added later whose default changed the method's
+    behaviour), that value instead: what a stored config lacking the field was computed with (`as_stored`)."""
     out = {}
     for f in fields(obj):
-        if "absent" in f.metadata:
+        if absent and "absent" in f.metadata:
             out[f.name] = _json(f.metadata["absent"])
         elif f.default is not MISSING:
             out[f.name] = _json(f.default)
@@ -173,8 +173,9 @@ def _field_defaults(obj) -> dict:
 
 
 def config_defaults(cfg) -> dict:
-    """The defaults of a notebook config's fields and, under "method_configs", of each of its methods' config
-    fields: what a field added to the code later holds when nobody sets it."""
+    """What a stored config that lacks a field was computed with, for a notebook config's fields and, under
+    "method_configs", each of its methods' config fields: the field's default (what a field added to the code later
+    holds when nobody sets it), or its declared `absent` value (`_field_defaults`)."""
     d = _field_defaults(cfg) if is_dataclass(cfg) else {}
     if _resolves(cfg):
         d["method_configs"] = {name: _field_defaults(c) for name, c in cfg.method_configs()}
@@ -182,9 +183,11 @@ def config_defaults(cfg) -> dict:
 
 
 def as_stored(config: dict, stored: dict, defaults: dict) -> dict:
-    """`config` without the fields that the `stored` config lacks and that sit at their default, at the top level and
-    in each method's config: fields added to the code after those rows were stored, whose default keeps the
-    behaviour that computed them. A new field set to another value, or a new method, still makes another config."""
+    """`config` without the fields that the `stored` config lacks and that hold what `defaults` says such a stored
+    config was computed with (`config_defaults`: the default, or a declared `absent` value), at the top level and in
+    each method's config: fields added to the code after those rows were stored. A new field at another value (a
+    default that changed the behaviour, against its `absent` value, included), or a new method, still makes another
+    config."""
     out = {}
     for k, v in config.items():
         if k not in stored and k in defaults and k != "method_configs" and defaults[k] == v:
@@ -372,7 +375,7 @@ def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
     fixed = per[table]  # None: the rows' method column; a name: every row is that method's (e.g. DAU's trajectory)
     cols = list(row_fields(cfg).values())
     unit_cols = ["seed", *cols, *(["method"] if fixed is None else [])]
-    field_defaults = _field_defaults(cfg) if is_dataclass(cfg) else {}
+    field_defaults = _field_defaults(cfg, absent=False) if is_dataclass(cfg) else {}
     # each setting column in the order of its field's default, then any value the config adds: one order for the
     # notebook's table and its view whichever settings a run ran
     values = {c: list(dict.fromkeys(_text(v) for v in [*(field_defaults.get(f) or []), *getattr(cfg, f)]))
@@ -571,7 +574,9 @@ def computed_on(folder: Path, table: str) -> str | None:
         rows = rows.assign(**{c: "?" for c in PROVENANCE if c not in rows})
         runs = {}
         for (device, commit), g in rows.groupby(["_device", "_commit"], sort=False, dropna=False):
-            runs.setdefault(str(device), []).append(f"{str(commit)[:12]} (seeds {sorted(int(s) for s in set(g.seed))})")
+            commit = str(commit)
+            name = commit[:12] + (" +dirty" if commit.endswith("+dirty") else "")
+            runs.setdefault(str(device), []).append(f"{name} (seeds {sorted(int(s) for s in set(g.seed))})")
         return "; ".join(f"{device} at {', '.join(commits)}" for device, commits in runs.items())
     return None
 

@@ -84,9 +84,10 @@ def ssd(model: nn.Module, split: Split, data: DeviceData, cfg: SSDConfig) -> nn.
     out = clone(model)
     batch = cfg.batch_size or (64 if split.scheme == "class" else 128)
     xf, yf = data.train_part(split.forget)
-    retain = np.asarray(split.retain)
+    retain = np.array(split.retain)  # a copy: a split's index arrays are read-only
     if split.scheme == "class" and cfg.class_order == "by_class":  # the reference's class-by-class retain set
-        retain = retain[np.argsort(data.train_part(retain)[1].cpu().numpy(), kind="stable")]
+        labels = data.y_train[torch.from_numpy(retain).to(data.y_train.device)].cpu().numpy()
+        retain = retain[np.argsort(labels, kind="stable")]
     xd, yd = data.train_part(np.concatenate([retain, split.forget]))  # ConcatDataset(retain, forget), unshuffled
     dampen_(out, importance(out, xf, yf, batch, cfg.cpu_bf16), importance(out, xd, yd, batch, cfg.cpu_bf16), cfg.alpha,
             cfg.lam)

@@ -180,7 +180,7 @@ def contrastive_before(r) -> Outcome | None:
     parts = [f"{s} {ms(g)}" for s, g in means]
     verdict = "reproduced" if all(ok) else "partly" if any(ok) else "not reproduced"
     return Outcome("EncoderMI accuracy before: " + ", ".join(parts) + f" ({seeds_of(b)})", verdict,
-                   r.where("table2_3_ssl_methods"))
+                   r.where("table2_3_ssl_methods_seeds"))
 
 
 def contrastive_after(r) -> Outcome | None:
@@ -204,7 +204,7 @@ def contrastive_after(r) -> Outcome | None:
             f"least {SIGNAL_PCT} %), so being at chance after shows nothing there" if silent else "")
     if silent and len(silent) == len(ok):
         verdict = UNTESTABLE  # nothing was there to remove
-    return Outcome("; ".join(parts) + f" ({seeds_of(t)})" + note, verdict, r.where("table2_3_ssl_methods"))
+    return Outcome("; ".join(parts) + f" ({seeds_of(t)})" + note, verdict, r.where("table2_3_ssl_methods_seeds"))
 
 
 def contrastive_supervised(r) -> Outcome | None:
@@ -314,7 +314,7 @@ def contrastive_refit(r) -> Outcome | None:
                 "nothing to hide or find")
     return Outcome("refitted EncoderMI accuracy after unlearning: " + ", ".join(parts) + f" ({seeds_of(a)}); reproduced "
                    f"= hidden from the original's attacker (within {CHANCE_PTS} points of 50 %) yet found by a refitted "
-                   f"one (>= {SIGNAL_PCT} %){note}", verdict, r.where("table2_3_ssl_methods"))
+                   f"one (>= {SIGNAL_PCT} %){note}", verdict, r.where("table2_3_ssl_methods_seeds"))
 
 
 def _published_contrastive(quantity: str, when: str) -> str:
