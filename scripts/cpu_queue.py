@@ -84,11 +84,10 @@ BEYOND_GRIDS = ("--method", "l1_sparse", "--grid", "alpha=1e-5,1e-4,5e-4",
                 "--method", "ssd", "--grid", "alpha=1,3,10", "lam=0.5,1")
 
 
-def _bench(scheme: str, *methods: str) -> tuple[str, ...]:
-    """The per-method benchmark of `methods` alone at cpu, seed 2 (bench_random's): a file of its own
-    (results/bench/methods_cpu_cpu[_class]_<methods>.json)."""
-    return (PY, "-u", "-m", "unlearnlib.bench_methods", "--profile", "cpu", "--seed", "2", "--scheme", scheme,
-            "--methods", *methods)
+def _bench(scheme: str, *args: str) -> tuple[str, ...]:
+    """The per-method benchmark at cpu, seed 2, with further arguments (`--methods ...`: those alone, a file of their
+    own, results/bench/methods_cpu_cpu[_class]_<methods>.json; `--sparsity 0.95`)."""
+    return (PY, "-u", "-m", "unlearnlib.bench_methods", "--profile", "cpu", "--seed", "2", "--scheme", scheme, *args)
 
 
 def _beyond_sweeps() -> tuple[Step, ...]:
@@ -119,10 +118,10 @@ def _beyond_sweeps() -> tuple[Step, ...]:
                               "SSD's grid with I_D read class by class as its reference reads it, class-wise, "
                               "seed 0 (rule: beyond_sweep)"))
             # issue 39's benchmark rows of the two methods changed since it ran, beside those files (same seed)
-            steps.append(Step("bench_scrub_random", 39, 6, _bench("random", "scrub"), ("results/bench",),
+            steps.append(Step("bench_scrub_random", 39, 6, _bench("random", "--methods", "scrub"), ("results/bench",),
                               "SCRUB under its large-scale loaders in the per-method benchmark, random forgetting, "
                               "seed 2 (methods_cpu_cpu.json's row predates them)"))
-            steps.append(Step("bench_ssd_class", 39, 6, _bench("class", "ssd"), ("results/bench",),
+            steps.append(Step("bench_ssd_class", 39, 6, _bench("class", "--methods", "ssd"), ("results/bench",),
                               "SSD with I_D read class by class in the per-method benchmark, class-wise, seed 2 "
                               "(methods_cpu_cpu_class.json's row predates it)"))
     return tuple(steps)
@@ -158,14 +157,12 @@ STEPS: tuple[Step, ...] = (
            f"the readings that act on random forgetting, from the cpu preset, seed {s} (the study's ranked table)")
       for s in (0, 1, 2)),
     # issue 39: the per-method benchmark in random forgetting (class-wise: results/bench/methods_cpu_cpu_class.json)
-    Step("bench_random", 39, 25, (PY, "-u", "-m", "unlearnlib.bench_methods", "--profile", "cpu", "--seed", "2",
-                                  "--scheme", "random"), ("results/bench",),
+    Step("bench_random", 39, 25, _bench("random"), ("results/bench",),
          "every method's time by phase beside fit's images/s, random forgetting, seed 2"),
     # issue 40: the 2023-2024 baselines' open values (results/cpu/02_sweeps/README.md, "The 2023-2024 baselines")
     *_beyond_sweeps(),
     # issue 39: the sparse models, not yet benchmarked (runs while the steps below wait for the adoption)
-    Step("bench_random_sparse", 39, 75, (PY, "-u", "-m", "unlearnlib.bench_methods", "--profile", "cpu", "--seed", "2",
-                                         "--scheme", "random", "--sparsity", "0.95"), ("results/bench",),
+    Step("bench_random_sparse", 39, 75, _bench("random", "--sparsity", "0.95"), ("results/bench",),
          "every method's time by phase on the 95 % sparse original, random forgetting, seed 2"),
     # issue 40, once a person has adopted the sweeps' choices into the cpu presets (`beyond_unadopted` is empty):
     # notebook 02's beyond-the-paper table per seed (Table 1's rows are lent by the per-method key: only the five run),

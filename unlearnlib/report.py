@@ -16,7 +16,7 @@ from pathlib import Path
 from .papers import ROOMS, careful
 from .papers.claims import Results, VERDICTS, judge
 from .published import PAPERS, source
-from .store import view_provenance, view_seeds
+from .store import short_commit, view_provenance, view_seeds
 
 PROFILES = ("quick", "cpu", "paper")
 # the rooms with claims, in the report's order: paper key -> room
@@ -140,7 +140,7 @@ def profile_readme(root: Path, profile: str) -> str | None:
         rows.append(f"| [{f.name}]({f.name}/) | {d.get('status', '?')} | {str(d.get('git_commit', '?'))[:12]} | "
                     f"{d.get('device', '?')} | {seeds or d.get('parameters', {}).get('OVERRIDES', {}).get('seeds', '-')} | "
                     f"{d.get('seconds', '?')} | {d.get('end_utc', '?')} |")
-        origin += [f"| [{f.name}]({f.name}/) | {commit[:12]}{' +dirty' if commit.endswith('+dirty') else ''} | {device} | "
+        origin += [f"| [{f.name}]({f.name}/) | {short_commit(commit)} | {device} | "
                    f"{first} | {last} | {', '.join(items)} |" for (commit, device), (first, last, items) in provenance(f).items()]
     if not rows:
         return None

@@ -542,6 +542,17 @@ def view_rows(folder: Path, table: str, **read_kw) -> pd.DataFrame | None:
     return None
 
 
+def short_commit(commit) -> str:
+    """A commit as tables show it: its first 12 characters, and the +dirty mark (results.git_commit) kept."""
+    commit = str(commit)
+    return commit[:12] + (" +dirty" if commit.endswith("+dirty") else "")
+
+
+def _with_provenance(rows: pd.DataFrame) -> pd.DataFrame:
+    """Stored rows with every PROVENANCE column, "?" where they were written without it (tests, hands)."""
+    return rows.assign(**{c: "?" for c in PROVENANCE if c not in rows})
+
+
 def view_provenance(folder: Path) -> list[tuple[str, str, str, str]]:
     """(commit, device, time, what) for the stored rows the view `folder` shows, one per table, seed and run: what =
     '<table> seed N (column=values...)', the row-field columns' values that run computed."""
@@ -554,7 +565,7 @@ def view_provenance(folder: Path) -> list[tuple[str, str, str, str]]:
         fields = [c for c in (columns or []) if c in rows]
         if entry.get("lent"):  # rows of several runs: name the methods each run computed too
             fields += [c for c in ("method",) if c in rows]
-        rows = rows.assign(**{c: "?" for c in PROVENANCE if c not in rows})  # rows written without it (tests, hands)
+        rows = _with_provenance(rows)
         for (seed, commit, device, time_utc), g in rows.groupby(["seed", "_commit", "_device", "_time_utc"], sort=False,
                                                                dropna=False):
             settings = " ".join(f"{c}={','.join(map(str, dict.fromkeys(g[c])))}" for c in fields)
@@ -571,12 +582,9 @@ def computed_on(folder: Path, table: str) -> str | None:
         rows = _read_shown(path, entry)
         if not len(rows):
             return None
-        rows = rows.assign(**{c: "?" for c in PROVENANCE if c not in rows})
         runs = {}
-        for (device, commit), g in rows.groupby(["_device", "_commit"], sort=False, dropna=False):
-            commit = str(commit)
-            name = commit[:12] + (" +dirty" if commit.endswith("+dirty") else "")
-            runs.setdefault(str(device), []).append(f"{name} (seeds {sorted(int(s) for s in set(g.seed))})")
+        for (device, commit), g in _with_provenance(rows).groupby(["_device", "_commit"], sort=False, dropna=False):
+            runs.setdefault(str(device), []).append(f"{short_commit(commit)} (seeds {sorted(int(s) for s in set(g.seed))})")
         return "; ".join(f"{device} at {', '.join(commits)}" for device, commits in runs.items())
     return None
 
