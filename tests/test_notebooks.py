@@ -161,6 +161,31 @@ def test_notebook_03_parts():
         notebook_config(nb, "cpu", {"parts": ["amounts"], "headline_only": True})
 
 
+def test_notebook_03_other_tables_start_from_the_base_encoder():
+    """The tables outside Tables II-III and VII start from base_ssl (MoCo): a call of another encoder that would make
+    them is refused, naming the three ways out, so one encoder's call (the paper profile's plan) cannot rebuild them
+    on its encoder by accident; a headline-only call of it, a call that trains the base, or BASE_SSL run. base_ssl
+    chooses tables, not what a stored row holds: it leaves the rows' fingerprint as it is."""
+    from unlearnlib.config import ConfigError
+    from unlearnlib.papers import notebook_config
+    from unlearnlib.store import config_fingerprint
+
+    nb = "03_contrastive_unlearning"
+    assert notebook_config(nb, "cpu").base_ssl == "moco"
+    with pytest.raises(ConfigError, match="parts \\['ablation', 'amounts', 'figures', 'retrained'\\] start from the base "
+                                          "encoder 'moco' .*HEADLINE_ONLY True.*add 'moco' to SSL_METHODS.*BASE_SSL byol"):
+        notebook_config(nb, "cpu", {"ssl_methods": ["byol"]})
+    with pytest.raises(ConfigError, match="parts \\['figures'\\] start from the base encoder 'moco'"):
+        notebook_config(nb, "cpu", {"ssl_methods": ["simclr"], "parts": ["headline", "figures"]})
+    with pytest.raises(ConfigError, match="base_ssl takes a value from .*, got 'swav'"):
+        notebook_config(nb, "cpu", {"base_ssl": "swav"})
+    assert notebook_config(nb, "cpu", {"ssl_methods": ["byol"], "headline_only": True}).run_parts() == {"headline"}
+    assert notebook_config(nb, "cpu", {"ssl_methods": ["byol", "moco"]}).base_ssl == "moco"
+    own = notebook_config(nb, "cpu", {"ssl_methods": ["byol"], "base_ssl": "byol"})
+    assert own.base_ssl == "byol" and "ablation" in own.run_parts()
+    assert config_fingerprint(own)[0] == config_fingerprint(notebook_config(nb, "cpu"))[0]
+
+
 def test_notebook_00_runs_as_a_user_runs_it(tmp_path, monkeypatch):
     """Stepping through by hand: the committed notebook as it is, the profile chosen by $UNLEARNLIB_PROFILE (smoke),
     executed cell by cell with nbclient in the notebooks folder, no papermill. It writes to the scratch

@@ -136,7 +136,7 @@ def test_notebook_03_calls_of_one_ssl_method_each_fill_one_table(tmp_path):
     assert row_fields(whole) == {"ssl_methods": "ssl"}
 
     def call(ssl, v, cfg=None):
-        cfg = cfg or replace(whole, ssl_methods=(ssl,))
+        cfg = cfg or replace(whole, ssl_methods=(ssl,), headline_only=ssl != "moco")  # the plan's calls: MoCo's whole
         save_rows(out, "t23", cfg, 0, pd.DataFrame({"ssl": [ssl, ssl], "model": ["before", "after"], "x": [v, v + 1]}))
         return cfg
 
@@ -151,7 +151,7 @@ def test_notebook_03_calls_of_one_ssl_method_each_fill_one_table(tmp_path):
     assert sorted(table[table.ssl == "moco"].x) == [10.0, 11.0] and sorted(table[table.ssl == "simclr"].x) == [3.0, 4.0]
     assert json.loads((stored(tmp_path, "t23") / f"{config_fingerprint(whole)[0]}.json").read_text())["config"][
         "ssl_methods"] == ["moco", "simclr"]  # the encoders the stored rows cover
-    other = replace(whole, ssl_methods=("byol",), ssl_epochs=whole.ssl_epochs + 1)
+    other = replace(whole, ssl_methods=("byol",), ssl_epochs=whole.ssl_epochs + 1, headline_only=True)
     call("byol", 5.0, other)
     table, _, others = merged(out, "t23", whole)
     assert "byol" not in set(table.ssl) and len(others) == 1

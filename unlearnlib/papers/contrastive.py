@@ -48,13 +48,18 @@ CONTRASTIVE_PARTS = ("headline", "ablation", "amounts", "retrained", "figures")
 class ContrastiveConfig(MethodsRun):
     """Notebook 03: gradient-penalty unlearning of SSL encoders and a supervised model (Tables II-VII)."""
 
-    TABLE_FIELDS: ClassVar[tuple[str, ...]] = ("headline_only", "parts")  # which tables run, not what a row holds
+    # which tables run, and on which encoder the tables outside the row store start: not what a stored row holds
+    TABLE_FIELDS: ClassVar[tuple[str, ...]] = ("headline_only", "parts", "base_ssl")
     # which rows a run makes, not what a row holds: Tables II-III's rows are keyed by (seed, SSL method), so calls of
     # one SSL method each (-p SSL_METHODS '["moco"]', then '["simclr"]', ...: the paper profile's plan, one encoder
     # per GPU call) fill one table, as notebook 02's calls of one scheme do
     ROW_FIELDS: ClassVar[dict[str, str]] = {"ssl_methods": "ssl"}
 
-    ssl_methods: tuple[str, ...] = ("moco", "simclr", "byol")  # the first is the base model of the other tables
+    ssl_methods: tuple[str, ...] = ("moco", "simclr", "byol")  # Tables II-III's encoders
+    # the encoder the other tables (ablation, amounts, retrained, figures) start from; a run that makes one of them
+    # must train it (in ssl_methods), so that a call of another encoder (-p SSL_METHODS '["byol"]') cannot rebuild
+    # them on that one by accident (-p BASE_SSL byol, to build them on it)
+    base_ssl: str = "moco"
     n_members: int = 700  # training samples (members; paper 10,000)
     n_nonmembers: int = 360  # test samples (non-members; paper 10,000)
     n_val: int = 200  # held-out training samples: the attacker's known non-members
@@ -83,7 +88,7 @@ class ContrastiveConfig(MethodsRun):
     # keeps the other tables and figures of the run that made them
     headline_only: bool = False
     # the parts of the notebook a run makes, from CONTRASTIVE_PARTS; None: every part (only "headline" with
-    # headline_only). A run without "headline" trains only the base encoder (ssl_methods[0]) and its Tables II-III
+    # headline_only). A run without "headline" trains only the base encoder (base_ssl) and its Tables II-III
     # unlearning, which the other parts start from, so that one seed's other tables may be split over invocations
     # (-p PARTS '["ablation"]', then '["amounts", "retrained", "figures"]'); run_all keeps what a run did not write
     parts: tuple[str, ...] | None = None
@@ -99,11 +104,19 @@ class ContrastiveConfig(MethodsRun):
         if asked != self.output:
             raise ConfigError(f"gradient_penalty.output={asked!r} but the notebook's output={self.output!r}: the "
                               "unlearning acts on the output the attack reads; set OUTPUT alone")
+        choices("base_ssl", (self.base_ssl,), SSL_METHODS)
         if self.parts is not None:
             choices("parts", tuple(self.parts), CONTRASTIVE_PARTS)
             if self.headline_only and set(self.parts) != {"headline"}:
                 raise ConfigError(f"headline_only=True runs only the headline tables, but parts={list(self.parts)}: "
                                   "pass one of them (e.g. -p PARTS '[\"headline\"]' without HEADLINE_ONLY)")
+        others = sorted(self.run_parts() - {"headline"})
+        if others and self.base_ssl not in self.ssl_methods:
+            raise ConfigError(
+                f"parts {others} start from the base encoder {self.base_ssl!r} (base_ssl), which this run does not "
+                f"train (ssl_methods={list(self.ssl_methods)}): pass -p HEADLINE_ONLY True for this run's Tables II-III "
+                f"and VII only, add {self.base_ssl!r} to SSL_METHODS, or -p BASE_SSL {self.ssl_methods[0]} to build "
+                "those tables on that encoder")
 
     def run_parts(self) -> frozenset[str]:
         """The parts this run makes: `parts`, else every part, or only "headline" when headline_only."""
