@@ -247,6 +247,26 @@ def test_headline_only_runs_merge_with_a_full_run(tmp_path, notebook, changed):
     assert seeds == [0, 1] and not others, "seed 0 stays beside seed 1"
 
 
+def test_notebook_01_rows_are_keyed_by_the_fields_acting_on_table_1(tmp_path):
+    """Notebook 01 stores Table 1's recalls only: a run with other inversion settings, no judge or other requests for
+    the batches-removed curve (table fields: they act on its other tables) adds its seed to the same rows, while a
+    field Table 1 reads (the shadow models, the unlearning epochs) keys another config."""
+    from unlearnlib.papers import notebook_config
+
+    cfg = notebook_config("01_amnesiac_unlearning", "cpu")
+    other_tables = replace(cfg, seed=1, judge=False, inversion="project", inversion_steps=10, request_sizes=(2,),
+                           repeats=1)
+    assert config_fingerprint(other_tables)[0] == config_fingerprint(cfg)[0]
+    for acting in ({"n_shadow": cfg.n_shadow + 1}, {"unlearn_epochs": cfg.unlearn_epochs + 1},
+                   {"shadow_data": "test"}, {"n_forget_samples": cfg.n_forget_samples + 1}):
+        assert config_fingerprint(replace(cfg, **acting))[0] != config_fingerprint(cfg)[0], acting
+    out = tmp_path / "nb"
+    path = save_rows(out, "t", cfg, 0, rows(1.0))
+    assert save_rows(out, "t", other_tables, 1, rows(3.0)) == path
+    _, seeds, others = merged(out, "t", cfg)
+    assert seeds == [0, 1] and not others
+
+
 @dataclass(frozen=True)
 class MethodCfg:
     lr: float = 0.1

@@ -16,7 +16,8 @@ every other key's rows as they are. So
     python run_all.py --profile cpu --only 02 -p SEEDS '[0]' -p SPARSITIES '[0.95]'
 
 end with one table of seeds 0-2 dense and seed 0 sparse. The fingerprint covers the config less its seed fields, its
-row fields (`ROW_FIELDS`) and its table fields (`TABLE_FIELDS`: which tables a run makes, e.g. notebook 03's parts):
+row fields (`ROW_FIELDS`) and its table fields (`TABLE_FIELDS`, fields no stored row depends on: which tables a run
+makes, e.g. notebook 03's parts, and what its tables outside the store hold, e.g. notebook 01's inversion steps):
 rows of another config sit in another file, never merged with this config's and never deleted. A field added to a
 notebook's config, or to one of its methods' configs, after rows were stored does not part them from this config
 while it holds its default (`as_stored`): the default must keep the behaviour that computed them, or the field
