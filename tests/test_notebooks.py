@@ -141,6 +141,26 @@ def test_notebook_03_supervised_recipes():
         notebook_config("03_contrastive_unlearning", "cpu", {"sup_recipe": "sgd"})
 
 
+def test_a_class_id_or_dataset_not_of_the_data_is_refused_before_anything_runs():
+    """A class id outside the dataset's classes (notebook 01's target_class, notebook 02's forget_class) or an unknown
+    dataset is a ConfigError when the config is built (run_all checks every -p before a notebook starts), naming the
+    classes and the parameter; a valid id of a 100-class dataset passes."""
+    from unlearnlib.config import ConfigError
+    from unlearnlib.papers import notebook_config
+
+    with pytest.raises(ConfigError, match="target_class=12 is not a class of 'digits', whose classes are 0..9: pass one "
+                                          "of them with -p TARGET_CLASS"):
+        notebook_config("01_amnesiac_unlearning", "smoke", {"target_class": 12})
+    with pytest.raises(ConfigError, match="forget_class=-1 is not a class of 'cifar10', whose classes are 0..9"):
+        notebook_config("02_discriminative_adversarial_unlearning", "cpu", {"forget_class": -1})
+    with pytest.raises(ConfigError, match="forget_class takes an integer, got 1.5"):
+        notebook_config("02_discriminative_adversarial_unlearning", "cpu", {"forget_class": 1.5})
+    with pytest.raises(ConfigError, match="unknown dataset 'cifar11'; choose one of \\['cifar10', 'cifar100'"):
+        notebook_config("00_quickstart", "smoke", {"dataset": "cifar11"})
+    assert notebook_config("01_amnesiac_unlearning", "smoke", {"dataset": "cifar100", "target_class": 81}).forget_class == 81
+    assert notebook_config("02_discriminative_adversarial_unlearning", "smoke", {"forget_class": 9}).forget_class == 9
+
+
 def test_notebook_03_parts():
     """PARTS splits a seed of notebook 03 over invocations: every part by default, only the headline tables with
     headline_only; an unknown or empty part list, or one contradicting headline_only, is refused naming the choices."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import ConfigError, apply_overrides
+from .data import DATASETS
 from .train import TrainConfig
 
 PROFILE_NAMES = ("smoke", "quick", "cpu", "paper")
@@ -29,6 +30,17 @@ class Setting:
     test_size: int | None = None  # test samples used (None = all)
     val_size: int | float = 0.1  # held-out validation samples: a count, or a fraction of the training part
     mia_max_per_side: int | None = None  # SVC attack sample cap per side (None = as many as test)
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of {sorted(DATASETS)}")
+
+    def check_class(self, name: str, value) -> None:
+        """Raise ConfigError, before anything runs, when the class id of field `name` is not one of the dataset's."""
+        n = DATASETS[self.dataset].num_classes
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
+            raise ConfigError(f"{name}={value!r} is not a class of {self.dataset!r}, whose classes are 0..{n - 1}: "
+                              f"pass one of them with -p {name.upper()}")
 
 
 SETTINGS: dict[str, Setting] = {

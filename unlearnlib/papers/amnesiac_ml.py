@@ -79,6 +79,9 @@ class AmnesiacMLConfig(Setting):
     method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self):
+        super().__post_init__()
+        if self.target_class is not None:
+            self.check_class("target_class", self.target_class)
         for name, allowed in (("shadow_data", ("pool", "train", "test")), ("inversion", ("paper", "project"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} takes one of {list(allowed)}, got {getattr(self, name)!r}")

@@ -25,6 +25,7 @@ class MethodsRun(Setting):
     method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self):
+        super().__post_init__()
         choices("methods", self.methods, list_methods())
         check_method_overrides(self, list_methods(), "registered")
 

@@ -69,6 +69,7 @@ class DAUPaperConfig(MethodsRun):
     def __post_init__(self):
         super().__post_init__()
         choices("schemes", self.schemes, ("random", "class"))
+        self.check_class("forget_class", self.forget_class)
         if any(not 0 <= s < 1 for s in self.sparsities):
             raise ConfigError(f"sparsities must lie in [0, 1), got {list(self.sparsities)}")
         if self.beyond:  # none: no beyond-the-paper table
