@@ -26,9 +26,8 @@ TITLES = {paper: r.TITLE for paper, r in PAPER_ROOMS.items()}
 
 
 def results(root: Path, profile: str, paper: str) -> Results:
-    """The results of a paper's notebook at `profile`: its folder, then the variant folders its room lists."""
-    r = PAPER_ROOMS[paper]
-    return Results(root, profile, r.NOTEBOOK, r.EXTRA_FOLDERS.get(profile, ()))
+    """The results of a paper's notebook at `profile`: its folder."""
+    return Results(root, profile, PAPER_ROOMS[paper].NOTEBOOK)
 
 
 # --------------------------------------------------------------------------- writing
@@ -52,7 +51,9 @@ def _run_line(root: Path, profile: str, paper: str) -> str:
 
     def carried(r):
         n = len(r.get("carried") or [])
-        return f"; the last of several invocations, {n} files kept from earlier ones name their own runs" if n else ""
+        one = n == 1
+        return (f"; the last of several invocations, {n} {'file' if one else 'files'} kept from earlier ones "
+                f"{'names its own run' if one else 'name their own runs'}") if n else ""
 
     def computed(r):  # the view's stored rows, computed by that invocation or by earlier ones, elsewhere maybe
         shown = view_provenance(root / r["folder"])
@@ -187,7 +188,7 @@ def careful_readme(root: Path, profile: str) -> str | None:
     """results/<profile>/04_careful_evaluation/README.md: notebook 04's findings in words and tables, from its
     attacks_all and findings tables and their metadata; None where the notebook has not run at this profile."""
     r = results(root, profile, "careful")
-    t, f = careful.attacks(r), r.table("findings", first=True)
+    t, f = careful.attacks(r), r.table("findings")
     if t is None or f is None or "retrain" not in t.index:
         return None
     folder = r.folders[0]

@@ -20,8 +20,6 @@ from .claims import UNTESTABLE, Claim, Outcome, fmt, ms, published_rows, seeds_o
 NOTEBOOK = "01_amnesiac_unlearning"
 PAPER = "amnesiac_ml"
 TITLE = "Amnesiac Machine Learning (Graves, Nagisetty & Ganesh, AAAI 2021)"
-# results of a profile kept under other folder names, read after the notebook's own
-EXTRA_FOLDERS = {"paper": ("01_amnesiac_unlearning_cifar10_mlp",)}
 CHANCE_AUC = 0.6  # the shadow attack's AUC on the original at or below which it finds no membership (untestable)
 RECALL_HIGH, RECALL_LOW = 0.8, 0.1  # Table 1's "near 1" and "near 0" membership recall
 RECALL_STILL = 0.5  # naive retraining still exposes the class: recall at least this after the last epoch shown
@@ -166,7 +164,7 @@ def _attack_auc(r, rows: pd.DataFrame | None = None) -> float | None:
     `Results.seed_rows`, which carry it), else the last run's shadow_attack_quality table (one seed)."""
     if rows is not None and "attack_auc" in rows and rows.attack_auc.notna().any():
         return float(rows.groupby("seed").attack_auc.first().mean())
-    q = r.table("shadow_attack_quality", first=True)
+    q = r.table("shadow_attack_quality")
     return None if q is None else float(q.auc.iloc[0])
 
 
@@ -218,7 +216,7 @@ def amnesiac_test_acc(r) -> Outcome | None:
     """Right after the update, the class is forgotten (its forget accuracy at most FORGOT_SHARE of the original's) and
     test accuracy on the other classes within CLOSE_ACC_PTS of the original's. Accuracy kept by an update that forgot
     nothing, or regained only by repair epochs, does not count."""
-    t = r.table("accuracy_over_epochs", first=True)
+    t = r.table("accuracy_over_epochs")
     if t is None:
         return None
     t = t.assign(epoch=t.epoch.astype(str))
@@ -227,7 +225,7 @@ def amnesiac_test_acc(r) -> Outcome | None:
     f0, f1 = a.forget_acc_pct["0"], a.forget_acc_pct["0'"]
     forgot = f1 <= FORGOT_SHARE * f0
     verdict = "reproduced" if forgot and before - after <= CLOSE_ACC_PTS else "not reproduced"
-    cost = r.table("amnesiac_record_cost", first=True)
+    cost = r.table("amnesiac_record_cost")
     share = (cost.set_index("request").share_of_batches_pct.get("class") if cost is not None and "request" in cost
              else None)
     removed = f"{share:.2f} % of the training batches removed (the paper: under 1 %); " if share is not None else ""
@@ -264,7 +262,7 @@ def amnesiac_inversion(r) -> Outcome | None:
     """Judged by an independent classifier (trained on held-out data, `judge`), never by the inverted model: its
     own probability for its own inversion is high by construction. Untestable where the judge does not recognise the
     original's inversion as the class (nothing to remove) or where no judge ran."""
-    t = r.table("accuracy_over_epochs", first=True)
+    t = r.table("accuracy_over_epochs")
     if t is None or "inversion_confidence" not in t:
         return None
     t = t.assign(epoch=t.epoch.astype(str))

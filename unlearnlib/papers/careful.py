@@ -19,7 +19,6 @@ from .claims import UNTESTABLE, Claim, Outcome
 NOTEBOOK = "04_careful_evaluation"
 PAPER = "careful"
 TITLE = "Beyond the papers: per-example attacks on every method (Hayes et al. 2024; the NeurIPS 2023 competition)"
-EXTRA_FOLDERS: dict[str, tuple[str, ...]] = {}
 
 PRIVATE_MARGIN = 0.05  # |AUC - 0.5| within this of retrained models' is private (and a sane sanity check)
 SANITY_PARTLY = 0.1  # retrained models this far from chance: the sanity check holds only partly
@@ -75,7 +74,7 @@ PROFILES = {
 
 def attacks(r) -> pd.DataFrame | None:
     """Notebook 04's attacks_all table indexed by model, or None."""
-    t = r.table("attacks_all", first=True)
+    t = r.table("attacks_all")
     return None if t is None else t.set_index("model")
 
 
@@ -169,7 +168,7 @@ def careful_stronger(r) -> Outcome | None:
 def careful_false_privacy(r) -> Outcome | None:
     """Some method looks private to the population attacks but not to the per-example ones, where the original did not
     look private to the population attacks (so the look is the method's doing: an untouched model earns nothing)."""
-    f, t = r.table("findings", first=True), attacks(r)
+    f, t = r.table("findings"), attacks(r)
     if f is None or t is None:
         return None
     fooled = f[f.looks_private_to_population & ~f.private_to_per_example].method.tolist()

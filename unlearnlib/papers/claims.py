@@ -45,24 +45,21 @@ class Claim:
 
 
 class Results:
-    """The result folders of one notebook at one profile: its own folder, then `extra` folders (variant runs kept
-    under other names, which a paper's room lists per profile)."""
+    """The result folder of one notebook at one profile, results/<profile>/<notebook> (`folders`: it, where it
+    exists). The folders of other runs kept beside it (an earlier config's, a stand-in model's) are records the report
+    does not read: a claim at a profile rests on that profile's own run."""
 
-    def __init__(self, root: Path, profile: str, notebook: str, extra: tuple[str, ...] = ()):
+    def __init__(self, root: Path, profile: str, notebook: str):
         self.root, self.profile, self.notebook = Path(root), profile, notebook
-        names = (notebook, *extra)
-        self.folders = [self.root / profile / n for n in names if (self.root / profile / n).is_dir()]
+        folder = self.root / profile / notebook
+        self.folders = [folder] if folder.is_dir() else []
 
-    def table(self, name: str, first: bool = False) -> pd.DataFrame | None:
-        """`name`.csv from the folders (concatenated, or the first found with first=True); None if absent."""
-        parts = []
+    def table(self, name: str) -> pd.DataFrame | None:
+        """`name`.csv of the folder; None if absent."""
         for f in self.folders:
-            p = f / f"{name}.csv"
-            if p.exists():
-                parts.append(pd.read_csv(p).assign(_folder=str(f.relative_to(self.root))))
-                if first:
-                    break
-        return pd.concat(parts, ignore_index=True) if parts else None
+            if (f / f"{name}.csv").exists():
+                return pd.read_csv(f / f"{name}.csv")
+        return None
 
     def seed_rows(self, name: str, **read_kw) -> pd.DataFrame | None:
         """Per-seed rows of table `name` from the row store, as the first folder whose index (rows.json) has them
@@ -80,8 +77,8 @@ class Results:
         return [str((f / f"{name}.csv").relative_to(self.root)) for f in self.folders if (f / f"{name}.csv").exists()]
 
     def figure(self, name: str) -> list[str]:
-        """The first folder's `name`.png, if there (a figure cited as evidence)."""
-        return [str((f / f"{name}.png").relative_to(self.root)) for f in self.folders[:1] if (f / f"{name}.png").exists()]
+        """The folder's `name`.png, if there (a figure cited as evidence)."""
+        return [str((f / f"{name}.png").relative_to(self.root)) for f in self.folders if (f / f"{name}.png").exists()]
 
     def runs(self) -> list[dict]:
         out = []
@@ -127,7 +124,7 @@ class Frames:
         self.tables = {k: v for k, v in tables.items() if v is not None}
         self.folders = []
 
-    def table(self, name: str, first: bool = False) -> pd.DataFrame | None:
+    def table(self, name: str) -> pd.DataFrame | None:
         return self.tables.get(name)
 
     def seed_rows(self, name: str, **read_kw) -> pd.DataFrame | None:

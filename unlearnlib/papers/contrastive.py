@@ -20,7 +20,6 @@ from .claims import UNTESTABLE, Claim, Outcome, fmt, ms, published_rows, seeds_o
 NOTEBOOK = "03_contrastive_unlearning"
 PAPER = "contrastive"
 TITLE = "Machine Unlearning in Contrastive Learning (Wang & Chen, 2024)"
-EXTRA_FOLDERS: dict[str, tuple[str, ...]] = {}
 
 SIGNAL_PCT = 55  # EncoderMI accuracy (%) before unlearning below which an encoder carries no membership signal
 # "well above chance" before unlearning, as the paper shows it: its lowest EncoderMI accuracy before unlearning
@@ -245,7 +244,7 @@ def contrastive_supervised(r) -> Outcome | None:
 
 def _ablation(r):
     """Table IV of the last run, indexed by (mnorm, gp, mloss), or None."""
-    t = r.table("table4_ablation_full", first=True)
+    t = r.table("table4_ablation_full")
     return None if t is None else t.set_index(["mnorm", "gp", "mloss"])
 
 

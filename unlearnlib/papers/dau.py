@@ -23,12 +23,6 @@ from .claims import Claim, Outcome, beyond_spread, fmt, ms, n_seeds, published_r
 NOTEBOOK = "02_discriminative_adversarial_unlearning"
 PAPER = "dau"
 TITLE = "Discriminative Adversarial Unlearning (Sharma, Zhou, Ji & Chen, 2024)"
-# results of a profile kept under other folder names, read after the notebook's own (each claim takes a setting's rows
-# from the first folder holding it): none. At cpu (2026-12-06) and at paper (2026-12-06, a run of no seeds composing
-# the H200 runs' stored rows at the present config) the notebook's own folder shows the present config's rows; the
-# folders of earlier runs (`cpu/02_discriminative_adversarial_unlearning_lr003`, `paper/02_*_h200*`, ...) stay as
-# records the report no longer reads
-EXTRA_FOLDERS: dict[str, tuple[str, ...]] = {}
 
 # the claims' thresholds, as the paper words them (Table 1) and as this project reads them
 FLAWLESS_PCT = 100  # class-wise UA and MIA-Efficacy: "flawless", as the paper words it
@@ -97,22 +91,12 @@ PROFILES = {
 }
 
 
-def _first_folder(t: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """The rows of each setting (one value of `keys`) wholly from the first folder holding it, so no mean mixes the
-    seeds of two configs: the notebook's own folder first, then its variant folders (EXTRA_FOLDERS) in their order.
-    A table read without file columns (an acceptance cell's rows, no `_folder`) is returned whole."""
-    if "_folder" not in t:
-        return t
-    return t[t._folder == t.groupby(keys)._folder.transform("first")]
-
-
 def _dau_rows(r) -> pd.DataFrame | None:
     t = r.table("table1_seeds")
     if t is None:
         return None
     if "seed" not in t:
         t = t.assign(seed=0)
-    t = _first_folder(t, ["scheme", "sparsity"])
     return t.drop_duplicates(["scheme", "sparsity", "method", "seed"], keep="first")
 
 
@@ -565,7 +549,6 @@ def dau_barlow(r) -> Outcome | None:
     t = r.table("table2_ablation")
     if t is None or "random" not in set(t.scheme):
         return None
-    t = _first_folder(t, ["scheme"])
 
     def v(row, col):  # mean ± sd where the table has sd columns (mean_sd over seeds)
         return pm(row[col], row.get(f"{col}_sd", np.nan))
@@ -581,9 +564,7 @@ def dau_barlow(r) -> Outcome | None:
                      f"{v(without, 'avg_disparity')} without -> {v(with_, 'avg_disparity')} with, UA "
                      f"{v(without, 'ua_pct')} -> {v(with_, 'ua_pct')}, MIA-Efficacy {v(without, 'mia_efficacy_pct')} -> "
                      f"{v(with_, 'mia_efficacy_pct')} ({n_seeds(n)})")
-    used = set(t._folder) if "_folder" in t else None  # cite only the folders whose rows were read
-    return Outcome("; ".join(parts), "reproduced" if better else "not reproduced",
-                   [w for w in r.where("table2_ablation") if used is None or str(Path(w).parent) in used])
+    return Outcome("; ".join(parts), "reproduced" if better else "not reproduced", r.where("table2_ablation"))
 
 
 def _published_dau(scheme: str) -> str:
