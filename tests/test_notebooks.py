@@ -145,6 +145,10 @@ def test_a_class_id_or_dataset_not_of_the_data_is_refused_before_anything_runs()
     """A class id outside the dataset's classes (notebook 01's target_class, notebook 02's forget_class) or an unknown
     dataset is a ConfigError when the config is built (run_all checks every -p before a notebook starts), naming the
     classes and the parameter; a valid id of a 100-class dataset passes."""
+    from dataclasses import replace
+
+    import numpy as np
+
     from unlearnlib.config import ConfigError
     from unlearnlib.papers import notebook_config
 
@@ -159,6 +163,9 @@ def test_a_class_id_or_dataset_not_of_the_data_is_refused_before_anything_runs()
         notebook_config("00_quickstart", "smoke", {"dataset": "cifar11"})
     assert notebook_config("01_amnesiac_unlearning", "smoke", {"dataset": "cifar100", "target_class": 81}).forget_class == 81
     assert notebook_config("02_discriminative_adversarial_unlearning", "smoke", {"forget_class": 9}).forget_class == 9
+    assert replace(notebook_config("02_discriminative_adversarial_unlearning", "smoke"), forget_class=np.int64(3))
+    with pytest.raises(ConfigError, match="forget_class=10 is not a class"):
+        replace(notebook_config("02_discriminative_adversarial_unlearning", "smoke"), forget_class=np.int64(10))
 
 
 def test_notebook_03_parts():
@@ -195,7 +202,8 @@ def test_notebook_03_other_tables_start_from_the_base_encoder():
     with pytest.raises(ConfigError, match="parts \\['ablation', 'amounts', 'figures', 'retrained'\\] start from the base "
                                           "encoder 'moco' .*HEADLINE_ONLY True.*add 'moco' to SSL_METHODS.*BASE_SSL byol"):
         notebook_config(nb, "cpu", {"ssl_methods": ["byol"]})
-    with pytest.raises(ConfigError, match="parts \\['figures'\\] start from the base encoder 'moco'"):
+    with pytest.raises(ConfigError, match="parts \\['figures'\\] start from the base encoder 'moco'.*pass -p PARTS "
+                                          "'\\[\"headline\"\\]' for"):
         notebook_config(nb, "cpu", {"ssl_methods": ["simclr"], "parts": ["headline", "figures"]})
     with pytest.raises(ConfigError, match="base_ssl takes a value from .*, got 'swav'"):
         notebook_config(nb, "cpu", {"base_ssl": "swav"})

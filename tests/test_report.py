@@ -700,7 +700,7 @@ class _Asked:
 
 def test_every_rule_gives_a_verdict_on_the_committed_results_and_on_their_rows_in_memory():
     """Each claim's rule, on every profile's committed results (as the report reads them) and on the notebook's own
-    folder's rows handed over in memory (claims.Frames, as its acceptance cell does: one folder, no file columns),
+    folder's rows handed over in memory (claims.Frames, as its acceptance cell does),
     gives a verdict, never "error": a rule that works on files but breaks in a notebook (notebook 02's checks cell
     once showed 'error: AttributeError') fails here before a run shows it."""
     from unlearnlib.papers.claims import Frames, judge
@@ -718,13 +718,7 @@ def test_every_rule_gives_a_verdict_on_the_committed_results_and_on_their_rows_i
                 o = judge(c, asked)
                 assert o is None or o.verdict != "error", (profile, c.text, o.value)
                 on_files += o is not None
-            own = Results(root, profile, notebook)  # the notebook's own folder, as its run holds its rows
-            if not own.folders:
-                continue
-            tables = {}
-            for name, (how, kw) in asked.reads.items():
-                t = getattr(own, how)(name, **kw)
-                tables[name] = t.drop(columns="_folder", errors="ignore") if t is not None else None
+            tables = {name: getattr(r, how)(name, **kw) for name, (how, kw) in asked.reads.items()}
             for c in claims:
                 o = judge(c, Frames(tables))
                 assert o is None or o.verdict != "error", (profile, "in memory", c.text, o.value)
@@ -736,8 +730,17 @@ def test_every_rule_gives_a_verdict_on_the_committed_results_and_on_their_rows_i
 def test_the_report_reads_the_notebook_folder_alone(tmp_path):
     """A claim at a profile rests on that profile's own run: a folder of another run kept beside the notebook's (an
     earlier config's, a stand-in model's) is never read, so the random-forgetting ablation it alone holds leaves the
-    Barlow Twins claim unjudged, and a claim cites only the notebook's files; with no folder of its own, nothing."""
-    from unlearnlib.report import results
+    Barlow Twins claim unjudged, and a claim cites only the notebook's files; with no folder of its own, nothing.
+    Notebook 01's paper column read its MLP stand-in's folder until 2026-12-06: it reads nothing now."""
+    from unlearnlib.papers import amnesiac_ml
+    from unlearnlib.report import PAPER_ROOMS, results
+
+    committed = Path(__file__).resolve().parents[1] / "results"
+    assert (committed / "paper" / "01_amnesiac_unlearning_cifar10_mlp" / "table1_mia_recall.csv").exists()
+    assert results(committed, "paper", "amnesiac_ml").folders == []
+    paper = results(committed, "paper", "amnesiac_ml")
+    assert [c.check(paper) for c in amnesiac_ml.claims()] == [None] * len(amnesiac_ml.claims())
+    assert not any(hasattr(room, "EXTRA_FOLDERS") for room in PAPER_ROOMS.values())
 
     def ablation(folder, schemes):
         folder.mkdir(parents=True, exist_ok=True)

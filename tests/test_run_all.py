@@ -405,6 +405,21 @@ def test_notebook_03_runs_only_the_parts_asked(tmp_path):
     assert "moco:" in printed and "simclr:" not in printed and "byol:" not in printed  # only the base encoder trained
 
 
+def test_notebook_03_headline_call_of_another_encoder_runs(tmp_path):
+    """The paper profile's plan for notebook 03, a GPU call per encoder: a headline-only call of an encoder other than
+    the base (-p SSL_METHODS '["simclr"]' -p HEADLINE_ONLY True) trains that encoder alone, writes Tables II-III and
+    VII and the acceptance, and none of the base encoder's tables (it once stopped at the base encoder's missing
+    entry)."""
+    results = tmp_path / "results"
+    assert run_all.main(["--profile", "smoke", "--results", str(results), "--only", "03",
+                         "-p", "SSL_METHODS", '["simclr"]', "-p", "HEADLINE_ONLY", "True"]) == 0
+    out = results / "smoke" / "03_contrastive_unlearning"
+    written = {p.name for p in out.iterdir()}
+    assert {"table2_3_ssl_methods.csv", "table7_supervised.csv", "acceptance.csv"} <= written
+    assert not written & {"table4_ablation_full.csv", "table6_amount.csv", "table_retrained_encoder.csv", "tsne.png"}
+    assert set(pd.read_csv(out / "table2_3_ssl_methods.csv").ssl) == {"simclr"}
+
+
 def test_notebook_02_split_runs_add_up(tmp_path):
     """Notebook 02 split over two invocations (dense, then 95 % sparse: how the GPU calls and the long cpu runs are
     sized) ends with both halves in Table 1 and in the game's trajectory: the second run's trajectory no longer

@@ -10,6 +10,7 @@ read it with `setting(profile)`. Why each value was chosen, with the measurement
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 from .config import ConfigError, apply_overrides
@@ -33,13 +34,13 @@ class Setting:
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
-            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of {sorted(DATASETS)}")
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of {sorted(DATASETS)} (spelt as listed)")
 
     def check_class(self, name: str, value) -> None:
         """Raise ConfigError, before anything runs, when the class id of field `name` is not one of the dataset's."""
         n = DATASETS[self.dataset].num_classes
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
-            raise ConfigError(f"{name}={value!r} is not a class of {self.dataset!r}, whose classes are 0..{n - 1}: "
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < n:
+            raise ConfigError(f"{name}={value} is not a class of {self.dataset!r}, whose classes are 0..{n - 1}: "
                               f"pass one of them with -p {name.upper()}")
 
 

@@ -111,11 +111,12 @@ class ContrastiveConfig(MethodsRun):
                                   "pass one of them (e.g. -p PARTS '[\"headline\"]' without HEADLINE_ONLY)")
         others = sorted(self.run_parts() - {"headline"})
         if others and self.base_ssl not in self.ssl_methods:
+            only = ("-p PARTS '[\"headline\"]'" if self.parts is not None else "-p HEADLINE_ONLY True")
             raise ConfigError(
                 f"parts {others} start from the base encoder {self.base_ssl!r} (base_ssl), which this run does not "
-                f"train (ssl_methods={list(self.ssl_methods)}): pass -p HEADLINE_ONLY True for this run's Tables II-III "
-                f"and VII only, add {self.base_ssl!r} to SSL_METHODS, or -p BASE_SSL {self.ssl_methods[0]} to build "
-                "those tables on that encoder")
+                f"train (ssl_methods={list(self.ssl_methods)}): pass {only} for this run's Tables II-III and VII "
+                f"only, add {self.base_ssl!r} to SSL_METHODS, or -p BASE_SSL {self.ssl_methods[0]} to build those "
+                "tables on that encoder")
 
     def run_parts(self) -> frozenset[str]:
         """The parts this run makes: `parts`, else every part, or only "headline" when headline_only."""
