@@ -283,6 +283,11 @@ def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, descriptio
         "seconds": round(time.perf_counter() - t0, 1),
         "status": "failed: " + error if error else "ok",
     }
+    cfg = run_config(nb, profile, overrides)
+    if cfg is not None:  # what the view shows: a later partial run carries this one's files only under this config
+        from unlearnlib.store import config_fingerprint
+
+        meta["config_fingerprint"], meta["config"] = config_fingerprint(cfg)
     (staging / "params.json").write_text(json.dumps(meta, indent=2, default=str))
     if (staging / nb.name).exists():
         portable_papermill_paths(staging / nb.name, nb, final)
@@ -290,7 +295,7 @@ def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, descriptio
         shutil.rmtree(failed, ignore_errors=True)
         staging.rename(failed)
         return False, error
-    carried = carry_unwritten(final, staging)
+    carried = carry_unwritten(final, staging, cfg)
     if carried:
         meta["carried"] = carried
         (staging / "params.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -298,6 +303,16 @@ def _run_locked(nb: Path, profile: str, overrides: dict, final: Path, descriptio
     publish(staging, final)
     shutil.rmtree(failed, ignore_errors=True)
     return True, f"{meta['seconds']} s"
+
+
+def run_config(nb: Path, profile: str, overrides: dict):
+    """The config a notebook invocation runs under (its room's, with the invocation's OVERRIDES); None for a notebook
+    without a room."""
+    from unlearnlib.papers import ROOMS, notebook_config
+
+    if nb.stem not in ROOMS:
+        return None
+    return notebook_config(nb.stem, profile, overrides.get("OVERRIDES") or {})
 
 
 def portable(path: Path) -> str:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import nbformat
@@ -22,6 +23,9 @@ from unlearnlib.setting import PROFILE_NAMES  # noqa: E402
 
 @dataclass(frozen=True)
 class DemoConfig:
+    # table fields, as a partial run's (headline_only, parts): not what a stored row holds, so a run with another
+    # value is the same config and carries the earlier run's files (unlearnlib.store.carry_unwritten)
+    TABLE_FIELDS: ClassVar[tuple[str, ...]] = ("fail", "hold_until", "tag")
     fail: bool = False  # fail on purpose
     hold_until: str = ""  # hold the run until this file exists (at most 5 minutes)
     tag: str = "a"  # written into the result
@@ -409,7 +413,7 @@ def test_notebook_03_headline_call_of_another_encoder_runs(tmp_path):
     """The paper profile's plan for notebook 03, a GPU call per encoder: a headline-only call of an encoder other than
     the base (-p SSL_METHODS '["simclr"]' -p HEADLINE_ONLY True) trains that encoder alone, writes Tables II-III and
     VII and the acceptance, and none of the base encoder's tables (it once stopped at the base encoder's missing
-    entry)."""
+    entry); its params.json records the config it ran under."""
     results = tmp_path / "results"
     assert run_all.main(["--profile", "smoke", "--results", str(results), "--only", "03",
                          "-p", "SSL_METHODS", '["simclr"]', "-p", "HEADLINE_ONLY", "True"]) == 0
@@ -418,6 +422,12 @@ def test_notebook_03_headline_call_of_another_encoder_runs(tmp_path):
     assert {"table2_3_ssl_methods.csv", "table7_supervised.csv", "acceptance.csv"} <= written
     assert not written & {"table4_ablation_full.csv", "table6_amount.csv", "table_retrained_encoder.csv", "tsne.png"}
     assert set(pd.read_csv(out / "table2_3_ssl_methods.csv").ssl) == {"simclr"}
+    from unlearnlib.papers import notebook_config
+    from unlearnlib.store import config_fingerprint
+
+    params = json.loads((out / "params.json").read_text())  # the config a later partial run's carry-over checks
+    cfg = notebook_config("03_contrastive_unlearning", "smoke", {"ssl_methods": ["simclr"], "headline_only": True})
+    assert params["config_fingerprint"] == config_fingerprint(cfg)[0] and params["config"]["ssl_epochs"] == cfg.ssl_epochs
 
 
 def test_notebook_02_split_runs_add_up(tmp_path):

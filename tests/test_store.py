@@ -370,6 +370,32 @@ def test_nothing_is_carried_from_a_view_of_another_config(tmp_path):
     assert carry_unwritten(final, same) == ["figure.png"]
 
 
+def test_a_partial_run_carries_nothing_from_a_run_of_another_config(tmp_path):
+    """A run that stores no rows (notebook 03's ablation alone) under another config than the published view's gets
+    nothing of it (the index test cannot see it: no table in both indexes): run_all records each run's config in
+    params.json, and carry-over compares it as the store does. Another seed, or a config that gained a field at its
+    default since, is the same config and carries the earlier files."""
+    from unlearnlib.store import carry_unwritten, config_fingerprint
+
+    def view(folder, cfg, extra=None):
+        folder.mkdir(parents=True)
+        (folder / "params.json").write_text(json.dumps({"config": config_fingerprint(cfg)[1]}))
+        for name, text in (extra or {}).items():
+            (folder / name).write_text(text)
+
+    final = tmp_path / "nb"
+    view(final, Runs(seeds=(0,)), {"table4.csv": "seed 0's ablation"})
+    other = Runs(lr=0.2, seeds=(1,))
+    view(tmp_path / "a", other)
+    assert carry_unwritten(final, tmp_path / "a", other) == [] and not (tmp_path / "a" / "table4.csv").exists()
+    view(tmp_path / "b", Runs(seeds=(1,)))
+    assert carry_unwritten(final, tmp_path / "b", Runs(seeds=(1,))) == ["table4.csv"]
+    view(tmp_path / "c", RunsLater(seeds=(2,)))
+    assert carry_unwritten(final, tmp_path / "c", RunsLater(seeds=(2,))) == ["table4.csv"]
+    view(tmp_path / "d", other)  # without a config to compare (a caller passing none): the index test alone
+    assert carry_unwritten(final, tmp_path / "d") == ["table4.csv"]
+
+
 def _store_seeds(args):
     """A writer process of the test below: its own view folder, the shared store (STORE_ENV), a run of seeds."""
     import os

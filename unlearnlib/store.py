@@ -671,7 +671,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def carry_unwritten(final: Path, staging: Path) -> list[str]:
+def same_config(cfg, stored: dict) -> bool:
+    """Whether a config recorded as `config_fingerprint(...)[1]` (a published run's params.json "config") is `cfg`'s
+    as the row store reads it: the same fingerprint once seed, row and table fields are left out, fields added to the
+    code since at the value their absence meant (`as_stored`)."""
+    fp, config = config_fingerprint(cfg)
+    skip = _skipped(cfg)
+    theirs = _fingerprint(stored, skip)
+    return theirs == fp or theirs == _fingerprint(as_stored(config, stored, config_defaults(cfg)), skip)
+
+
+def carry_unwritten(final: Path, staging: Path, cfg=None) -> list[str]:
     """Copy into the finished run's `staging` folder what the earlier view `final` holds and this run did not write,
     and return the carried files' relative paths.
 
@@ -679,9 +689,17 @@ def carry_unwritten(final: Path, staging: Path) -> list[str]:
     earlier run computed; each carried table keeps its .meta.json. Never carried: the earlier run's logs, and the
     Markdown twin or .meta.json of a table whose CSV this run wrote (`save_table(markdown=False)` writes a CSV without
     a twin). The view's index of stored rows merges: this run's entries, then the earlier ones for tables this run
-    did not store. Nothing is carried when the earlier view shows another config's rows (a table of both indexes from
-    another rows file, i.e. another config's): its tables are of that config."""
+    did not store. Nothing is carried when the earlier view is of another config: its params.json records a config
+    (run_all writes it) that is not `cfg`'s (`same_config`), or, for a view published before params.json named its
+    config, a table of both indexes comes from another rows file (another config's). A run that stores no rows (a
+    notebook 03 run of its ablation alone) is checked by the first test only."""
     if not final.is_dir():
+        return []
+    old_params = final / "params.json"
+    recorded = json.loads(old_params.read_text()).get("config") if old_params.exists() else None
+    if cfg is not None and isinstance(recorded, dict) and not same_config(cfg, recorded):
+        print(f"  the earlier view was of another config (its params.json's config is not this run's "
+              f"{config_fingerprint(cfg)[0]}): nothing carried")
         return []
     old_index = json.loads((final / INDEX).read_text()) if (final / INDEX).exists() else {}
     new_index = json.loads((staging / INDEX).read_text()) if (staging / INDEX).exists() else {}
