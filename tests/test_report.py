@@ -622,9 +622,18 @@ def test_the_beyond_sweep_rule_keeps_the_references_value_unless_a_point_beats_i
 def test_the_beyond_tables_wait_until_every_choice_of_the_rule_is_in_the_presets(tmp_path, monkeypatch):
     """dau.beyond_unadopted (the cpu queue's gate before notebook 02's beyond table and notebook 04 with the five):
     a method swept on fewer than 3 seeds of both schemes waits; a choice of the reference's own value passes while
-    the preset keeps it; a chosen other point waits until its preset holds it."""
+    the preset keeps it; a chosen other point waits until its preset holds it. The presets as they were before the
+    cpu adoption (2026-12-06): the references' values, l1-sparse at 5e-4."""
     from unlearnlib import methods
 
+    real = methods.preset_config
+    before = {"salun": {"threshold": 0.5, "lr": 0.013}, "scrub": {"max_steps": 1}, "ssd": {"alpha": 10.0, "lam": 1.0},
+              "l1_sparse": {"alpha": 5e-4}}
+
+    def unadopted(name, profile, **kw):
+        return replace(real(name, profile, **kw), **before.get(name, {}))
+
+    monkeypatch.setattr(methods, "preset_config", unadopted)
     sweeps = tmp_path / "cpu" / "02_sweeps"
     assert "no beyond sweep at cpu" in dau.beyond_unadopted(tmp_path, "cpu")[0]
     points = {"salun": ({"threshold": 0.5, "lr": 0.013}, {"threshold": 0.3, "lr": 0.013}),
@@ -644,10 +653,18 @@ def test_the_beyond_tables_wait_until_every_choice_of_the_rule_is_in_the_presets
                                                 for p, disp in zip(ps, (3.0, 1.0) if m == "l1_sparse" else (1.0, 3.0))])
     assert dau.beyond_unadopted(tmp_path, "cpu") == [
         "l1_sparse: the rule chose {'alpha': 0.0001}, not in its cpu preset (unlearnlib/methods/l1_sparse.py)"]
-    real = methods.preset_config
-    monkeypatch.setattr(methods, "preset_config", lambda name, profile, **kw: replace(real(name, profile, **kw), alpha=1e-4)
-                        if name == "l1_sparse" else real(name, profile, **kw))
+    monkeypatch.setattr(methods, "preset_config", lambda name, profile, **kw: replace(unadopted(name, profile, **kw),
+                        alpha=1e-4) if name == "l1_sparse" else unadopted(name, profile, **kw))
     assert dau.beyond_unadopted(tmp_path, "cpu") == []
+
+
+def test_the_cpu_presets_hold_the_committed_sweeps_choices():
+    """The committed beyond sweeps (three seeds of both schemes) and the cpu presets agree: every point the rule
+    chooses is in its method's cpu preset (adopted 2026-12-06), so a preset changed without a sweep behind it fails."""
+    root = Path(__file__).resolve().parents[1] / "results"
+    assert dau.beyond_unadopted(root, "cpu") == []
+    chosen = dau.beyond_sweep(root, "cpu")
+    assert set(chosen[chosen.chosen].method) == set(dau.BEYOND_REFERENCE)
 
 
 def test_the_class_claim_judges_a_notebooks_rows_in_memory():
