@@ -83,8 +83,8 @@ def scrub_lr(cfg: ScrubConfig, epoch: int) -> float:
 # cpu: FT's budget, 2 epochs (each a retain pass) against the original's 12; max_steps 2, a max pass in both, chosen
 # over the reference's share (1 of 2) by the validation-scored sweep results/cpu/02_sweeps/README.md sets out (three
 # seeds of both schemes, 2026-12-06: mean Avg. Disparity 3.13 against 9.11, d 5.97 +- 0.05; class-wise it forgets,
-# while in random forgetting no max_steps of the grid moves the model). smoke and quick: the small-scale values (their forget sets are the size
-# of the authors' small requests).
+# while in random forgetting no max_steps of the grid moves the model). smoke and quick: the small-scale values
+# (their forget sets are the size of the authors' small requests).
 PRESETS = {"cpu": {"epochs": 2, "max_steps": 2}, "quick": SMALL_SCALE, "smoke": SMALL_SCALE}
 
 
