@@ -222,7 +222,7 @@ def _file(out, table: str, cfg) -> tuple[Path, str, dict]:
             sides.append((side, stored))
     defaults = config_defaults(cfg) if sides else {}
     for side, stored in sides:
-        if _fingerprint(stored, skip) == _fingerprint(as_stored(config, stored, defaults), skip):
+        if _matches_as_stored(config, stored, defaults, skip):
             return side.with_suffix(".csv"), fp, config
     # rows stored before this notebook's config resolved its methods (notebook 01's before 2026-12-05) were keyed by
     # the config's own fields, the overrides among them: they match a config whose own fields (new ones at their
@@ -234,9 +234,15 @@ def _file(out, table: str, cfg) -> tuple[Path, str, dict]:
         plain = replace(cfg, method_overrides={}) if getattr(cfg, "method_overrides", None) else cfg
         own = _as_dict(plain if _as_dict(plain) == config else cfg, resolved=False)
         for side, stored in legacy:
-            if _fingerprint(stored, skip) == _fingerprint(as_stored(own, stored, defaults), skip):
+            if _matches_as_stored(own, stored, defaults, skip):
                 return side.with_suffix(".csv"), fp, config
     return folder / f"{fp}.csv", fp, config
+
+
+def _matches_as_stored(config: dict, stored: dict, defaults: dict, skip) -> bool:
+    """Whether `stored` is `config` once the fields the stored config predates are dropped where they hold what its
+    absence meant (`as_stored`), seed, row and table fields (`skip`) aside."""
+    return _fingerprint(stored, skip) == _fingerprint(as_stored(config, stored, defaults), skip)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -677,8 +683,7 @@ def same_config(cfg, stored: dict) -> bool:
     code since at the value their absence meant (`as_stored`)."""
     fp, config = config_fingerprint(cfg)
     skip = _skipped(cfg)
-    theirs = _fingerprint(stored, skip)
-    return theirs == fp or theirs == _fingerprint(as_stored(config, stored, config_defaults(cfg)), skip)
+    return _fingerprint(stored, skip) == fp or _matches_as_stored(config, stored, config_defaults(cfg), skip)
 
 
 def carry_unwritten(final: Path, staging: Path, cfg=None) -> list[str]:
