@@ -24,9 +24,11 @@ unknown name, a value that does not parse or has the wrong type, or `-p PROFILE`
 --profile stops the run with a message naming the problem.
 
 Each notebook runs in a staging folder; only when it succeeds does it replace
-results/<profile>/<notebook>/ (with the executed notebook, its CSV/PNG and params.json); the files of the
-earlier published run that this run did not write (another scheme's or seed's tables, figures) are kept, and
-params.json lists them under "carried".
+results/<profile>/<notebook>/ (with the executed notebook, its CSV/PNG and params.json). The notebooks draw their
+tables and figures from the row store (results/<profile>/store/), so a run of one seed, scheme or part still
+publishes the whole view; the files of the earlier published run of the same config that this run did not write
+(the split files of other seeds, tables published before their rows were stored) are kept, and params.json lists
+them under "carried".
 A failing notebook leaves earlier results untouched, is kept in <notebook>.failed/, and
 is reported with its failing cell; the exit status is then non-zero. The kernel's own messages
 go to kernel.log in the notebook's results folder.

@@ -181,3 +181,22 @@ def test_the_vulnerability_figure_keeps_its_legend_off_the_curves(tmp_path):
     renderer = fig.canvas.get_renderer()
     assert legend.get_window_extent(renderer).y1 < left.get_window_extent(renderer).y0  # below the panel
     assert "seed 3: one seed" in fig._suptitle.get_text() and "boxes span the quartiles" in fig._suptitle.get_text()
+
+
+def test_images_stored_as_rows_come_back_for_their_figure(tmp_path):
+    """image_rows / images_of: notebook 01's inversions go through the row store (a CSV) and come back, keyed by
+    their (method, epoch) as strings, in their shape, to 4 significant digits; an RGB image keeps its channels."""
+    import numpy as np
+
+    from unlearnlib.results import image_rows, images_of
+
+    rng = np.random.default_rng(0)
+    images = {("amnesiac", "0'"): rng.random((8, 8, 1), dtype=np.float32), ("naive_retrain", 1): rng.random((4, 4, 3))}
+    path = tmp_path / "rows.csv"
+    image_rows(images, ("method", "epoch")).to_csv(path, index=False)
+    back = images_of(pd.read_csv(path), ("method", "epoch"))
+    assert set(back) == {("amnesiac", "0'"), ("naive_retrain", "1")}
+    assert back[("naive_retrain", "1")].shape == (4, 4, 3)
+    for (m, e), img in images.items():
+        np.testing.assert_allclose(back[(m, str(e))], img, rtol=5e-4)
+        assert not np.array_equal(back[(m, str(e))], np.zeros_like(img))

@@ -389,24 +389,61 @@ def test_prepare_only_injects_parameters(tmp_path):
 
 def test_notebook_03_runs_only_the_parts_asked(tmp_path):
     """-p PARTS '["amounts"]' (a cpu seed's other tables split over sessions): notebook 03 trains only the base
-    encoder, writes Table VI naming that encoder's weights, and nothing of the other parts, so that run_all keeps the
-    earlier run's Tables II-III, VII, the acceptance and the figures."""
+    encoder, stores Table VI's rows naming that encoder's weights, and computes nothing of the other parts. Its view
+    comes from the store, not from the last run: a later run of seed 1 stores seed 1's rows beside seed 0's, and the
+    view goes on showing seed 0's, carried from nowhere."""
     results = tmp_path / "results"
-    assert run_all.main(["--profile", "smoke", "--results", str(results), "--only", "03",
-                         "-p", "PARTS", '["amounts"]']) == 0
+    run = ["--profile", "smoke", "--results", str(results), "--only", "03", "-p", "PARTS", '["amounts"]']
+    assert run_all.main(run) == 0
     out = results / "smoke" / "03_contrastive_unlearning"
     written = {p.name for p in out.iterdir()}
-    assert {"table6_amount.csv", "table6_amount.meta.json", "params.json"} <= written
+    assert {"table6_amount.csv", "table6_amount.meta.json", "params.json", "rows.json"} <= written
     for part_of_another in ("table2_3_ssl_methods.csv", "table7_supervised.csv", "table4_ablation_full.csv",
                             "table_retrained_encoder.csv", "acceptance.csv", "distributions.png", "distributions_summary.csv",
-                            "tsne.png", "rows.json"):
+                            "tsne.png"):
         assert part_of_another not in written
     meta = json.loads((out / "table6_amount.meta.json").read_text())
-    assert meta["ssl"] == "moco" and len(meta["encoder_weights"]) == 20
+    assert meta["ssl"] == "moco" and len(meta["encoder_weights"]) == 20 and meta["seeds"] == [0]
     nb = nbformat.read(out / "03_contrastive_unlearning.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "parts ['amounts']" in printed
     assert "moco:" in printed and "simclr:" not in printed and "byol:" not in printed  # only the base encoder trained
+    seed0 = (out / "table6_amount.csv").read_text()
+    assert run_all.main(run + ["-p", "SEED", "1"]) == 0
+    assert json.loads((out / "table6_amount.meta.json").read_text())["seeds"] == [0]
+    assert (out / "table6_amount.csv").read_text() == seed0
+    assert "table6_amount.csv" not in json.loads((out / "params.json").read_text()).get("carried", [])
+    store = results / "smoke" / "store" / "03_contrastive_unlearning" / "table6_amount"
+    stored = pd.concat(pd.read_csv(p) for p in store.glob("*.csv") if not p.name.endswith(".replaced.csv"))
+    assert sorted(set(stored.seed)) == [0, 1] and set(stored.ssl) == {"moco"}
+    assert not stored[stored.seed == 1].drop(columns=["seed", "_commit", "_device", "_time_utc"]).reset_index(drop=True).equals(
+        stored[stored.seed == 0].drop(columns=["seed", "_commit", "_device", "_time_utc"]).reset_index(drop=True)), "seed 1 ran"
+
+
+def test_notebook_01_views_come_from_the_store_whichever_seed_ran_last(tmp_path):
+    """Notebook 01 at smoke, seed 0 whole, then seed 1 headline-only (-p SEED 1 -p HEADLINE_ONLY True): Table 1's
+    seeds merge, and every table of one run (the curve over epochs and its inversions, the batches-removed curve,
+    table_methods, the record's cost, the attack's quality, Table 1's own view) still shows seed 0's stored rows,
+    drawn from the store, none carried from the earlier folder; the acceptance reads the same rows."""
+    results = tmp_path / "results"
+    run = ["--profile", "smoke", "--results", str(results), "--only", "01"]
+    assert run_all.main(run) == 0
+    out = results / "smoke" / "01_amnesiac_unlearning"
+    of_one_run = ("accuracy_over_epochs", "batches_removed", "table_methods", "amnesiac_record_cost",
+                  "shadow_attack_quality", "table1_mia_recall")
+    first = {t: (out / f"{t}.csv").read_text() for t in of_one_run}
+    acceptance = pd.read_csv(out / "acceptance.csv")
+    assert run_all.main(run + ["-p", "SEED", "1", "-p", "HEADLINE_ONLY", "True"]) == 0
+    for t in of_one_run:
+        assert (out / f"{t}.csv").read_text() == first[t], t
+        assert json.loads((out / f"{t}.meta.json").read_text())["seeds"] == [0], t
+    params = json.loads((out / "params.json").read_text())
+    assert not {f"{t}.csv" for t in of_one_run} & set(params.get("carried", [])), "drawn from the store, not carried"
+    assert {"inversion_grid.png", "inversion_variants.png", "accuracy_over_epochs.png"} <= {p.name for p in out.iterdir()}
+    assert json.loads((out / "table1_mia_recall_seeds.meta.json").read_text())["seeds"] == [0, 1]
+    assert json.loads((out / "rows.json").read_text())["inversion_grid"]["seeds"] == [0]
+    again = pd.read_csv(out / "acceptance.csv")  # Table 1's claims read both seeds now; the curve's, seed 0's as before
+    assert set(again.claim) == set(acceptance.claim) and (again.verdict != "not run").all()
 
 
 def test_notebook_03_headline_call_of_another_encoder_runs(tmp_path):

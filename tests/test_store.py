@@ -266,6 +266,36 @@ def test_notebook_01_rows_are_keyed_by_the_fields_acting_on_table_1(tmp_path):
     _, seeds, others = merged(out, "t", cfg)
     assert seeds == [0, 1] and not others
 
+    # its tables of one run are keyed by the table fields acting on them (TABLE_KEYS): the inversions by their
+    # settings, the batches-removed curve by its requests; Table 1 and table_methods by none of them
+    for table, acting in (("inversion_grid", {"inversion_steps": 10}), ("accuracy_over_epochs", {"judge": False}),
+                          ("batches_removed", {"repeats": 1}), ("amnesiac_record_cost", {"request_sizes": (2,)})):
+        a = save_rows(out, table, cfg, 0, rows(1.0))
+        assert save_rows(out, table, replace(cfg, **acting), 0, rows(5.0)) != a, (table, acting)
+        assert merged(out, table, cfg)[0].x.tolist() == [1.0, 2.0], "the other setting's rows sit apart"
+    assert save_rows(out, "table_methods", cfg, 0, rows(1.0)) == save_rows(out, "table_methods", other_tables, 1, rows(1.0))
+
+
+def test_a_table_of_one_run_shows_its_first_seed_whichever_run_came_last(tmp_path):
+    """first_seed_view: a table of one run (notebook 03's ablation, notebook 01's curves) shows the stored rows of
+    the smallest seed of this config, on the `where` values asked (notebook 03's base encoder), whatever order the
+    invocations ran in; the view's index names that seed; nothing stored: (empty, None)."""
+    from unlearnlib.store import first_seed, first_seed_view
+
+    out = tmp_path / "nb"
+    assert first_seed_view(out, "t", Cfg(), ssl="moco")[1] is None
+    for seed, ssl, v in ((2, "moco", 2.0), (1, "moco", 1.0), (0, "byol", 9.0), (3, "moco", 3.0)):
+        save_rows(out, "t", Cfg(), seed, rows(v).assign(ssl=ssl))
+        shown, first = first_seed_view(out, "t", Cfg(), ssl="moco")
+        assert first == (2 if seed == 2 else 1) and list(shown.columns) == ["method", "x"]
+        assert shown.x.tolist() == [first * 1.0, first * 2.0]
+        assert json.loads((out / "rows.json").read_text())["t"]["seeds"] == [first]
+    assert first_seed_view(out, "t", Cfg(), ssl="simclr")[1] is None
+    assert first_seed_view(out, "t", Cfg(lr=0.3), ssl="moco")[1] is None, "another config's rows are not shown"
+    every = merged(out, "t", Cfg())[0]
+    assert first_seed(every, by=["ssl"]).groupby("ssl").x.min().to_dict() == {"byol": 9.0, "moco": 1.0}
+    assert first_seed(every).x.tolist() == [9.0, 18.0] and "seed" not in first_seed(every)
+
 
 @dataclass(frozen=True)
 class MethodCfg:

@@ -161,6 +161,25 @@ def image_grid(images: dict, rows: list, cols: list, title: str = "", cell: floa
     return fig
 
 
+def image_rows(images: dict, names: tuple[str, str]) -> pd.DataFrame:
+    """Images keyed by pairs (image_grid's (row, col) -> (H, W, C) floats in [0, 1]) as table rows a row store holds:
+    the pair in the columns `names`, the image's `shape` ("H W C") and its `pixels` (space-separated, 4 significant
+    digits: more than a figure shows). `images_of` reads them back."""
+    import numpy as np
+
+    return pd.DataFrame([{names[0]: a, names[1]: b, "shape": " ".join(map(str, np.shape(img))),
+                          "pixels": " ".join(f"{v:.4g}" for v in np.asarray(img, dtype=float).ravel())}
+                         for (a, b), img in images.items()])
+
+
+def images_of(rows: pd.DataFrame, names: tuple[str, str]) -> dict:
+    """The images `image_rows` stored, keyed by the pair of columns `names` (as strings, as a CSV reads them back)."""
+    import numpy as np
+
+    return {(str(r[names[0]]), str(r[names[1]])): np.array(r["pixels"].split(), dtype=np.float32).reshape(
+        [int(n) for n in r["shape"].split()]) for _, r in rows.iterrows()}
+
+
 # an absolute path of a machine: "/" after a quote, space, bracket or line start (not inside a relative path or URL)
 ABSOLUTE_PATH = re.compile(r"(?<![\w.:/<>-])/(?:work|root|tmp|home|opt|mnt|Users|var|srv|usr|private|data)/[\w.-]")
 RECORDED = {".json", ".md", ".csv", ".ipynb", ".txt"}  # what runs write; README.md and NOTES.md are written by hand

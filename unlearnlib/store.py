@@ -16,9 +16,9 @@ every other key's rows as they are. So
     python run_all.py --profile cpu --only 02 -p SEEDS '[0]' -p SPARSITIES '[0.95]'
 
 end with one table of seeds 0-2 dense and seed 0 sparse. The fingerprint covers the config less its seed fields, its
-row fields (`ROW_FIELDS`) and its table fields (`TABLE_FIELDS`, fields no stored row depends on: which tables a run
-makes, e.g. notebook 03's parts, and what its tables outside the store hold, e.g. notebook 01's inversion steps):
-rows of another config sit in another file, never merged with this config's and never deleted. A field added to a
+row fields (`ROW_FIELDS`) and its table fields (`TABLE_FIELDS`, fields its per-seed tables do not depend on: which
+tables a run makes, e.g. notebook 03's parts, and what its tables of one run hold, e.g. notebook 01's inversion
+steps, which key those tables alone: `TABLE_KEYS`): rows of another config sit in another file, never merged with this config's and never deleted. A field added to a
 notebook's config, or to one of its methods' configs, after rows were stored does not part them from this config
 while it holds its default (`as_stored`): the default must keep the behaviour that computed them, or the field
 declares the value its absence meant (`config.scoped(absent=...)`), and rows stored without it are read as that
@@ -77,9 +77,12 @@ def row_fields(cfg) -> dict[str, str]:
     return dict(getattr(cfg, "ROW_FIELDS", {}) or {})
 
 
-def _skipped(cfg) -> set[str]:
-    """Fields left out of the fingerprint besides the seed fields: row fields and table fields."""
-    return set(row_fields(cfg)) | set(getattr(cfg, "TABLE_FIELDS", ()) or ())
+def _skipped(cfg, table: str | None = None) -> set[str]:
+    """Fields left out of the fingerprint besides the seed fields: row fields and table fields, but for `table` the
+    table fields its rows depend on (the config's `TABLE_KEYS`: notebook 01's inversion settings key its stored
+    inversions, though not its Table 1)."""
+    keys = set((getattr(cfg, "TABLE_KEYS", None) or {}).get(table, ())) if table else set()
+    return set(row_fields(cfg)) | (set(getattr(cfg, "TABLE_FIELDS", ()) or ()) - keys)
 
 
 def _fingerprint(config: dict, skip) -> str:
@@ -207,9 +210,10 @@ def _file(out, table: str, cfg) -> tuple[Path, str, dict]:
     """(this config's rows file of `table`, fingerprint, config): the file whose stored config has this config's
     fingerprint as this code computes it (a file named by an older code's fingerprint still matches), once the
     fields the stored config predates are dropped where they hold their defaults (`as_stored`)."""
-    fp, config = config_fingerprint(cfg)
+    config = _as_dict(cfg)
+    skip = _skipped(cfg, table)
+    fp = _fingerprint(config, skip)
     folder = _table_dir(out, table)
-    skip = _skipped(cfg)
     sides = []
     for side in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
@@ -395,7 +399,7 @@ def _lent(table: str, cfg, path: Path, own: pd.DataFrame | None) -> Lent:
     if not files:
         return lent
     _, config = config_fingerprint(cfg)
-    defaults, skip = config_defaults(cfg), _skipped(cfg)  # (as_stored's: the methods' fields' too)
+    defaults, skip = config_defaults(cfg), _skipped(cfg, table)  # (as_stored's: the methods' fields' too)
     group_cols = ["seed", *cols]
     own_groups = set(_keys(own, [c for c in group_cols if c in own])) if own is not None and len(own) else set()
     method_of = (lambda df: df["method"]) if fixed is None else (lambda df: pd.Series(fixed, index=df.index))
@@ -608,6 +612,33 @@ def view_seeds(folder: Path) -> list[int]:
 
 
 # ---------------------------------------------------------------- tables over seeds
+
+def first_seed(rows: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
+    """The rows of the smallest seed (of each group of `by`, e.g. notebook 03's SSL method), without the seed column:
+    a per-seed table as its view shows one run of it, the same whichever invocation ran last."""
+    if not len(rows):
+        return rows
+    first = rows.groupby(list(by), sort=False).seed.transform("min") if by else rows.seed.min()
+    return rows[rows.seed == first].drop(columns="seed").reset_index(drop=True)
+
+
+def first_seed_view(out: str | Path, table: str, cfg, **where) -> tuple[pd.DataFrame, int | None]:
+    """A table of one run (notebook 03's ablation, amounts, retrained encoder and figures' rows) as the view `out`
+    shows it: the stored rows of `table` under this config of the smallest seed whose rows hold the `where` values
+    (notebook 03's base encoder: ssl="moco"), without the seed and `where` columns; the view's index records that
+    seed. (empty frame, None) when no stored row matches. So the view is the same whichever invocation ran last, and
+    none is carried from an earlier view: a run of seed 1 with every part stores its rows beside seed 0's, and the
+    view goes on showing seed 0's."""
+    path, fp, _ = _file(out, table, cfg)
+    rows = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    for col, value in where.items():
+        rows = rows[rows[col] == value] if col in rows else rows.iloc[0:0]
+    if not len(rows):
+        return pd.DataFrame(), None
+    seed = int(rows.seed.min())
+    _index(out, table, path, fp, [seed])
+    return first_seed(drop_provenance(rows[rows.seed == seed]).drop(columns=list(where))), seed
+
 
 def mean_sd(rows: pd.DataFrame, by: Sequence[str], cols: Sequence[str], seed_col: str = "seed") -> pd.DataFrame:
     """Per group of `by`: each column's mean, its standard deviation over seeds (`<col>_sd`, ddof 1; NaN for

@@ -39,12 +39,20 @@ class AmnesiacMLConfig(Setting):
     followed epoch by epoch; shadow-model MIA (Table 1), model inversion, test accuracy against the share of batches
     removed."""
 
-    # fields that do not act on a stored row (Table 1's recalls): which tables a run makes, and what its tables outside
-    # the row store hold (the inversions and their judge, the batches-removed curve's requests). Checked: the smoke
+    # fields that do not act on Table 1's recalls: which tables a run makes, and what its tables of one run hold (the
+    # inversions and their judge, the batches-removed curve's requests: keyed by TABLE_KEYS). Checked: the smoke
     # profile's Table 1 is the same to the digit with other inversion steps and variant, no judge, other requests
     # (whose recording retrains the original: its cache key holds them)
     TABLE_FIELDS: ClassVar[tuple[str, ...]] = ("headline_only", "judge", "inversion", "inversion_steps", "request_sizes",
                                                "repeats")
+    # the table fields that key a table of one run's stored rows (the figures' rows; unlearnlib.store._skipped): its
+    # inversions by their settings and judge, the record's cost and the batches-removed curve by their requests
+    TABLE_KEYS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "accuracy_over_epochs": ("judge", "inversion", "inversion_steps"),
+        "inversion_grid": ("inversion", "inversion_steps"),
+        "inversion_variants": ("inversion_steps",),
+        "amnesiac_record_cost": ("request_sizes", "repeats"),
+        "batches_removed": ("request_sizes", "repeats")}
 
     train: TrainConfig = AMNESIAC_TRAIN  # the original's schedule (also the shadows' and retrain's)
     target_class: int | None = None  # class forgotten; None: the paper's, CIFAR-100 class 81, else 3 (their MNIST digit)
@@ -69,7 +77,7 @@ class AmnesiacMLConfig(Setting):
     inversion: str = "paper"  # paper: their inversion notebook | project: this project's earlier variant
     inversion_steps: int = 1000  # model-inversion iterations (their inversion notebook's num_iters = 1000)
     # True: only the headline table (Table 1's recalls over seeds), e.g. another seed's rows (-p SEED 1 -p HEADLINE_ONLY
-    # True): no retrain from scratch, no inversion variants, no figures; run_all keeps those of the run that made them
+    # True): no retrain from scratch, no inversions, no figures; the view shows those of the first seed stored
     headline_only: bool = False
     seed: int = 0  # split, training, shadow and attack seed
     # per-method field overrides on top of the protocol (method_config), e.g. {"random_label": {"lr": 0.01}}; run_all's
@@ -161,7 +169,7 @@ def _amnesiac_rows(r) -> pd.DataFrame | None:
 
 def _attack_auc(r, rows: pd.DataFrame | None = None) -> float | None:
     """The shadow attack's AUC on the original: the mean over the seeds of `rows` (Table 1's per-seed rows from
-    `Results.seed_rows`, which carry it), else the last run's shadow_attack_quality table (one seed)."""
+    `Results.seed_rows`, which carry it), else the shadow_attack_quality table (one seed, the first stored)."""
     if rows is not None and "attack_auc" in rows and rows.attack_auc.notna().any():
         return float(rows.groupby("seed").attack_auc.first().mean())
     q = r.table("shadow_attack_quality")
@@ -231,7 +239,7 @@ def amnesiac_test_acc(r) -> Outcome | None:
     removed = f"{share:.2f} % of the training batches removed (the paper: under 1 %); " if share is not None else ""
     return Outcome(f"{removed}test accuracy (other classes) {before:.2f} -> {after:.2f} % right after the removal, while the "
                    f"forgotten class's accuracy went {f0:.2f} -> {f1:.2f} % ({'forgotten' if forgot else 'not forgotten'}); "
-                   f"{fmt(repaired)} % after one repair epoch, which does not count (one seed: the last full run's)",
+                   f"{fmt(repaired)} % after one repair epoch, which does not count (one seed, the first stored)",
                    verdict, r.where("accuracy_over_epochs"))
 
 

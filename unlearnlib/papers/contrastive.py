@@ -47,7 +47,8 @@ CONTRASTIVE_PARTS = ("headline", "ablation", "amounts", "retrained", "figures")
 class ContrastiveConfig(MethodsRun):
     """Notebook 03: gradient-penalty unlearning of SSL encoders and a supervised model (Tables II-VII)."""
 
-    # which tables run, and on which encoder the tables outside the row store start: not what a stored row holds
+    # which tables run, and on which encoder the tables of one run start (their rows name it: an ssl column): not
+    # what a stored row holds
     TABLE_FIELDS: ClassVar[tuple[str, ...]] = ("headline_only", "parts", "base_ssl")
     # which rows a run makes, not what a row holds: Tables II-III's rows are keyed by (seed, SSL method), so calls of
     # one SSL method each (-p SSL_METHODS '["moco"]', then '["simclr"]', ...: the paper profile's plan, one encoder
@@ -83,13 +84,13 @@ class ContrastiveConfig(MethodsRun):
     methods: tuple[str, ...] = ("gradient_penalty",)
     views: int = 10  # EncoderMI augmented views per image
     augment: Augment | None = None  # SSL views; None: ssl.default_augment(dataset) (mild for digits and MNIST)
-    # True: only the headline tables (II-III, VII), e.g. another seed's rows (-p SEED 1 -p HEADLINE_ONLY True); run_all
-    # keeps the other tables and figures of the run that made them
+    # True: only the headline tables (II-III, VII), e.g. another seed's rows (-p SEED 1 -p HEADLINE_ONLY True); the
+    # view shows the other tables and figures of the first seed stored (every table is drawn from the row store)
     headline_only: bool = False
     # the parts of the notebook a run makes, from CONTRASTIVE_PARTS; None: every part (only "headline" with
     # headline_only). A run without "headline" trains only the base encoder (base_ssl) and its Tables II-III
     # unlearning, which the other parts start from, so that one seed's other tables may be split over invocations
-    # (-p PARTS '["ablation"]', then '["amounts", "retrained", "figures"]'); run_all keeps what a run did not write
+    # (-p PARTS '["ablation"]', then '["amounts", "retrained", "figures"]'), each storing its rows
     parts: tuple[str, ...] | None = None
     seed: int = 0
 
@@ -271,7 +272,7 @@ def contrastive_ablation_attack(r) -> Outcome | None:
                 f"{SIGNAL_PCT} %), so no term can show an effect on it")
     gp_rows = ", ".join(f"{_terms(k)} {v:.2f}" for k, v in t.after_mia_acc_pct[gp_on].items())
     return Outcome(f"EncoderMI after, with GP: {gp_rows}; without GP, MNorm + MLoss {fmt(t.after_mia_acc_pct.get((1, 0, 1)))}"
-                   f" (before {fmt(before)}; one seed: the last run's){note}", verdict, r.where("table4_ablation_full"))
+                   f" (before {fmt(before)}; one seed, the first stored){note}", verdict, r.where("table4_ablation_full"))
 
 
 def contrastive_ablation_utility(r) -> Outcome | None:
@@ -289,7 +290,7 @@ def contrastive_ablation_utility(r) -> Outcome | None:
     before = float(t.before_knn_acc_pct.iloc[0]) if "before_knn_acc_pct" in t else None
     return Outcome(f"kNN accuracy after (before {fmt(before)}): GP {fmt(g((0, 1, 0)))} -> GP + MLoss {fmt(g((0, 1, 1)))}; "
                    f"MNorm + GP {fmt(g((1, 1, 0)))} -> all three {fmt(g((1, 1, 1)))}; MNorm alone {fmt(g((1, 0, 0)))}, "
-                   f"the lowest of {len(acc)} combinations: {'yes' if checks[2] else 'no'} (one seed: the last run's)",
+                   f"the lowest of {len(acc)} combinations: {'yes' if checks[2] else 'no'} (one seed, the first stored)",
                    verdict, r.where("table4_ablation_full"))
 
 
