@@ -48,6 +48,16 @@ def test_seeds_of_two_invocations_merge_and_another_config_is_kept_apart(tmp_pat
     assert raw._commit.notna().all() and raw._time_utc.notna().all() and raw._device.str.startswith("cpu").all()
 
 
+def test_stored_rows_take_the_column_order_of_the_rows_just_computed(tmp_path):
+    """A column the code added since rows were stored: the file takes the order of the rows just computed (a view
+    drawn from stored rows then lists its columns as the notebook computes them), and the old rows keep theirs."""
+    out = tmp_path / "nb"
+    save_rows(out, "t", Cfg(), 0, pd.DataFrame({"a": [1], "c": [3]}))
+    save_rows(out, "t", Cfg(), 1, pd.DataFrame({"a": [4], "b": [5], "c": [6]}))
+    table = merged(out, "t", Cfg())[0]
+    assert list(table.columns) == ["a", "b", "c", "seed"] and table.c.tolist() == [3, 6] and table.b.isna().tolist() == [True, False]
+
+
 def test_the_store_of_a_run_all_run_is_named_by_the_environment(tmp_path, monkeypatch):
     """run_all's staging folder is not the published view: $UNLEARNLIB_STORE names the notebook's store, and the
     index's path is relative to the profile's folder, so it holds once the staging folder is published."""

@@ -304,7 +304,9 @@ def _save_rows_locked(out, table: str, cfg, seed: int, rows: pd.DataFrame, devic
             log = path.with_suffix(".replaced.csv")
             gone = old[hit].assign(_replaced_utc=run["time_utc"])
             _write_csv(pd.concat([pd.read_csv(log), gone], ignore_index=True) if log.exists() else gone, log)
-        new = pd.concat([old[~hit], new], ignore_index=True)
+        # in the columns' order of the rows just computed (columns the code added since go where it puts them)
+        order = [*new.columns, *[c for c in old.columns if c not in new.columns]]
+        new = pd.concat([old[~hit], new], ignore_index=True)[order]
         side = json.loads(path.with_suffix(".json").read_text())
         for f in row_fields(cfg):  # every row-field value the stored rows cover
             config[f] = list(dict.fromkeys([*side["config"].get(f, []), *config.get(f, [])]))
