@@ -56,7 +56,7 @@ import pandas as pd
 
 from . import paths
 from .metrics import DISPARITY_COLUMNS, avg_disparity
-from .results import describe_run
+from .results import describe_run, save_table
 
 SEED_FIELDS = ("seed", "seeds")
 STORE_ENV = "UNLEARNLIB_STORE"
@@ -640,6 +640,30 @@ def first_seed_view(out: str | Path, table: str, cfg, **where) -> tuple[pd.DataF
     seed = int(rows.seed.min())
     _index(out, table, path, fp, [seed])
     return first_seed(drop_provenance(rows[rows.seed == seed]).drop(columns=list(where))), seed
+
+
+def show_first_seed(out: str | Path, table: str, cfg, meta: dict, *, where: dict | None = None, pop: Sequence[str] = (),
+                    run_only: Sequence[str] = (), save: bool = True, **save_kw) -> tuple[pd.DataFrame | None, int | None, dict]:
+    """(rows, seed, meta) of a table of one run as the view `out` shows it, whichever invocation computed it: the
+    stored rows of this config's first seed (`first_seed_view`, `where` its column values), saved as the view's
+    `table` (save=False: not saved, e.g. the images behind a figure) with `meta`, the seed shown and where its rows
+    were computed (`computed_on`); the columns `pop` go from the rows into the meta (their first row's value). Where
+    the seed shown is not this invocation's (cfg.seed), the meta leaves out `run_only`, this invocation's own
+    figures (notebook 01's original fit and judge), and says so. (None, None, {}) when no invocation of this config
+    has stored the table."""
+    rows, seed = first_seed_view(out, table, cfg, **(where or {}))
+    if seed is None:
+        return None, None, {}
+    mine = seed == getattr(cfg, "seed", None)
+    view_meta = {**{k: v for k, v in meta.items() if mine or k not in run_only}, "seeds": [seed],
+                 "rows_computed_on": computed_on(out, table), **{c: rows.pop(c).iloc[0] for c in pop if c in rows}}
+    if not mine:
+        view_meta["note"] = (f"seed {seed}'s rows, the first stored for this config (this invocation ran seed "
+                             f"{getattr(cfg, 'seed', '?')})" + (f"; this invocation's {list(run_only)} left out"
+                                                                 if run_only else ""))
+    if save:
+        save_table(rows, Path(out) / table, view_meta, **save_kw)
+    return rows, seed, view_meta
 
 
 def mean_sd(rows: pd.DataFrame, by: Sequence[str], cols: Sequence[str], seed_col: str = "seed") -> pd.DataFrame:
