@@ -18,11 +18,12 @@ every other key's rows as they are. So
 end with one table of seeds 0-2 dense and seed 0 sparse. The fingerprint covers the config less its seed fields, its
 row fields (`ROW_FIELDS`) and its table fields (`TABLE_FIELDS`, fields its per-seed tables do not depend on: which
 tables a run makes, e.g. notebook 03's parts, and what its tables of one run hold, e.g. notebook 01's inversion
-steps, which key those tables alone: `TABLE_KEYS`): rows of another config sit in another file, never merged with this config's and never deleted. A field added to a
-notebook's config, or to one of its methods' configs, after rows were stored does not part them from this config
-while it holds its default (`as_stored`): the default must keep the behaviour that computed them, or the field
-declares the value its absence meant (`config.scoped(absent=...)`), and rows stored without it are read as that
-value. (A field nested deeper, e.g. in retrain's TrainConfig, is compared as it is.)
+steps, which key those tables alone: `TABLE_KEYS`): rows of another config sit in another file, never merged with
+this config's and never deleted. A field added to a notebook's config, or to one of its methods' configs, after
+rows were stored does not part them from this config while it holds its default (`as_stored`): the default must
+keep the behaviour that computed them, or the field declares the value its absence meant
+(`config.scoped(absent=...)`), and rows stored without it are read as that value. (A field nested deeper, e.g. in
+retrain's TrainConfig, is compared as it is.)
 
 Tables a config names in `PER_METHOD` (notebook 02's) are keyed per method too: a (seed, setting) this config's file
 lacks is shown from other configs' files when each method the view lists there was computed under this config's
@@ -642,8 +643,9 @@ def first_seed_view(out: str | Path, table: str, cfg, **where) -> tuple[pd.DataF
     return first_seed(drop_provenance(rows[rows.seed == seed]).drop(columns=list(where))), seed
 
 
-def show_first_seed(out: str | Path, table: str, cfg, meta: dict, *, where: dict | None = None, pop: Sequence[str] = (),
-                    run_only: Sequence[str] = (), save: bool = True, **save_kw) -> tuple[pd.DataFrame | None, int | None, dict]:
+def show_first_seed(out: str | Path, table: str, cfg, meta: dict, *, where: dict | None = None,
+                    pop: Sequence[str] = (), run_only: Sequence[str] = (), save: bool = True,
+                    **save_kw) -> tuple[pd.DataFrame | None, int | None, dict]:
     """(rows, seed, meta) of a table of one run as the view `out` shows it, whichever invocation computed it: the
     stored rows of this config's first seed (`first_seed_view`, `where` its column values), saved as the view's
     `table` (save=False: not saved, e.g. the images behind a figure) with `meta`, the seed shown and where its rows
