@@ -113,12 +113,13 @@ def _as_dict(cfg, resolved: bool = True) -> dict:
     return json.loads(json.dumps({k: v for k, v in d.items() if k not in SEED_FIELDS}, sort_keys=True, default=str))
 
 
-def config_fingerprint(cfg) -> tuple[str, dict]:
-    """(fingerprint, dict) of a notebook config without its seed, row and table fields: what rows must share to be
-    one table. The dict keeps the row and table fields. A config that runs registered methods is keyed by each
-    method's resolved config, not by the overrides that led to it (`_as_dict`)."""
+def config_fingerprint(cfg, table: str | None = None) -> tuple[str, dict]:
+    """(fingerprint, dict) of a notebook config without its seed, row and table fields (for `table`, less the table
+    fields that key it: `TABLE_KEYS`): what rows must share to be one table. The dict keeps the row and table
+    fields. A config that runs registered methods is keyed by each method's resolved config, not by the overrides
+    that led to it (`_as_dict`)."""
     config = _as_dict(cfg)
-    return _fingerprint(config, _skipped(cfg)), config
+    return _fingerprint(config, _skipped(cfg, table)), config
 
 
 # ---------------------------------------------------------------- where
@@ -211,10 +212,9 @@ def _file(out, table: str, cfg) -> tuple[Path, str, dict]:
     """(this config's rows file of `table`, fingerprint, config): the file whose stored config has this config's
     fingerprint as this code computes it (a file named by an older code's fingerprint still matches), once the
     fields the stored config predates are dropped where they hold their defaults (`as_stored`)."""
-    config = _as_dict(cfg)
-    skip = _skipped(cfg, table)
-    fp = _fingerprint(config, skip)
+    fp, config = config_fingerprint(cfg, table)
     folder = _table_dir(out, table)
+    skip = _skipped(cfg, table)
     sides = []
     for side in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
@@ -640,7 +640,7 @@ def first_seed_view(out: str | Path, table: str, cfg, **where) -> tuple[pd.DataF
         return pd.DataFrame(), None
     seed = int(rows.seed.min())
     _index(out, table, path, fp, [seed])
-    return first_seed(drop_provenance(rows[rows.seed == seed]).drop(columns=list(where))), seed
+    return drop_provenance(rows[rows.seed == seed]).drop(columns=["seed", *where]).reset_index(drop=True), seed
 
 
 def show_first_seed(out: str | Path, table: str, cfg, meta: dict, *, where: dict | None = None,
