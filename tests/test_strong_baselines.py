@@ -70,6 +70,25 @@ def test_neggrad_plus_keeps_batchnorm_frozen_as_the_reference(digits, digits_dat
     assert not torch.equal(_flat(frozen), _flat(model))
 
 
+def test_neggrad_plus_lr_class_sets_the_class_wise_step_only(digits, digits_data):
+    """lr_class is the step of class-wise forgetting (the reference's 0.01 diverges there at cpu): a class-wise run with
+    lr_class x is the run with lr x; a random-forgetting run ignores it; a bad rate is refused when the config is built."""
+    from unlearnlib.config import ConfigError
+    model, split = _bn_cnn(digits_data, digits)
+    kw = dict(epochs=1, batch_size=128)
+    slow, _ = unlearn("neggrad_plus", model, split, digits_data, lr=0.05, lr_class=0.001, **kw)
+    same, _ = unlearn("neggrad_plus", model, split, digits_data, lr=0.001, **kw)
+    fast, _ = unlearn("neggrad_plus", model, split, digits_data, lr=0.05, **kw)
+    assert torch.equal(_flat(slow), _flat(same)) and not torch.equal(_flat(slow), _flat(fast))
+    rand = make_split(digits, "random", 0.1, val_size=100, seed=0)
+    a, _ = unlearn("neggrad_plus", model, rand, digits_data, lr=0.05, lr_class=0.001, **kw)
+    b, _ = unlearn("neggrad_plus", model, rand, digits_data, lr=0.05, **kw)
+    assert torch.equal(_flat(a), _flat(b))
+    for bad in (0.0, -0.01, float("nan")):
+        with pytest.raises(ConfigError, match="lr_class must be a finite positive"):
+            make_config("neggrad_plus", lr_class=bad)
+
+
 # ---------------------------------------------------------------- SCRUB
 
 def test_distill_kl_is_teacher_to_student_times_t_squared():

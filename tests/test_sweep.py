@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 
@@ -23,6 +24,19 @@ def test_sweep_writes_one_row_per_setting_with_retrain_as_reference(tmp_path):
     assert rows[1]["avg_disparity"] == 0
     # a 100x larger ascent step forgets more of the class
     assert rows[3]["ua_pct"] > rows[2]["ua_pct"]
+
+
+def test_a_diverging_grid_point_is_a_row_and_the_sweep_goes_on(tmp_path):
+    """A step so large the weights become non-finite is the grid's result at that point: its row says why, with no
+    metrics, and the next point still runs (NegGrad+'s class-wise rate sweep starts where the reference diverges)."""
+    out = tmp_path / "sweep.json"
+    assert main(["--profile", "smoke", "--scheme", "class", "--method", "grad_ascent", "--grid", "lr=1e30,1e-2",
+                 "--device", "cpu", "--out", str(out)]) == 0
+    d = json.loads(out.read_text())
+    rows = d["rows"]
+    assert d["meta"]["complete"] and [r["method"] for r in rows] == ["original", "retrain", "grad_ascent", "grad_ascent"]
+    assert "non-finite weights" in rows[2]["diverged"] and math.isnan(rows[2]["ua_pct"])
+    assert not isinstance(rows[3]["diverged"], str) and rows[3]["avg_disparity"] >= 0
 
 
 def test_grid_values_are_checked_against_the_method_config():

@@ -12,7 +12,9 @@ command run again keeps those grid points where its original and retrain rows co
 (`SweepJob`): in this process one after another, or as Ray tasks on a cluster with `--ray ADDRESS`
 (or RAY_ADDRESS; "local" starts a local instance; `pip install -e .[ray]`), the rows the same
 either way; an IU alpha grid stays one job, so F^{-1}v is computed once (below). Several --method/--grid pairs
-may be given: `--method fisher --grid alpha=1e-7,1e-6 --method influence --grid alpha=1,10`.
+may be given: `--method fisher --grid alpha=1e-7,1e-6 --method influence --grid alpha=1,10`. A grid point whose
+weights diverge (the method's non-finite check) is a row of its own, its metrics empty and `diverged` saying why;
+the other points run on.
 
 Scoring (--score): "validation" (the default) never looks at the test set: the validation set is halved,
 the methods see one half (DAU's non-members) and the other plays the test set for TA and the SVC
@@ -105,9 +107,12 @@ def run_sweep_job(job: SweepJob) -> list[dict]:
         with ThreadPoolExecutor(max_workers=4) as pool, (reuse_direction() if len(job.combos) > 1 else nullcontext()):
             for combo in job.combos:  # each grid point on top of the method's preset at this profile
                 cfg = preset_config(job.method, job.profile, train=s.train, overrides=combo)
-                run = run_setting(start, data, split, 0.0, [(job.method, cfg)],
-                                  seed=job.seed, mia_max_per_side=s.mia_max_per_side, executor=pool, score=score, log=None)
-                rows.append(collect(run.rows[1:])[0])
+                try:
+                    run = run_setting(start, data, split, 0.0, [(job.method, cfg)], seed=job.seed,
+                                      mia_max_per_side=s.mia_max_per_side, executor=pool, score=score, log=None)
+                    rows.append(collect(run.rows[1:])[0])
+                except FloatingPointError as exc:  # a point whose weights diverge is the grid's result, not its end
+                    rows.append({"method": job.method, "diverged": str(exc)})
         return rows
     finally:
         torch.set_num_threads(threads)
@@ -267,6 +272,9 @@ def main(argv=None) -> int:
         first = len(ref_rows) + sum(len(done[k]) for k in done if k < i)  # this job's rows in the table
         for k, combo in enumerate(jobs[i].combos):
             r = table.iloc[first + k]
+            if isinstance(r.get("diverged"), str):
+                print(f"{r.method} {combo}: diverged ({r.diverged})", flush=True)
+                continue
             print(f"{r.method} {combo}: UA {r.ua_pct:.2f} MIA {r.mia_efficacy_pct:.2f} RA {r.ra_pct:.2f} "
                   f"TA {r.ta_pct:.2f} disparity {r.avg_disparity:.2f} ({r.runtime_s:.1f} s)", flush=True)
 

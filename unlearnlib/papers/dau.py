@@ -363,10 +363,46 @@ def beyond_sweep(root, profile: str) -> pd.DataFrame | None:
     return out.sort_values(["method", "score"]).reset_index(drop=True)
 
 
+NEGGRAD_CLASS_GLOB = "neggrad_class_s*.json"  # issue 40: NegGrad+'s class-wise rate (the reference's diverges at cpu)
+
+
+def neggrad_class_rate(root, profile: str) -> pd.DataFrame | None:
+    """The rule for NegGrad+'s class-wise rate (results/cpu/02_sweeps/README.md, "NegGrad+'s class-wise rate", written
+    before any run), applied to the committed sweep files NEGGRAD_CLASS_GLOB in <root>/<profile>/02_sweeps (class-wise,
+    dense, validation-scored, one seed each). Per `lr_class`: the seeds it ran on, those where it diverged (non-finite
+    weights: the sweep's `diverged` rows), and Avg. Disparity's mean and sd over the seeds where it did not. A point
+    that diverged on any seed is out; of the rest, run on STUDY_SEEDS seeds, the lowest mean is `chosen`. None until a
+    file is committed."""
+    import json
+
+    rows = []
+    for d in _sweeps(root, profile, NEGGRAD_CLASS_GLOB):
+        if d["meta"].get("scheme") != "class" or d["meta"].get("sparsity", 0.0) > 0:
+            continue
+        seed = d["meta"]["seeds"][0]
+        for r in d["rows"]:
+            if r["method"] == "neggrad_plus":
+                diverged = isinstance(r.get("diverged"), str) or not np.isfinite(r.get("avg_disparity", np.nan))
+                rows.append({"lr_class": json.loads(r["params"]).get("lr_class"), "seed": seed, "diverged": diverged,
+                             "avg_disparity": np.nan if diverged else r["avg_disparity"]})
+    if not rows:
+        return None
+    t = pd.DataFrame(rows).drop_duplicates(["lr_class", "seed"], keep="last")
+    out = pd.DataFrame([{"lr_class": lr, "seeds": sorted(g.seed), "diverged_on": sorted(g.seed[g.diverged]),
+                         "avg_disparity": g.avg_disparity.mean(), "avg_disparity_sd": g.avg_disparity.std()}
+                        for lr, g in t.groupby("lr_class", sort=False)])
+    ok = out[(out.diverged_on.map(len) == 0) & (out.seeds.map(len) >= STUDY_SEEDS)]
+    out["chosen"] = False
+    if not ok.empty:
+        out.loc[ok.avg_disparity.idxmin(), "chosen"] = True
+    return out.sort_values("lr_class", ascending=False).reset_index(drop=True)
+
+
 def beyond_unadopted(root, profile: str) -> list[str]:
     """What keeps issue 40's tables (notebook 02's beyond-the-paper table, notebook 04 with the five) from running at
     `profile` under the sweep's choices: per method of BEYOND_REFERENCE, why not, i.e. its sweep not yet on
-    STUDY_SEEDS seeds of both schemes, or the point `beyond_sweep`'s rule chose not in the method's preset there.
+    STUDY_SEEDS seeds of both schemes, or the point `beyond_sweep`'s rule chose not in the method's preset there; and
+    NegGrad+'s class-wise rate (`neggrad_class_rate`) not yet chosen, or not in its preset.
     Empty: every choice is in the presets (a choice of the reference's own value is, as long as the preset keeps it)."""
     import json
     from dataclasses import asdict
@@ -374,10 +410,10 @@ def beyond_unadopted(root, profile: str) -> list[str]:
     from ..methods import preset_config
 
     t = beyond_sweep(root, profile)
-    if t is None:
-        return [f"no beyond sweep at {profile} has both schemes of a seed ({BEYOND_SWEEP_GLOB} in {profile}/02_sweeps)"]
     out = []
-    for method in BEYOND_REFERENCE:
+    if t is None:
+        out.append(f"no beyond sweep at {profile} has both schemes of a seed ({BEYOND_SWEEP_GLOB} in {profile}/02_sweeps)")
+    for method in BEYOND_REFERENCE if t is not None else ():
         g = t[t.method == method]
         chosen = g[g.chosen]
         seeds = sorted({s for v in g.seeds for s in v})
@@ -387,6 +423,18 @@ def beyond_unadopted(root, profile: str) -> list[str]:
         params = json.loads(chosen.iloc[0].params)
         if not _holds(asdict(preset_config(method, profile)), params):
             out.append(f"{method}: the rule chose {params}, not in its {profile} preset (unlearnlib/methods/{method}.py)")
+    rate = neggrad_class_rate(root, profile)
+    if rate is None or not rate.chosen.any():
+        points = [] if rate is None else [f"{x.lr_class:g} on seeds {x.seeds}" + (
+            f", diverged on {x.diverged_on}" if x.diverged_on else "") for x in rate.itertuples()]
+        tried = f"swept ({'; '.join(points)})" if points else "not swept"
+        out.append(f"neggrad_plus: its class-wise rate {tried}; the rule asks a point that does not diverge on "
+                   f"{STUDY_SEEDS} seeds ({NEGGRAD_CLASS_GLOB} in {profile}/02_sweeps)")
+    else:
+        lr = float(rate[rate.chosen].lr_class.iloc[0])
+        if preset_config("neggrad_plus", profile).lr_class != lr:
+            out.append(f"neggrad_plus: the rule chose lr_class {lr:g}, not in its {profile} preset "
+                       "(unlearnlib/methods/neggrad_plus.py)")
     return out
 
 
