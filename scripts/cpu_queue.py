@@ -161,6 +161,14 @@ STEPS: tuple[Step, ...] = (
          "every method's time by phase beside fit's images/s, random forgetting, seed 2"),
     # issue 40: the 2023-2024 baselines' open values (results/cpu/02_sweeps/README.md, "The 2023-2024 baselines")
     *_beyond_sweeps(),
+    # issue 40: NegGrad+'s class-wise rate, where the reference's 0.01 diverges at cpu (results/cpu/02_sweeps/README.md,
+    # "NegGrad+'s class-wise rate": the grid and the rule written before any run; rule: dau.neggrad_class_rate)
+    *(Step(f"neggrad_class_s{s}", 40, 40,
+           _sweep("class", s, f"neggrad_class_s{s}.json", "--method", "neggrad_plus", "--grid",
+                  "lr_class=0.003,0.001,0.0003"),
+           (f"{SWEEPS}/neggrad_class_s{s}.json",),
+           f"NegGrad+'s class-wise rate over its grid, seed {s} (an original and a retrain of its own, then 3 points)")
+      for s in (0, 1, 2)),
     # issue 39: the sparse models, not yet benchmarked (runs while the steps below wait for the adoption)
     Step("bench_random_sparse", 39, 75, _bench("random", "--sparsity", "0.95"), ("results/bench",),
          "every method's time by phase on the 95 % sparse original, random forgetting, seed 2"),
