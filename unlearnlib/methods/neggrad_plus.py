@@ -15,6 +15,13 @@ The optional pull towards the start weights is the SCRUB notebook's (there `args
 Unlearn's weight is not a config field there, so 0, the default here. The batch sizes are Deep Unlearn's, 256 for
 both sets; the SCRUB notebook's are 128 (retain) and 64 (forget). As every method here, the steps run in bf16 on CUDA
 (`loops.Stepper`) where both references run in float32.
+
+`lr_class` is not the reference's: Deep Unlearn runs one rate in both schemes, and at the cpu profile that rate, 0.01
+with momentum 0.9, drives the weights to non-finite values within the first epoch of class-wise forgetting (bf16 and
+float32 alike: the ascent on a whole class, not the precision; the reference has no guard, its benchmark searches the
+rate). The class-wise rate is therefore a field of its own, acting in class-wise forgetting only, and swept under the
+rule written before the sweep ran (results/cpu/02_sweeps/README.md, "NegGrad+'s class-wise rate";
+`unlearnlib.papers.dau.neggrad_class_rate`); random forgetting keeps the reference's 0.01.
 """
 from __future__ import annotations
 
