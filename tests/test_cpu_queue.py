@@ -37,7 +37,7 @@ def test_every_queued_command_is_valid_today(queue):
     import run_all
     from unlearnlib.methods import get_method
     from unlearnlib.papers import notebook_config
-    from unlearnlib.papers.dau import BEYOND, BEYOND_SWEEP_GLOB, READINGS_RANDOM_GLOB, SENSITIVITY_GLOB
+    from unlearnlib.papers.dau import BEYOND, BEYOND_SWEEP_GLOB, NEGGRAD_CLASS_GLOB, READINGS_RANDOM_GLOB, SENSITIVITY_GLOB
     from unlearnlib.sweep import parse_grid
 
     names = [s.name for s in queue.STEPS]
@@ -73,7 +73,7 @@ def test_every_queued_command_is_valid_today(queue):
             assert out.parent == Path(queue.SWEEPS) and step.outputs == (str(out),)
             # the files the studies' rules read
             assert fnmatch.fnmatch(out.name, BEYOND_SWEEP_GLOB if step.issue == 40 else "sensitivity_*_s*.json") or \
-                fnmatch.fnmatch(out.name, READINGS_RANDOM_GLOB)
+                fnmatch.fnmatch(out.name, READINGS_RANDOM_GLOB) or fnmatch.fnmatch(out.name, NEGGRAD_CLASS_GLOB)
             if "class" in out.name and step.issue == 37:
                 assert fnmatch.fnmatch(out.name, SENSITIVITY_GLOB)
         else:
@@ -128,7 +128,8 @@ def test_the_queue_stops_at_a_step_that_waits_and_says_why(queue, monkeypatch, c
 
     monkeypatch.setattr(queue, "STATE", tmp_path / "queue.json")
     seen = []
-    monkeypatch.setattr(dau, "beyond_unadopted", lambda results, profile: seen.append((results, profile)) or
+    monkeypatch.setattr(dau, "beyond_unadopted", lambda results, profile, class_wise=True:
+                        seen.append((results, profile, class_wise)) or
                         ["salun: the rule chose {'threshold': 0.3}, not in its cpu preset"])
     ran = []
     monkeypatch.setattr(queue, "run", lambda step, commit: ran.append(step.name) or True)
@@ -137,8 +138,9 @@ def test_the_queue_stops_at_a_step_that_waits_and_says_why(queue, monkeypatch, c
     assert ran == [s.name for s in queue.STEPS[:first]] and queue.STEPS[first].name == "nb02_beyond_s0"
     out = capsys.readouterr().out
     assert "== nb02_beyond_s0 waits: salun: the rule chose {'threshold': 0.3}, not in its cpu preset" in out
-    assert seen[0] == (queue.ROOT / "results", "cpu")
+    assert seen[0] == (queue.ROOT / "results", "cpu", True)
     assert queue.main(["--only", "nb04_beyond", "--force"]) == 3 and ran[-1] != "nb04_beyond"
+    assert seen[-1] == (queue.ROOT / "results", "cpu", False)  # notebook 04 forgets at random: no class-wise rate
 
 
 def test_a_finished_step_is_recorded_and_committed_and_a_failing_one_stops_the_queue(queue, monkeypatch, tmp_path):

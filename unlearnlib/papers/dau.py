@@ -398,11 +398,31 @@ def neggrad_class_rate(root, profile: str) -> pd.DataFrame | None:
     return out.sort_values("lr_class", ascending=False).reset_index(drop=True)
 
 
-def beyond_unadopted(root, profile: str) -> list[str]:
+def _neggrad_rate_unadopted(root, profile: str) -> list[str]:
+    """Why NegGrad+'s class-wise rate keeps the class-wise beyond table waiting: not chosen yet by its rule
+    (`neggrad_class_rate`), or chosen but not in the method's preset; empty when the preset holds the choice."""
+    from ..methods import preset_config
+
+    rate = neggrad_class_rate(root, profile)
+    if rate is None or not rate.chosen.any():
+        points = [] if rate is None else [f"{x.lr_class:g} on seeds {x.seeds}" + (
+            f", diverged on {x.diverged_on}" if x.diverged_on else "") for x in rate.itertuples()]
+        tried = f"swept ({'; '.join(points)})" if points else "not swept"
+        return [f"neggrad_plus: its class-wise rate {tried}; the rule asks a point that does not diverge on "
+                f"{STUDY_SEEDS} seeds ({NEGGRAD_CLASS_GLOB} in {profile}/02_sweeps)"]
+    lr = float(rate[rate.chosen].lr_class.iloc[0])
+    if preset_config("neggrad_plus", profile).lr_class != lr:
+        return [f"neggrad_plus: the rule chose lr_class {lr:g}, not in its {profile} preset "
+                "(unlearnlib/methods/neggrad_plus.py)"]
+    return []
+
+
+def beyond_unadopted(root, profile: str, class_wise: bool = True) -> list[str]:
     """What keeps issue 40's tables (notebook 02's beyond-the-paper table, notebook 04 with the five) from running at
     `profile` under the sweep's choices: per method of BEYOND_REFERENCE, why not, i.e. its sweep not yet on
     STUDY_SEEDS seeds of both schemes, or the point `beyond_sweep`'s rule chose not in the method's preset there; and
-    NegGrad+'s class-wise rate (`neggrad_class_rate`) not yet chosen, or not in its preset.
+    NegGrad+'s class-wise rate (`neggrad_class_rate`) not yet chosen, or not in its preset (class_wise False: a table of
+    random forgetting alone, notebook 04's, does not wait for that rate, which acts class-wise only).
     Empty: every choice is in the presets (a choice of the reference's own value is, as long as the preset keeps it)."""
     import json
     from dataclasses import asdict
@@ -423,18 +443,8 @@ def beyond_unadopted(root, profile: str) -> list[str]:
         params = json.loads(chosen.iloc[0].params)
         if not _holds(asdict(preset_config(method, profile)), params):
             out.append(f"{method}: the rule chose {params}, not in its {profile} preset (unlearnlib/methods/{method}.py)")
-    rate = neggrad_class_rate(root, profile)
-    if rate is None or not rate.chosen.any():
-        points = [] if rate is None else [f"{x.lr_class:g} on seeds {x.seeds}" + (
-            f", diverged on {x.diverged_on}" if x.diverged_on else "") for x in rate.itertuples()]
-        tried = f"swept ({'; '.join(points)})" if points else "not swept"
-        out.append(f"neggrad_plus: its class-wise rate {tried}; the rule asks a point that does not diverge on "
-                   f"{STUDY_SEEDS} seeds ({NEGGRAD_CLASS_GLOB} in {profile}/02_sweeps)")
-    else:
-        lr = float(rate[rate.chosen].lr_class.iloc[0])
-        if preset_config("neggrad_plus", profile).lr_class != lr:
-            out.append(f"neggrad_plus: the rule chose lr_class {lr:g}, not in its {profile} preset "
-                       "(unlearnlib/methods/neggrad_plus.py)")
+    if class_wise:
+        out += _neggrad_rate_unadopted(root, profile)
     return out
 
 
