@@ -23,9 +23,10 @@ and the row store never shows rows of two device classes side by side.
 What the steps leave to a person: adopting a sweep's choice into a method's cpu preset (the rules:
 `unlearnlib.papers.dau.readings_study` and `beyond_sweep`), regenerating the report, and the README's notes
 (notebook 02's cpu EXTRA_FOLDERS entry went once `dau_publish` had run, 2026-12-06). A step that needs such a choice
-waits for it: the beyond tables (`nb02_beyond_s*`, `nb04_beyond`) run only once `dau.beyond_unadopted` is empty,
-i.e. the beyond sweeps cover three seeds and every point their rule chose is in the cpu presets; until then the queue
-stops there (exit 3) and names each method's reason.
+waits for it: the beyond tables (`nb02_beyond_*_s*`, `nb04_beyond`) run only once `dau.beyond_unadopted` is empty,
+i.e. the beyond sweeps cover three seeds and every point their rule chose is in the cpu presets (the class-wise steps
+also wait for NegGrad+'s class-wise rate, `dau.neggrad_class_rate`); until then the queue stops there (exit 3) and
+names each method's reason.
 """
 from __future__ import annotations
 
@@ -185,14 +186,18 @@ STEPS: tuple[Step, ...] = (
     # and the beyond table's rows (keyed by retrain and the five) land under the full config's fingerprint; then one
     # run of no seeds publishes the whole view from the store; then notebook 04 at cpu with the five beside its methods
     # (its shadows' unlearned models are cached per method)
-    *(Step(f"nb02_beyond_s{s}", 40, 55, (PY, "run_all.py", "--profile", "cpu", "--only", "02", "-p", "SEEDS", f"[{s}]",
-                                         "-p", "METHODS", '["retrain"]'),
+    # one step per seed and scheme (about 50 minutes each from an empty cache: an original, its pruned copy, two
+    # retrains, the five twice), so that a step fits a session whose cache starts empty; the store keeps another
+    # scheme's rows of the same seed (store.save_rows). Random forgetting does not wait for NegGrad+'s class-wise rate.
+    *(Step(f"nb02_beyond_{scheme}_s{s}", 40, 50,
+           (PY, "run_all.py", "--profile", "cpu", "--only", "02", "-p", "SEEDS", f"[{s}]",
+            "-p", "SCHEMES", json.dumps([scheme]), "-p", "METHODS", '["retrain"]'),
            # only the store is committed: the folder this run publishes shows Table 1 with retrain alone, until
            # nb02_beyond_publish (a cut run leaves it changed here: `git checkout results/cpu/02_*` before a restart)
-           ("results/cpu/store",), f"notebook 02's beyond-the-paper table at cpu, seed {s}: the five 2023-2024 "
-                                   "baselines beside retrain (the reference), both schemes, dense and 95 % sparse",
-           _beyond_adopted)
-      for s in (0, 1, 2)),
+           ("results/cpu/store",), f"notebook 02's beyond-the-paper table at cpu, seed {s}, {scheme} forgetting: the "
+                                   "five 2023-2024 baselines beside retrain (the reference), dense and 95 % sparse",
+           _beyond_adopted if scheme == "class" else _beyond_adopted_random)
+      for s in (0, 1, 2) for scheme in ("random", "class")),
     Step("nb02_beyond_publish", 40, 3, (PY, "run_all.py", "--profile", "cpu", "--only", "02", "-p", "SEEDS", "[]"),
          tuple(NB02), "notebook 02's cpu view published from the store: Table 1 as it was, the beyond table's three seeds",
          _beyond_adopted),

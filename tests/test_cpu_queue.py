@@ -135,10 +135,12 @@ def test_the_queue_stops_at_a_step_that_waits_and_says_why(queue, monkeypatch, c
     monkeypatch.setattr(queue, "run", lambda step, commit: ran.append(step.name) or True)
     assert queue.main(["--force"]) == 3
     first = next(i for i, s in enumerate(queue.STEPS) if s.waits is not None)
-    assert ran == [s.name for s in queue.STEPS[:first]] and queue.STEPS[first].name == "nb02_beyond_s0"
+    assert ran == [s.name for s in queue.STEPS[:first]] and queue.STEPS[first].name == "nb02_beyond_random_s0"
     out = capsys.readouterr().out
-    assert "== nb02_beyond_s0 waits: salun: the rule chose {'threshold': 0.3}, not in its cpu preset" in out
-    assert seen[0] == (queue.ROOT / "results", "cpu", True)
+    assert "== nb02_beyond_random_s0 waits: salun: the rule chose {'threshold': 0.3}, not in its cpu preset" in out
+    assert seen[0] == (queue.ROOT / "results", "cpu", False)  # random forgetting: NegGrad+'s class-wise rate not asked
+    assert queue.main(["--only", "nb02_beyond_class_s0", "--force"]) == 3
+    assert seen[-1] == (queue.ROOT / "results", "cpu", True)
     assert queue.main(["--only", "nb04_beyond", "--force"]) == 3 and ran[-1] != "nb04_beyond"
     assert seen[-1] == (queue.ROOT / "results", "cpu", False)  # notebook 04 forgets at random: no class-wise rate
 
