@@ -127,6 +127,9 @@ def test_the_queue_stops_at_a_step_that_waits_and_says_why(queue, monkeypatch, c
     from unlearnlib.papers import dau
 
     monkeypatch.setattr(queue, "STATE", tmp_path / "queue.json")
+    # NegGrad+'s seeds 1-2 wait on seed 0's sweep files (their own test below): here they run
+    monkeypatch.setattr(queue, "STEPS", tuple(replace(s, waits=None) if s.waits is queue._neggrad_low_alive else s
+                                              for s in queue.STEPS))
     seen = []
     monkeypatch.setattr(dau, "beyond_unadopted", lambda results, profile, class_wise=True:
                         seen.append((results, profile, class_wise)) or
@@ -180,3 +183,30 @@ def test_a_finished_step_is_recorded_and_committed_and_a_failing_one_stops_the_q
     assert queue.pending(steps=(ok, bad)) == [bad]
     env = queue.child_env()  # each step imports, stores and publishes in this checkout, whichever venv runs it
     assert env["UNLEARNLIB_ROOT"] == str(repo) and env["PYTHONPATH"].split(os.pathsep)[0] == str(repo)
+
+
+def test_neggrads_later_seeds_wait_for_a_rate_that_lives_through_seed_0(queue, tmp_path):
+    """Seeds 1 and 2 of NegGrad+'s class-wise rate run only the rule's extension (0.0001, 0.00003), and only once seed 0
+    has run it with a point that did not diverge; if every point diverged there, they say so and never run."""
+    sweeps = tmp_path / "cpu" / "02_sweeps"
+    sweeps.mkdir(parents=True)
+
+    def sweep_file(name, points):
+        rows = [{"method": "retrain", "avg_disparity": 0.0, "params": "{}"}]
+        rows += [{"method": "neggrad_plus", "params": json.dumps({"lr_class": lr}), "avg_disparity": disp,
+                  **({} if disp == disp else {"diverged": "non-finite weights"})} for lr, disp in points]
+        (sweeps / name).write_text(json.dumps({"meta": {"seeds": [0], "scheme": "class", "sparsity": 0.0},
+                                               "rows": rows}))
+
+    nan = float("nan")
+    sweep_file("neggrad_class_s0.json", [(0.003, nan), (0.001, nan), (0.0003, nan)])
+    waits = queue._neggrad_low_alive(tmp_path)
+    assert len(waits) == 1 and "not run on seed 0 yet" in waits[0]
+    sweep_file("neggrad_class_s0_low.json", [(0.0001, nan), (0.00003, nan)])
+    waits = queue._neggrad_low_alive(tmp_path)
+    assert len(waits) == 1 and "every class-wise rate diverged on seed 0 (0.003, 0.001, 0.0003, 0.0001, 3e-05)" in waits[0]
+    sweep_file("neggrad_class_s0_low.json", [(0.0001, nan), (0.00003, 40.0)])
+    assert queue._neggrad_low_alive(tmp_path) == []
+    later = [s for s in queue.STEPS if s.name in ("neggrad_class_s1", "neggrad_class_s2")]
+    assert len(later) == 2 and all(s.waits is queue._neggrad_low_alive for s in later)
+    assert all(f"lr_class={queue.NEGGRAD_LOW}" in s.argv for s in later)

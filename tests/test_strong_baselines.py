@@ -87,6 +87,8 @@ def test_neggrad_plus_lr_class_sets_the_class_wise_step_only(digits, digits_data
     for bad in (0.0, -0.01, float("nan")):
         with pytest.raises(ConfigError, match="lr_class must be a finite positive"):
             make_config("neggrad_plus", lr_class=bad)
+    with pytest.raises(FloatingPointError, match="lower its step: .*lr_class=1e\\+30"):  # the error names the rate
+        unlearn("neggrad_plus", model, split, digits_data, lr_class=1e30, **kw)
 
 
 # ---------------------------------------------------------------- SCRUB

@@ -184,7 +184,8 @@ def unlearn(name: str, model: nn.Module, split: Split, data: DeviceData, cfg: An
     finite = torch.stack([torch.isfinite(p).all() for p in out.parameters()])  # one host sync, not one per tensor
     if not bool(finite.all()):
         bad = [n for (n, _), ok in zip(out.named_parameters(), finite.tolist()) if not ok]
-        knobs = [f.name for f in fields(cfg) if f.name == "lr" or f.name.endswith("_lr") or f.name in WEIGHTS]
+        knobs = [f.name for f in fields(cfg) if f.name == "lr" or f.name.startswith("lr_") or f.name.endswith("_lr")
+                 or f.name in WEIGHTS]
         raise FloatingPointError(f"method {name!r} produced non-finite weights ({len(bad)} tensors, e.g. {bad[0]}); "
                                  f"lower its step: {', '.join(f'{k}={getattr(cfg, k)}' for k in knobs) or 'its config'}")
     out.eval()
