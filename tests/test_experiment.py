@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -61,6 +63,34 @@ def test_run_setting_caches_every_method_and_keeps_the_trajectory(start, digits_
     assert again_traj == first_traj and len(first_traj) == 2 and all(t["seed"] == 1 for t in first_traj)
     E.run_setting(model, digits_data, split, 0.0, methods, seed=2, log=None)  # another seed: another config
     assert calls == ["retrain", "finetune", "dau"]
+
+
+def test_a_diverging_method_stops_the_run_unless_asked_for_its_row(start, digits_data, monkeypatch):
+    """run_setting(diverged="row") (the sweep, the beyond-the-paper table): a method whose weights become non-finite is
+    a row with `diverged` and no metrics, nothing is cached for it, and the next method runs; by default (the papers'
+    tables) it stops the run with the method's message; mean_sd counts the seeds it diverged on."""
+    from unlearnlib.store import mean_sd
+
+    model, split = start
+    methods = [("grad_ascent", make_config("grad_ascent", lr=1e30)),
+               ("finetune", make_config("finetune", epochs=1, augment=False))]
+    with pytest.raises(FloatingPointError, match="non-finite weights"):
+        E.run_setting(model, digits_data, split, 0.0, methods, seed=7, log=None)
+    seen = []
+    run = E.run_setting(model, digits_data, split, 0.0, methods, seed=7, log=seen.append, diverged="row")
+    rows = E.collect(run.rows)
+    assert [r["method"] for r in rows] == ["original", "grad_ascent", "finetune"]
+    assert "non-finite weights" in rows[1]["diverged"] and "ua_pct" not in rows[1] and "diverged" not in rows[2]
+    assert np.isnan(run.seconds["grad_ascent"]) and "grad_ascent diverged" in seen[0]
+    calls = _counting(monkeypatch)
+    E.run_setting(model, digits_data, split, 0.0, methods, seed=7, log=None, diverged="row")
+    assert calls == ["grad_ascent"]  # computed again (nothing cached), finetune from the cache
+    t = pd.DataFrame([{**r, "seed": 0} for r in rows] + [{**rows[1], "seed": 1, "diverged": None, "ua_pct": 5.0}])
+    t = mean_sd(t, ["method"], ["ua_pct"]).set_index("method")
+    assert t.loc["grad_ascent", "n_seeds"] == 2 and t.loc["grad_ascent", "n_diverged"] == 1
+    assert t.loc["grad_ascent", "ua_pct"] == 5.0 and t.loc["finetune", "n_diverged"] == 0
+    with pytest.raises(ValueError, match="diverged must be 'raise' or 'row'"):
+        E.run_setting(model, digits_data, split, 0.0, methods, seed=7, log=None, diverged="skip")
 
 
 def test_a_method_with_a_hook_is_computed_not_cached(start, digits_data, monkeypatch):

@@ -417,6 +417,19 @@ def test_dau_beyond_claim_needs_a_win_over_every_baseline_beyond_the_spread():
     assert o.verdict == "not reproduced" and "DAU no nearer retrain than the original" in o.value
     moved = pd.concat([idle[idle.method != "original"], _rows("original", [4.0, 4.4, 3.6])])  # DAU unlearned
     assert room.dau_beyond(Frames({"table1_seeds": moved, "table_beyond_seeds": far})).verdict == "reproduced"
+    # a baseline that diverged on a seed (no model: its row's `diverged`, no metrics) is named, not compared
+    broken = far.assign(diverged=None)
+    hit = (broken.method == "neggrad_plus") & (broken.seed == 1)
+    broken.loc[hit, "avg_disparity"], broken.loc[hit, "diverged"] = float("nan"), "non-finite weights"
+    o = room.dau_beyond(Frames({"table1_seeds": t1, "table_beyond_seeds": broken}))
+    assert o.verdict == "reproduced" and "neggrad_plus diverged on seeds [1] (not compared)" in o.value
+    every = broken.assign(diverged=broken.diverged.where(broken.method != "neggrad_plus", "non-finite weights"))
+    every.loc[every.method == "neggrad_plus", "avg_disparity"] = float("nan")  # on every seed: still named
+    o = room.dau_beyond(Frames({"table1_seeds": t1, "table_beyond_seeds": every}))
+    assert "neggrad_plus diverged on seeds [0, 1, 2] (not compared)" in o.value and "scrub 5.00" in o.value
+    only = every[every.method == "neggrad_plus"]  # no baseline left to compare: untestable, the divergence named
+    o = room.dau_beyond(Frames({"table1_seeds": t1, "table_beyond_seeds": only}))
+    assert o.verdict == "untestable here" and "neggrad_plus diverged on seeds [0, 1, 2]" in o.value
 
 
 def test_notebook_02_beyond_rows_have_their_own_fingerprint():

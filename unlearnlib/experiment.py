@@ -196,7 +196,7 @@ def run_setting(original: nn.Module, data: DeviceData, split: Split, sparsity: f
                 mia_max_per_side: int | None = None, mia_kinds: Sequence[str] = (), executor=None,
                 tag: dict | None = None, trajectories: list | None = None, cache: bool = True,
                 keep_models: bool = False, score: tuple[DeviceData, Split] | None = None,
-                log: Callable[[str], None] | None = print) -> SettingRun:
+                log: Callable[[str], None] | None = print, diverged: str = "raise") -> SettingRun:
     """original -> (sparsity > 0: prune and tune) -> every method of `methods` ((registry name, config)
     pairs, each config given the seed; `run_methods`, each cached) -> evaluate. The first row is the starting
     model ("original").
@@ -204,7 +204,13 @@ def run_setting(original: nn.Module, data: DeviceData, split: Split, sparsity: f
     trajectories: a list that receives what methods report per iteration (an `on_iteration` config field, as
     DAU's; stored with the cached entry), each entry tagged with `tag`.
     keep_models: return the unlearned models too (by method name; otherwise they are dropped as soon as
-    they are evaluated). score: (data, split) to evaluate on instead of (data, split), e.g. `validation_view`'s."""
+    they are evaluated). score: (data, split) to evaluate on instead of (data, split), e.g. `validation_view`'s.
+    diverged: what a method whose weights become non-finite does (`methods.unlearn`'s FloatingPointError): "raise"
+    stops the run (the papers' tables: a diverging method there is a defect to fix); "row" makes it a row of its own,
+    {"method", "diverged": the message}, no metrics and no cache entry, and the next method runs (a sweep's grid
+    point; the beyond-the-paper table, whose baselines run at their references' steps)."""
+    if diverged not in ("raise", "row"):
+        raise ValueError(f"diverged must be 'raise' or 'row', got {diverged!r}")
     tag = dict(tag or {})
     if sparsity > 0:
         if tune_cfg is None:
@@ -224,7 +230,18 @@ def run_setting(original: nn.Module, data: DeviceData, split: Split, sparsity: f
 
     rows = [scored(evaluate(start, score_data, score_split, method="original", **kw))]
     seconds, models = {}, {}
-    for name, run in run_methods(start, data, split, methods, seed=seed, cache=cache, trace=trajectories is not None):
+    where = " ".join(f"{k} {v}" for k, v in tag.items())
+    for name, cfg in methods:
+        try:
+            run = run_method(name, start, split, data, with_seed(cfg, seed), cache=cache, trace=trajectories is not None)
+        except FloatingPointError as exc:
+            if diverged == "raise":
+                raise
+            rows.append({"method": name, "diverged": str(exc)})
+            seconds[name] = float("nan")
+            if log is not None:
+                log((f"{where}: " if where else "") + f"{name} diverged: {exc}")
+            continue
         if trajectories is not None:
             trajectories.extend({**t, **tag} for t in run.trace)
         rows.append(scored(evaluate(run.model, score_data, score_split, method=name, runtime_s=run.seconds, **kw)))
@@ -232,7 +249,6 @@ def run_setting(original: nn.Module, data: DeviceData, split: Split, sparsity: f
         if keep_models:
             models[name] = run.model
         if log is not None:
-            where = " ".join(f"{k} {v}" for k, v in tag.items())
             log((f"{where}: " if where else "") + f"{name} {run.seconds:.1f} s" + (" (cached)" if run.cached else ""))
     return SettingRun(split, original, start, rows, seconds, models)
 
@@ -257,13 +273,14 @@ def run_table(dataset: Dataset, data: DeviceData, setting: Setting, *, schemes: 
               forget_fraction: float = 0.1, forget_class: int = 0, tune_cfg: TrainConfig | None = None,
               mia_kinds: Sequence[str] = (), executor=None, trajectories: list | None = None,
               out: Path | None = None, table_name: str = "table1_seeds", meta: dict | None = None,
-              log: Callable[[str], None] | None = print) -> pd.DataFrame:
+              log: Callable[[str], None] | None = print, diverged: str = "raise") -> pd.DataFrame:
     """Every (seed, scheme, sparsity) of one dataset: the original (cached) per seed and scheme, then
     `run_setting`; rows carry seed, scheme and sparsity, Avg. Disparity against that setting's retrain, and
     how well that setting's starting model fits its training data (`fit_columns`).
 
     out: a results folder that receives each split (split_<scheme>_seed<seed>.json) and, after every
-    setting, the table so far (`table_name`, with `meta`), so an interrupted run keeps what it finished."""
+    setting, the table so far (`table_name`, with `meta`), so an interrupted run keeps what it finished.
+    diverged: `run_setting`'s ("row": a diverging method's row holds `diverged` and no metrics)."""
     tune_cfg = tune_cfg or replace(setting.train, epochs=max(1, setting.train.epochs // 4))
     done = []
     table = pd.DataFrame()
@@ -277,7 +294,7 @@ def run_table(dataset: Dataset, data: DeviceData, setting: Setting, *, schemes: 
                 tag = dict(seed=seed, scheme=scheme, sparsity=sparsity)
                 run = run_setting(original, data, split, sparsity, methods, tune_cfg=tune_cfg, seed=seed,
                                   mia_max_per_side=setting.mia_max_per_side, mia_kinds=mia_kinds, executor=executor,
-                                  tag=tag, trajectories=trajectories, log=log)
+                                  tag=tag, trajectories=trajectories, log=log, diverged=diverged)
                 done.append((tag, run.rows, split))
                 table = pd.concat([fit_columns(results_table(collect(rows)), sp).assign(**t) for t, rows, sp in done],
                                   ignore_index=True)

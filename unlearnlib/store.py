@@ -670,13 +670,17 @@ def show_first_seed(out: str | Path, table: str, cfg, meta: dict, *, where: dict
 
 def mean_sd(rows: pd.DataFrame, by: Sequence[str], cols: Sequence[str], seed_col: str = "seed") -> pd.DataFrame:
     """Per group of `by`: each column's mean, its standard deviation over seeds (`<col>_sd`, ddof 1; NaN for
-    one seed) and n_seeds. Group order is the rows' order."""
+    one seed) and n_seeds. Group order is the rows' order. Where the rows hold a `diverged` column (`run_setting`'s
+    diverged="row": a method whose weights diverged, no metrics), the means are over the seeds it ran and
+    n_diverged counts the seeds where it diverged."""
     g = rows.groupby(list(by), sort=False)
     mean = g[list(cols)].mean()
     sd = g[list(cols)].std(ddof=1).add_suffix("_sd")
-    n = g[seed_col].nunique().rename("n_seeds")
-    out = pd.concat([mean, sd, n], axis=1).reset_index()
-    order = [*by, *[c for col in cols for c in (col, f"{col}_sd")], "n_seeds"]
+    n = [g[seed_col].nunique().rename("n_seeds")]
+    if "diverged" in rows:
+        n.append(g["diverged"].agg(lambda d: int(d.map(lambda v: isinstance(v, str)).sum())).rename("n_diverged"))
+    out = pd.concat([mean, sd, *n], axis=1).reset_index()
+    order = [*by, *[c for col in cols for c in (col, f"{col}_sd")], *[x.name for x in n]]
     return out[order]
 
 

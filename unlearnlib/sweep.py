@@ -107,12 +107,10 @@ def run_sweep_job(job: SweepJob) -> list[dict]:
         with ThreadPoolExecutor(max_workers=4) as pool, (reuse_direction() if len(job.combos) > 1 else nullcontext()):
             for combo in job.combos:  # each grid point on top of the method's preset at this profile
                 cfg = preset_config(job.method, job.profile, train=s.train, overrides=combo)
-                try:
-                    run = run_setting(start, data, split, 0.0, [(job.method, cfg)], seed=job.seed,
-                                      mia_max_per_side=s.mia_max_per_side, executor=pool, score=score, log=None)
-                    rows.append(collect(run.rows[1:])[0])
-                except FloatingPointError as exc:  # a point whose weights diverge is the grid's result, not its end
-                    rows.append({"method": job.method, "diverged": str(exc)})
+                # a point whose weights diverge is the grid's result there, not its end
+                run = run_setting(start, data, split, 0.0, [(job.method, cfg)], seed=job.seed, diverged="row",
+                                  mia_max_per_side=s.mia_max_per_side, executor=pool, score=score, log=None)
+                rows.append(collect(run.rows[1:])[0])
         return rows
     finally:
         torch.set_num_threads(threads)

@@ -18,7 +18,7 @@ from ..setting import choices
 from ..store import pm
 from ..train import TrainConfig
 from .base import MethodsRun, from_setting
-from .claims import Claim, Outcome, beyond_spread, fmt, ms, n_seeds, published_rows, seeds_of
+from .claims import UNTESTABLE, Claim, Outcome, beyond_spread, fmt, ms, n_seeds, published_rows, seeds_of
 
 NOTEBOOK = "02_discriminative_adversarial_unlearning"
 PAPER = "dau"
@@ -513,16 +513,20 @@ def _lowest(r, scheme: str, all_metrics: bool) -> Outcome | None:
 
 def dau_beyond(r) -> Outcome | None:
     """Beyond the papers: DAU's Avg. Disparity below each 2023-2024 baseline's (BEYOND) by more than the seeds' spread
-    (`beyond_spread`), per scheme and sparsity, on the seeds both tables hold."""
+    (`beyond_spread`), per scheme and sparsity, on the seeds both tables hold. A baseline that diverged on a seed
+    there (its row's `diverged`: no model to score) is named with those seeds and not compared: neither a win nor a
+    loss counts for it."""
     t, b = _dau_rows(r), r.table("table_beyond_seeds")
     if t is None or b is None or not (t.method == "dau").any():
         return None
     b = (b if "seed" in b else b.assign(seed=0)).drop_duplicates(["scheme", "sparsity", "method", "seed"], keep="first")
     rows = pd.concat([t[t.method == "dau"], b[b.method.isin(BEYOND)]], ignore_index=True)
+    gone = rows.diverged.map(lambda v: isinstance(v, str)) if "diverged" in rows else pd.Series(False, rows.index)
     parts, wins, total = [], 0, 0
     for (scheme, sp), g in rows.groupby(["scheme", "sparsity"]):
         per_seed = g.pivot_table(index="seed", columns="method", values="avg_disparity")  # NaN: a seed not run
-        rivals = [m for m in BEYOND if m in per_seed]
+        diverged = {m: sorted(int(x) for x in d.seed) for m, d in g[gone[g.index]].groupby("method")}
+        rivals = [m for m in BEYOND if m in per_seed or m in diverged]
         if "dau" not in per_seed or not rivals:
             continue
         label = f"{scheme} {'dense' if sp == 0 else f'{sp:.0%} sparse'}"
@@ -532,6 +536,9 @@ def dau_beyond(r) -> Outcome | None:
         unlearned, _ = beyond_spread((orig - per_seed["dau"]).dropna()) if len(orig) else (True, "")
         words = []
         for m in rivals:
+            if m in diverged:
+                words.append(f"{m} diverged on seeds {diverged[m]} (not compared)")
+                continue
             win, margin = beyond_spread(per_seed[m] - per_seed["dau"])
             win = win and unlearned
             wins, total = wins + win, total + 1
@@ -539,8 +546,8 @@ def dau_beyond(r) -> Outcome | None:
         parts.append(f"{label}: DAU {ms(per_seed['dau'])} vs " + ", ".join(words)
                      + ("" if unlearned else f" (no win counts: DAU no nearer retrain than the original, "
                         f"{ms(orig)})"))
-    if not total:
-        return None
+    if not total:  # nothing to compare: no rows, or every baseline there diverged
+        return Outcome("; ".join(parts), UNTESTABLE, r.where("table_beyond_seeds")) if parts else None
     verdict = "reproduced" if wins == total else "partly" if wins else "not reproduced"
     return Outcome("; ".join(parts), verdict, r.where("table_beyond_seeds"))
 
