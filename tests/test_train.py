@@ -233,8 +233,25 @@ def test_cpu_bf16_warns_where_the_cpu_emulates_bf16_and_still_runs_bf16(monkeypa
         monkeypatch.setattr(train, "native_cpu_bf16", lambda: True)
         with train.autocast(cpu, True, cpu=True):
             assert torch.is_autocast_enabled("cpu")
-    # the tables' metadata say which kind of CPU ran them
+    # the tables' metadata say which kind of CPU ran them, and its model (another model computes other floats)
+    monkeypatch.setattr(results, "cpu_model", lambda: "")
     monkeypatch.setattr(results, "native_cpu_bf16", lambda: False)
     assert results.describe_device("cpu").endswith(f", {torch.backends.cpu.get_cpu_capability()}, no native bf16")
     monkeypatch.setattr(results, "native_cpu_bf16", lambda: True)
     assert results.describe_device("cpu").endswith(", native bf16")
+    monkeypatch.setattr(results, "cpu_model", lambda: "AMD EPYC")
+    assert results.describe_device("cpu").endswith(", native bf16, AMD EPYC")
+
+
+def test_cpu_model_names_the_model_and_intels_matrix_unit(tmp_path):
+    from unlearnlib.results import cpu_model
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R)  Platinum 8481C CPU\n"
+                    "flags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n\nprocessor\t: 1\n")
+    assert cpu_model(str(info)) == "Intel(R) Xeon(R) Platinum 8481C CPU, AMX"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx512f avx512_bf16\n")
+    assert cpu_model(str(info)) == "AMD EPYC"
+    assert cpu_model(str(tmp_path / "absent")) == ""
+    from unlearnlib.store import device_class  # a described model is its own device class, never the legacy one
+    assert device_class("cpu: x86_64, 2 threads, AVX512, native bf16, AMD EPYC").endswith("AMD EPYC")

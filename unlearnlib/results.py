@@ -64,16 +64,34 @@ def native_cpu_bf16() -> bool:
         return False
 
 
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name (`cpuinfo`'s "model name"), with ", AMX" where its flags list Intel's bf16 matrix unit;
+    "" where the file cannot be read. Two CPUs of one instruction set compute different floats from the same seed
+    (their oneDNN kernels differ: the quick profile's tables from an empty cache on an AMD EPYC with avx512_bf16 and
+    on an Intel Xeon with AMX agree in no float column, 2026-12-07), so a table names the model that computed it."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return ""
+    fields = dict(line.split(":", 1) for line in text.splitlines()[:64] if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    model = " ".join(fields.get("model name", "").split())
+    return model + (", AMX" if model and "amx_bf16" in fields.get("flags", "").split() else "")
+
+
 def describe_device(device: str | torch.device) -> str:
     """The device as a table's metadata names it: the GPU's name, or on a CPU its architecture, threads, the
-    instruction set torch dispatches to (AVX2, AVX512...) and whether bf16 is native there, since a profile that trains
-    in bf16 on a CPU (TrainConfig.cpu_bf16) runs several times slower where it is not."""
+    instruction set torch dispatches to (AVX2, AVX512...), whether bf16 is native there, since a profile that trains
+    in bf16 on a CPU (TrainConfig.cpu_bf16) runs several times slower where it is not, and the CPU's model
+    (`cpu_model`: another model computes other floats)."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     text = f"{device.type}: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     if device.type == "cpu":
         text += f", {torch.backends.cpu.get_cpu_capability()}, {'native' if native_cpu_bf16() else 'no native'} bf16"
+        model = cpu_model()
+        text += f", {model}" if model else ""
     return text
 
 
