@@ -706,10 +706,11 @@ def test_the_beyond_tables_wait_until_every_choice_of_the_rule_is_in_the_presets
 def test_the_cpu_presets_hold_the_committed_sweeps_choices():
     """The committed beyond sweeps (three seeds of both schemes) and the cpu presets agree: every point the rule
     chooses is in its method's cpu preset (adopted 2026-12-06), so a preset changed without a sweep behind it fails.
-    NegGrad+'s class-wise rate may still be unswept (its sweep is not complete on three seeds; the queue waits for it),
-    but a rate its rule has chosen must be in the preset."""
+    NegGrad+'s class-wise rate too (its own sweep and rule, adopted 2026-12-07)."""
     root = Path(__file__).resolve().parents[1] / "results"
-    assert [w for w in dau.beyond_unadopted(root, "cpu") if not w.startswith("neggrad_plus: its class-wise rate")] == []
+    assert dau.beyond_unadopted(root, "cpu") == []
+    rate = dau.neggrad_class_rate(root, "cpu")
+    assert list(rate[rate.chosen].lr_class) == [0.00003] and rate[rate.chosen].seeds.iloc[0] == [0, 1, 2]
     chosen = dau.beyond_sweep(root, "cpu")
     assert set(chosen[chosen.chosen].method) == set(dau.BEYOND_REFERENCE)
 
