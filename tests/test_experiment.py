@@ -135,14 +135,13 @@ def test_on_a_cpu_no_svc_attack_runs_while_a_method_is_timed(start, digits_data,
             submitted.append(f)
             return f
 
-    real = E.run_methods
+    real = E.run_method
 
-    def each(start_model, data, sp, methods, **kw):
-        for pair in methods:
-            idle_at_start.append((len(submitted), all(f.done() for f in submitted)))
-            yield from real(start_model, data, sp, [pair], **kw)
+    def each(*a, **kw):  # run_setting runs each method through run_method
+        idle_at_start.append((len(submitted), all(f.done() for f in submitted)))
+        return real(*a, **kw)
 
-    monkeypatch.setattr(E, "run_methods", each)
+    monkeypatch.setattr(E, "run_method", each)
     methods = [("finetune", make_config("finetune", epochs=1, augment=False)),
                ("grad_ascent", make_config("grad_ascent", epochs=1, augment=False))]
     with Recording(max_workers=4) as pool:
