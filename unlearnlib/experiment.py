@@ -198,7 +198,7 @@ def run_setting(original: nn.Module, data: DeviceData, split: Split, sparsity: f
                 keep_models: bool = False, score: tuple[DeviceData, Split] | None = None,
                 log: Callable[[str], None] | None = print, diverged: str = "raise") -> SettingRun:
     """original -> (sparsity > 0: prune and tune) -> every method of `methods` ((registry name, config)
-    pairs, each config given the seed; `run_methods`, each cached) -> evaluate. The first row is the starting
+    pairs, each config given the seed; `run_method`, each cached) -> evaluate. The first row is the starting
     model ("original").
 
     trajectories: a list that receives what methods report per iteration (an `on_iteration` config field, as
