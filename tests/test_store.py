@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from unlearnlib.config import scoped
-from unlearnlib.store import STORE_ENV, config_fingerprint, mean_sd, merged, pm, save_rows, view_rows
+from unlearnlib.store import STORE_ENV, config_fingerprint, mean_sd, merged, pm, runtime_share, save_rows, view_rows
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,27 @@ def test_mean_sd_over_seeds():
     one = mean_sd(rows(1.0).assign(seed=0), ["method"], ["x"])
     assert one.x_sd.isna().all() and pm(one.x[0], one.x_sd[0]) == "1.00"
     assert pm(2.0, 1.0) == "2.00 ± 1.00"
+
+
+def test_runtime_share_reads_each_row_against_the_retrain_of_its_own_group():
+    """Notebook 02 sets Table 1 beside the beyond table by each one's share of its own retrain's time (at cpu the two
+    ran on other CPUs): a row's share is against the retrain of its seed and setting, in the rows' order, and a group
+    without retrain has none."""
+    t = pd.DataFrame([{"seed": 0, "scheme": "random", "sparsity": 0.0, "method": "ft", "runtime_s": 30.0},
+                      {"seed": 0, "scheme": "random", "sparsity": 0.0, "method": "retrain", "runtime_s": 600.0},
+                      {"seed": 1, "scheme": "random", "sparsity": 0.0, "method": "retrain", "runtime_s": 300.0},
+                      {"seed": 1, "scheme": "random", "sparsity": 0.0, "method": "ft", "runtime_s": 30.0},
+                      {"seed": 0, "scheme": "class", "sparsity": 0.0, "method": "ft", "runtime_s": 30.0},
+                      {"seed": 1, "scheme": "random", "sparsity": 0.95, "method": "ft", "runtime_s": float("nan")},
+                      {"seed": 1, "scheme": "random", "sparsity": 0.95, "method": "retrain", "runtime_s": 100.0}],
+                     index=[7, 3, 5, 1, 2, 9, 4])
+    out = runtime_share(t)
+    assert list(out.index) == [7, 3, 5, 1, 2, 9, 4] and out.runtime_s.equals(t.runtime_s)
+    share = out.runtime_pct_retrain.tolist()
+    assert share[:4] == pytest.approx([5.0, 100.0, 100.0, 10.0])  # seed 0's ft against 600 s, seed 1's against 300 s
+    assert np.isnan(share[4]) and np.isnan(share[5])  # no class-wise retrain; a diverged row has no run time
+    assert share[6] == pytest.approx(100.0)
+    assert runtime_share(t.drop(columns="runtime_s")).runtime_pct_retrain.isna().all()
 
 
 def test_fit_columns_weight_forget_and_retain():

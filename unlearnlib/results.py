@@ -205,26 +205,29 @@ RECORDED = {".json", ".md", ".csv", ".ipynb", ".txt"}  # what runs write; README
 
 def tradeoff_figure(table, ours: tuple[str, ...], highlight: str, title: str = ""):
     """Avg. Disparity against run time per method, one panel per (sparsity, scheme) of `table` (mean_sd columns:
-    avg_disparity, runtime_s and their _sd): circles for the methods in `ours`, squares for the others, `highlight` in
-    red, error bars of the seeds' sd."""
+    avg_disparity and the run time with their _sd): circles for the methods in `ours`, squares for the others,
+    `highlight` in red, error bars of the seeds' sd. The run time is the share of retrain's (`runtime_pct_retrain`,
+    `store.runtime_share`) where the table holds it, else seconds."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
+    x = "runtime_pct_retrain" if "runtime_pct_retrain" in table else "runtime_s"
     grid = sns.FacetGrid(table, col="scheme", row="sparsity", height=3.2, aspect=1.4, sharex=False)
 
     def panel(data, **_):
         ax = plt.gca()
-        ax.errorbar(data.runtime_s, data.avg_disparity, xerr=data.runtime_s_sd.fillna(0),
+        ax.errorbar(data[x], data.avg_disparity, xerr=data[f"{x}_sd"].fillna(0),
                     yerr=data.avg_disparity_sd.fillna(0), fmt="none", ecolor="0.6", lw=1)
         for _, row in data.iterrows():
             mine = row.method in ours
-            ax.scatter(row.runtime_s, row.avg_disparity, marker="o" if mine else "s",
+            ax.scatter(row[x], row.avg_disparity, marker="o" if mine else "s",
                        color="C3" if row.method == highlight else "C0" if mine else "C2")
-            ax.annotate(row.method, (row.runtime_s, row.avg_disparity), fontsize=7, xytext=(3, 3),
+            ax.annotate(row.method, (row[x], row.avg_disparity), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
 
     grid.map_dataframe(panel)
-    grid.set_axis_labels("run time (s)", "Avg. Disparity to retrain")
+    grid.set_axis_labels("run time (% of retrain's)" if x == "runtime_pct_retrain" else "run time (s)",
+                         "Avg. Disparity to retrain")
     grid.set_titles("{row_var} {row_name}, {col_var} {col_name}")
     if title:
         grid.figure.suptitle(title, y=1.03)

@@ -684,6 +684,19 @@ def mean_sd(rows: pd.DataFrame, by: Sequence[str], cols: Sequence[str], seed_col
     return out[order]
 
 
+def runtime_share(rows: pd.DataFrame, by: Sequence[str] = ("seed", "scheme", "sparsity")) -> pd.DataFrame:
+    """`rows` with `runtime_pct_retrain`: each row's run time as a percentage of the run time of the `REFERENCE`
+    (retrain) row in its group of `by` (NaN where the group has none). Two tables computed on different machines
+    (notebook 02's Table 1 and its beyond table at cpu, run over several sessions' CPUs) compare by it where their
+    seconds do not: call it on each table, against its own retrain, before they are set side by side."""
+    by = [c for c in by if c in rows]
+    if not by or not len(rows) or "runtime_s" not in rows:
+        return rows.assign(runtime_pct_retrain=np.nan)
+    ref = rows.loc[rows.method == REFERENCE, [*by, "runtime_s"]].drop_duplicates(by).rename(columns={"runtime_s": "_ref"})
+    base = rows[by].merge(ref, on=by, how="left")["_ref"].to_numpy(dtype=float)  # a left merge keeps the rows' order
+    return rows.assign(runtime_pct_retrain=100 * rows.runtime_s.to_numpy(dtype=float) / base)
+
+
 def pm(mean: float, sd: float, digits: int = 2) -> str:
     """'m ± s' (just 'm' when sd is NaN: one seed)."""
     if pd.isna(mean):
