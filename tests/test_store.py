@@ -201,6 +201,10 @@ def test_runtime_share_reads_each_row_against_the_retrain_of_its_own_group():
     assert np.isnan(share[4]) and np.isnan(share[5])  # no class-wise retrain; a diverged row has no run time
     assert share[6] == pytest.approx(100.0)
     assert runtime_share(t.drop(columns="runtime_s")).runtime_pct_retrain.isna().all()
+    # a group holding its retrain twice (rows of two runs) gives each row one share, against the first retrain
+    twice = pd.concat([t, t.iloc[[1]].assign(runtime_s=60.0)])
+    again = runtime_share(twice)
+    assert len(again) == len(twice) and again.runtime_pct_retrain.iloc[0] == pytest.approx(5.0)
 
 
 def test_fit_columns_weight_forget_and_retain():

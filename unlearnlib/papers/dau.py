@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..config import ConfigError
 from ..setting import choices
-from ..store import pm
+from ..store import pm, runtime_share
 from ..train import TrainConfig
 from .base import MethodsRun, from_setting
 from .claims import UNTESTABLE, Claim, Outcome, beyond_spread, fmt, ms, n_seeds, published_rows, seeds_of
@@ -591,8 +591,7 @@ def dau_runtime(r) -> Outcome | None:
         return None
     parts, ok = [], []
     for (scheme, sp), g in t.groupby(["scheme", "sparsity"]):
-        d, re = g[g.method == "dau"].set_index("seed").runtime_s, g[g.method == "retrain"].set_index("seed").runtime_s
-        share = (100 * d / re).dropna()
+        share = runtime_share(g).loc[lambda x: x.method == "dau", "runtime_pct_retrain"].dropna()  # per seed
         if share.empty:
             continue
         # speed counts only where DAU unlearned: its Avg. Disparity below the original's (doing nothing is fastest)
