@@ -183,6 +183,25 @@ def test_the_vulnerability_figure_keeps_its_legend_off_the_curves(tmp_path):
     assert "seed 3: one seed" in fig._suptitle.get_text() and "boxes span the quartiles" in fig._suptitle.get_text()
 
 
+def test_the_tradeoff_figure_scales_each_panel_to_its_own_methods():
+    """Notebook 02's trade-off figure: a class-wise panel whose worst method sits at 24 must not flatten a random
+    panel whose methods lie within 5 (each panel its own y range), and the x axis is the share of retrain's time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from unlearnlib.results import tradeoff_figure
+
+    rows = [{"scheme": sc, "sparsity": 0.0, "method": m, "avg_disparity": d, "avg_disparity_sd": 0.2,
+             "runtime_pct_retrain": r, "runtime_pct_retrain_sd": 1.0}
+            for sc, ds in (("random", (4.4, 3.1, 4.7)), ("class", (6.5, 0.5, 24.0)))
+            for m, d, r in zip(("dau", "salun", "influence"), ds, (30.0, 18.0, 10.0))]
+    fig = tradeoff_figure(pd.DataFrame(rows), ("dau", "influence"), "dau")
+    panels = {ax.get_title(): ax for ax in fig.axes}
+    random_top = panels["sparsity 0.0, scheme random"].get_ylim()[1]
+    assert random_top < 10 < panels["sparsity 0.0, scheme class"].get_ylim()[1]
+    assert panels["sparsity 0.0, scheme random"].get_xlabel() == "run time (% of retrain's)"
+
+
 def test_images_stored_as_rows_come_back_for_their_figure(tmp_path):
     """image_rows / images_of: notebook 01's inversions go through the row store (a CSV) and come back, keyed by
     their (method, epoch) as strings, in their shape, to 4 significant digits; an RGB image keeps its channels."""
