@@ -57,7 +57,7 @@ class CarefulEvalConfig(MethodsRun):
 
 
 PROFILES = {
-    # the 2023-2024 baselines (BEYOND) beside the papers' methods: at smoke and quick, and at cpu and paper once rerun
+    # the 2023-2024 baselines (BEYOND) beside the papers' methods at every profile (cpu: rerun with them, issue 40)
     "smoke": from_setting("smoke", CarefulEvalConfig, methods=("retrain", "finetune", "grad_ascent", "amnesiac", "dau",
                                                               *BEYOND),
                           pool_size=600, n_targets=80, n_val=40, n_population=100, n_shadows=4, n_ref=2),
@@ -66,9 +66,9 @@ PROFILES = {
                           n_shadows=12, methods=(*CarefulEvalConfig.methods, *BEYOND)),
     # CIFAR-10, small_cnn in bf16: a 5,000-sample pool, 8 shadows (an hour on 2 cores)
     "cpu": from_setting("cpu", CarefulEvalConfig, pool_size=5000, n_targets=1000, n_val=500, n_population=1000,
-                        n_shadows=8),
+                        n_shadows=8, methods=(*CarefulEvalConfig.methods, *BEYOND)),
     "paper": from_setting("paper", CarefulEvalConfig, pool_size=None, n_targets=5000, n_val=5000, n_population=5000,
-                          n_shadows=64, n_ref=8, global_variance=False),
+                          n_shadows=64, n_ref=8, global_variance=False, methods=(*CarefulEvalConfig.methods, *BEYOND)),
 }
 
 
