@@ -101,7 +101,7 @@ def _beyond_adopted_random(results: Path) -> list[str]:
     return beyond_unadopted(results, "cpu", class_wise=False)
 
 
-NB04 = ("retrain", "finetune", "grad_ascent", "fisher", "influence", "random_label", "amnesiac", "dau")  # its cpu list
+NB04 = ("retrain", "finetune", "grad_ascent", "fisher", "influence", "random_label", "amnesiac", "dau")  # the papers' methods
 
 BEYOND_GRIDS = ("--method", "l1_sparse", "--grid", "alpha=1e-5,1e-4,5e-4",
                 "--method", "salun", "--grid", "threshold=0.3,0.5,0.7", "lr=0.005,0.013",

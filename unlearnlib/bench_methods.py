@@ -4,7 +4,8 @@
     python -m unlearnlib.bench_methods --profile smoke --methods finetune dau --scheme class
 
 Each method runs at its profile's preset (`preset_config`, as notebook 02 runs it) on the profile's original
-(cached) and split, and is timed by phase with exclusive accounting (a phase's time excludes the phases nested in
+(cached) and split (with `--sparsity`, on the sparse original notebook 02 makes: pruned, then tuned with its masks,
+`experiment.prune_and_tune`; the tuning is not timed), and is timed by phase with exclusive accounting (a phase's time excludes the phases nested in
 it, except the absorbing ones, which keep everything inside them):
 
     forward      the model's forward passes (a global forward hook on the top-level model; a call of its
@@ -40,7 +41,8 @@ import torch.nn as nn
 
 from . import gradients
 from .data import load_dataset, make_split, to_device
-from .models import is_pruned, prune_global
+from .experiment import prune_and_tune, tune_config
+from .models import is_pruned
 from .originals import train_original
 from .results import describe_run, save_figure
 from .setting import setting
@@ -169,12 +171,16 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
     original, info = train_original(p.model, data, split, train, progress=False,
                                     record_requests={"forget": split.forget} if "amnesiac" in names else None)
     print(f"{'original':>16}: ready in {time.perf_counter() - t0:.1f} s (trained, or read from the cache)", flush=True)
-    start = prune_global(original, sparsity) if sparsity else original
+    tune = tune_config(p.train)  # the sparse original as notebook 02 makes it: pruned, then tuned with its masks
+    start, tuned = prune_and_tune(original, data, split, sparsity, tune, progress=False) if sparsity else (original, {})
+    if sparsity:
+        print(f"{'sparse original':>16}: pruned and tuned ({tune.epochs} epochs) in {tuned['seconds']:.1f} s", flush=True)
     if "retrain" in names:
         names = ["retrain", *[m for m in names if m != "retrain"]]  # the reference first
     types = _model_types()
     head = {**describe_run(dev), "profile": profile, "dataset": p.dataset, "model": p.model, "scheme": scheme,
-            "sparsity": sparsity, "pruned": is_pruned(start), "seed": seed, "forget": len(split.forget),
+            "sparsity": sparsity, "pruned": is_pruned(start), "tune_epochs": tune.epochs if sparsity else 0,
+            "seed": seed, "forget": len(split.forget),
             "retain": len(split.retain)}  # the run and its setting
     rows = []
     for name in names:
@@ -239,7 +245,8 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="smoke")
     ap.add_argument("--methods", nargs="*", default=None, help="registered method names (default: all)")
     ap.add_argument("--scheme", default="random", choices=["random", "class"])
-    ap.add_argument("--sparsity", type=float, default=0.0)
+    ap.add_argument("--sparsity", type=float, default=0.0,
+                    help="prune the original to this sparsity and tune it, as notebook 02's sparse tables (0: dense)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--no-evaluate", action="store_true", help="skip the evaluation of each unlearned model")

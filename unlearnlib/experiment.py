@@ -49,6 +49,12 @@ def setting_split(dataset: Dataset, setting: Setting, scheme: str, forget, seed:
     return make_split(dataset, scheme, forget, setting.val_size, seed, setting.train_size, setting.test_size)
 
 
+def tune_config(train: TrainConfig, epochs: int | None = None) -> TrainConfig:
+    """The schedule that tunes the pruned original: the original's `train`, for `epochs` (None: a quarter of its
+    epochs, at least one). Notebook 02, the sweeps and the per-method benchmark tune their sparse originals alike."""
+    return replace(train, epochs=epochs if epochs is not None else max(1, train.epochs // 4))
+
+
 def prune_and_tune(model: nn.Module, data: DeviceData, split: Split, sparsity: float, cfg: TrainConfig,
                    progress: bool = True, layers: str = "auto") -> tuple[nn.Module, dict]:
     """The sparse original: one-shot global magnitude pruning of `model` (`models.prune_global`; default:
@@ -281,7 +287,7 @@ def run_table(dataset: Dataset, data: DeviceData, setting: Setting, *, schemes: 
     out: a results folder that receives each split (split_<scheme>_seed<seed>.json) and, after every
     setting, the table so far (`table_name`, with `meta`), so an interrupted run keeps what it finished.
     diverged: `run_setting`'s ("row": a diverging method's row holds `diverged` and no metrics)."""
-    tune_cfg = tune_cfg or replace(setting.train, epochs=max(1, setting.train.epochs // 4))
+    tune_cfg = tune_cfg or tune_config(setting.train)
     done = []
     table = pd.DataFrame()
     for seed in seeds:

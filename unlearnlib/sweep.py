@@ -38,7 +38,7 @@ import torch
 from .config import ConfigError, apply_overrides, parse_literal
 from .data import device_data, load_dataset
 from .evaluation import collect, results_table
-from .experiment import forget_request, run_setting, setting_split, validation_view
+from .experiment import forget_request, run_setting, setting_split, tune_config, validation_view
 from .methods import get_method, make_config, preset_config
 from .methods.influence import reuse_direction
 from .setting import setting
@@ -228,7 +228,7 @@ def main(argv=None) -> int:
                         method_configs="each grid point on top of the method's preset at this profile (unlearnlib/methods)",
                         runner=f"Ray at {where}" if where else "in-process")
     pool = ThreadPoolExecutor(max_workers=4)
-    tune = replace(s.train, epochs=max(1, s.train.epochs // 4))
+    tune = tune_config(s.train)
     # the reference: original and retrain, through the pipeline (retrain cached)
     ref = run_setting(original, data, split, args.sparsity, [("retrain", preset_config("retrain", args.profile, train=s.train))],
                       tune_cfg=tune, seed=args.seed, mia_max_per_side=s.mia_max_per_side, executor=pool, score=score, log=None)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError
+from ..experiment import tune_config
 from ..setting import choices
 from ..store import pm, runtime_share
 from ..train import TrainConfig
@@ -79,8 +80,7 @@ class DAUPaperConfig(MethodsRun):
 
     def tune_config(self) -> TrainConfig:
         """The schedule that tunes the pruned original: the original's, for prune_tune_epochs (default a quarter)."""
-        epochs = self.prune_tune_epochs if self.prune_tune_epochs is not None else max(1, self.train.epochs // 4)
-        return replace(self.train, epochs=epochs)
+        return tune_config(self.train, self.prune_tune_epochs)
 
 
 PROFILES = {
