@@ -59,7 +59,8 @@ def test_every_queued_command_is_valid_today(queue):
                 if only == ["02"]:
                     assert list(over.get("beyond", BEYOND)) == list(BEYOND)
                 else:  # notebook 04: the papers' methods and the five, the list its cpu preset holds since its run
-                    assert list(over["methods"]) == [*queue.NB04, *BEYOND] == list(notebook_config(nb[0].stem, "cpu").methods)
+                    preset = notebook_config(nb[0].stem, "cpu").methods
+                    assert list(over["methods"]) == [*queue.NB04, *BEYOND] == list(preset)
         elif "unlearnlib.sweep" in argv:
             kinds.add("sweep")
             methods = _pairs(argv, "--method")

@@ -5,8 +5,8 @@
 
 Each method runs at its profile's preset (`preset_config`, as notebook 02 runs it) on the profile's original
 (cached) and split (with `--sparsity`, on the sparse original notebook 02 makes: pruned, then tuned with its masks,
-`experiment.prune_and_tune`; the tuning is not timed), and is timed by phase with exclusive accounting (a phase's time excludes the phases nested in
-it, except the absorbing ones, which keep everything inside them):
+`experiment.prune_and_tune`; the tuning is not timed), and is timed by phase with exclusive accounting (a phase's
+time excludes the phases nested in it, except the absorbing ones, which keep everything inside them):
 
     forward      the model's forward passes (a global forward hook on the top-level model; a call of its
                  `features` alone, as DAU's Barlow Twins term makes, is not seen and counts as other)
@@ -174,7 +174,8 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
     tune = tune_config(p.train)  # the sparse original as notebook 02 makes it: pruned, then tuned with its masks
     start, tuned = prune_and_tune(original, data, split, sparsity, tune, progress=False) if sparsity else (original, {})
     if sparsity:
-        print(f"{'sparse original':>16}: pruned and tuned ({tune.epochs} epochs) in {tuned['seconds']:.1f} s", flush=True)
+        print(f"{'sparse original':>16}: pruned and tuned ({tune.epochs} epochs) in {tuned['seconds']:.1f} s",
+              flush=True)
     if "retrain" in names:
         names = ["retrain", *[m for m in names if m != "retrain"]]  # the reference first
     types = _model_types()
