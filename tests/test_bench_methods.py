@@ -98,3 +98,38 @@ def test_the_sparse_benchmark_starts_from_notebook_02s_sparse_original(monkeypat
     assert all(torch.equal(seen[0][k], want[k]) for k in want)
     untuned = replace(cfg, prune_tune_epochs=0).tune_config()
     assert untuned.epochs == 0  # an explicit 0 is kept (no tuning), None is a quarter of the original's epochs
+
+
+def test_a_variant_is_one_more_row_of_the_method_with_its_fields_changed(tmp_path, monkeypatch):
+    """`--variant dau detach_sensitivity=True` times DAU a second time in the same run, with that field changed and
+    the rest of its preset kept; the row says what changed. A bad variant stops the run before anything trains."""
+    import json
+
+    import pytest
+
+    from dataclasses import replace
+
+    from unlearnlib import bench_methods as bm
+    from unlearnlib import methods
+
+    seen = []
+    real = methods.unlearn
+
+    def spy(name, model, split, data, cfg, **kw):
+        seen.append(cfg)
+        return real(name, model, split, data, cfg, **kw)
+
+    monkeypatch.setattr(methods, "unlearn", spy)
+    bm.main(["--profile", "smoke", "--methods", "dau", "--variant", "dau", "detach_sensitivity=True", "lam=0",
+             "--no-evaluate", "--out", str(tmp_path)])
+    got = json.loads((tmp_path / "methods_smoke_cpu_dau_dau-detach_sensitivityTrue-lam0.json").read_text())
+    assert [m["method"] for m in got["methods"]] == ["dau", "dau[detach_sensitivity=True, lam=0]"]
+    assert got["complete"] and got["methods"][1]["changed"] == {"detach_sensitivity": "True", "lam": "0"}
+    assert [(c.detach_sensitivity, c.lam) for c in seen] == [(False, seen[0].lam), (True, 0.0)] and seen[0].lam > 0
+    assert seen[1] == replace(seen[0], detach_sensitivity=True, lam=0.0)
+    for argv, words in ((["--variant", "nomethod", "a=1"], "unknown method"),
+                        (["--variant", "dau", "no_such_field=1"], "no_such_field"),
+                        (["--variant", "dau", "detach_sensitivity"], "FIELD=VALUE")):
+        with pytest.raises(SystemExit):
+            bm.main(["--profile", "smoke", "--methods", "dau", *argv, "--out", str(tmp_path / "bad")])
+        assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())

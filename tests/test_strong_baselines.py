@@ -321,6 +321,41 @@ def test_detached_sensitivity_gives_the_same_tokens_without_their_gradient(digit
     assert float(torch.autograd.grad(cut[..., 0].sum() + (cut[..., 0] ** 2).sum(), w)[0].abs().sum()) > 0
 
 
+@pytest.mark.parametrize("sensitivity", ["difference", "derivative"])
+def test_detached_tokens_backpropagate_through_the_clean_batch_only(digits, digits_data, sensitivity):
+    """Issue 39: with the sensitivity detached, the noisy copies' passes carry no autograd graph. The tokens are the
+    all-in-one computation's bit for bit, their weight gradient the same within round-off, and the passes that
+    record a graph see N samples, not (1 + draws) N."""
+    from unlearnlib.attacks.transformer import _tokens, attack_tokens
+    model, split = _bn_cnn(digits_data, digits)
+    model.eval()
+    x, y = digits_data.train_part(split.forget[:8])
+    noise = torch.randn((3, *x.shape), generator=torch.Generator().manual_seed(0)).to(x.dtype)
+    whole = _tokens(model, x, y, 10, noise, 1e-3, sensitivity, detach_sensitivity=True)  # one graph over all passes
+    seen = []
+    hook = model.register_forward_pre_hook(lambda m, a: seen.append(len(a[0])) if torch.is_grad_enabled() else None)
+    try:
+        cheap = attack_tokens(model, x, y, 10, 3, 1e-3, torch.Generator().manual_seed(0), detach_sensitivity=True,
+                              sensitivity=sensitivity)
+    finally:
+        hook.remove()
+    assert seen == [len(x)]
+    assert torch.equal(cheap.detach(), whole.detach())
+    weights = [p for p in model.parameters() if p.requires_grad]
+
+    def grads(t):  # an attacker-like use of every token: a nonlinear function of p and s
+        return torch.autograd.grad((t[..., 0] ** 2 * (1 + t[..., 1])).sum(), weights, allow_unused=True,
+                                   retain_graph=True)
+    for a, b in zip(grads(cheap), grads(whole)):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert sum(float(g.abs().sum()) for g in grads(cheap) if g is not None) > 0
+    with torch.no_grad():  # without autograd (the attacker's own steps) the tokens come from the one computation
+        assert torch.equal(attack_tokens(model, x, y, 10, 3, 1e-3, torch.Generator().manual_seed(0),
+                                         detach_sensitivity=True, sensitivity=sensitivity), whole.detach())
+
+
 def test_dau_class_nonmembers_val_other_leaves_the_forgotten_class_out(digits, digits_data):
     from unlearnlib.methods.dau import Game
     model, split = _bn_cnn(digits_data, digits)

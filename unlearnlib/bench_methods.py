@@ -2,6 +2,7 @@
 
     python -m unlearnlib.bench_methods --profile cpu                 # every method, random forgetting, dense
     python -m unlearnlib.bench_methods --profile smoke --methods finetune dau --scheme class
+    python -m unlearnlib.bench_methods --profile cpu --methods retrain dau --variant dau detach_sensitivity=True
 
 Each method runs at its profile's preset (`preset_config`, as notebook 02 runs it) on the profile's original
 (cached) and split (with `--sparsity`, on the sparse original notebook 02 makes: pruned, then tuned with its masks,
@@ -20,8 +21,9 @@ time excludes the phases nested in it, except the absorbing ones, which keep eve
 and evaluation (UA, MIA-Efficacy, RA, TA) is timed after the method, apart. Reported beside each method: images
 forwarded per second (the top-level model's forward samples over the method's time), the share of retrain's time,
 and retrain's own images per second (its `fit`, the fast path) on the same device. Writes
-results/bench/methods_<profile>_<device>.json (with the methods' names when `--methods` names them) and a figure of the
-phases. A benchmark, not a test: nothing asserts a time. On CUDA every phase boundary synchronises the device (so
+results/bench/methods_<profile>_<device>.json (with the methods' names when `--methods` names them, and the variants')
+and a figure of the phases. A variant (`--variant METHOD FIELD=VALUE ...`) is one more row: the method at its preset
+with those fields changed, named `method[field=value]`, timed in the same run as the preset's row. A benchmark, not a test: nothing asserts a time. On CUDA every phase boundary synchronises the device (so
 each kernel is charged to its phase), which slows the run a little: the phases' shares, not the total, are the point
 there.
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import time
 from collections import defaultdict
 from dataclasses import replace
@@ -152,13 +155,24 @@ def _model_types() -> tuple[type, ...]:
 
 
 def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = "random", sparsity: float = 0.0,
-                  device: str = "auto", seed: int = 0, evaluate_rows: bool = True, on_row=None) -> dict:
+                  device: str = "auto", seed: int = 0, evaluate_rows: bool = True, on_row=None,
+                  variants: list[tuple[str, dict]] = ()) -> dict:
     """Every method (or `methods`) on `profile`'s setting: seconds, phases, images/s, share of retrain's time.
+    variants: (method, {field: value}) rows after the methods', each the method's preset with those fields changed.
     on_row(result): called after each method with the result so far ("complete" False until the last method), so
     a run cut by a time limit keeps the methods it timed."""
+    from .config import ConfigError, apply_overrides
     from .evaluation import evaluate
     from .methods import list_methods, preset_config, unlearn, with_seed
     from .methods.amnesiac import AmnesiacConfig
+
+    known = list_methods()
+    for name, fields in variants:  # checked before anything trains
+        if name not in known:
+            raise ConfigError(f"--variant names an unknown method {name!r}; registered: {known}")
+        if not fields:
+            raise ConfigError(f"--variant {name} changes no field; give FIELD=VALUE pairs (it would repeat {name})")
+        apply_overrides(preset_config(name, profile), fields, prefix=f"{name}.")
 
     dev = resolve_device(device)
     p = setting(profile)
@@ -166,7 +180,7 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
     split = make_split(ds, scheme, 0.1 if scheme == "random" else 0, p.val_size, seed, p.train_size, p.test_size)
     data = to_device(ds, dev)
     train = replace(p.train, seed=seed)
-    names = [m for m in (methods or list_methods()) if not (sparsity and m == "amnesiac")]  # a record is of the dense
+    names = [m for m in (methods or known) if not (sparsity and m == "amnesiac")]  # a record is of the dense
     t0 = time.perf_counter()
     original, info = train_original(p.model, data, split, train, progress=False,
                                     record_requests={"forget": split.forget} if "amnesiac" in names else None)
@@ -184,26 +198,29 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
             "seed": seed, "forget": len(split.forget),
             "retain": len(split.retain)}  # the run and its setting
     rows = []
-    for name in names:
-        cfg = with_seed(preset_config(name, profile, train=train), seed)
+    runs = [(name, {}) for name in names] + [(name, dict(fields)) for name, fields in variants]
+    for name, fields in runs:
+        cfg = with_seed(apply_overrides(preset_config(name, profile, train=train), fields), seed)
         if isinstance(cfg, AmnesiacConfig):
             cfg = replace(cfg, record=info["amnesiac"])  # the original's recorded updates of the forget set
         timer = PhaseTimer(sync=dev.type == "cuda")
         with timer.measure(types):
             model, seconds = unlearn(name, start, split, data, cfg)
         phases = {ph: round(timer.totals.get(ph, 0.0), 3) for ph in PHASES}
-        row = {"method": name, "seconds": round(seconds, 3), "phases_s": phases,
+        label = f"{name}[{', '.join(f'{k}={v}' for k, v in fields.items())}]" if fields else name
+        row = {"method": label, **({"changed": {k: repr(v) for k, v in fields.items()}} if fields else {}),
+               "seconds": round(seconds, 3), "phases_s": phases,
                "images_forwarded": timer.images, "images_per_s": round(timer.images / seconds, 1) if seconds else None}
         if evaluate_rows:
             t0 = time.perf_counter()
-            r = evaluate(model, data, split, method=name, runtime_s=seconds, mia_max_per_side=p.mia_max_per_side,
+            r = evaluate(model, data, split, method=label, runtime_s=seconds, mia_max_per_side=p.mia_max_per_side,
                          seed=seed)
             row.update(evaluation_s=round(time.perf_counter() - t0, 3),
                        **{k: round(float(r[k]), 2) for k in ("ua_pct", "mia_efficacy_pct", "ra_pct", "ta_pct")})
         rows.append(row)
-        print(f"{name:>16}: {seconds:8.2f} s  " + "  ".join(f"{k} {v:.2f}" for k, v in phases.items() if v >= 0.005),
+        print(f"{label:>16}: {seconds:8.2f} s  " + "  ".join(f"{k} {v:.2f}" for k, v in phases.items() if v >= 0.005),
               flush=True)  # a long run under nohup shows each method as it lands
-        if on_row is not None and len(rows) < len(names):
+        if on_row is not None and len(rows) < len(runs):
             on_row(_result(head, rows, complete=False))
     return _result(head, rows, complete=True)
 
@@ -252,20 +269,36 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--no-evaluate", action="store_true", help="skip the evaluation of each unlearned model")
     ap.add_argument("--out", default=None, help="folder of the JSON and figure (default results/bench)")
+    ap.add_argument("--variant", nargs="+", action="append", default=[], metavar=("METHOD", "FIELD=VALUE"),
+                    help="one more row: METHOD at its preset with these fields changed (repeatable)")
     args = ap.parse_args(argv)
+    from .config import ConfigError, parse_literal
+    variants = []
+    for method, *pairs in args.variant:
+        bad = [p for p in pairs if "=" not in p]
+        if bad:
+            ap.error(f"--variant {method}: expected FIELD=VALUE pairs after the method, got {bad}")
+        try:
+            variants.append((method, {k: parse_literal(f"{method}.{k}", v) for k, v in (p.split("=", 1) for p in pairs)}))
+        except ConfigError as exc:
+            ap.error(f"--variant {method}: {exc}")
     from .paths import repo_root
     out = Path(args.out) if args.out else repo_root() / "results" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     kind = "cuda" if resolve_device(args.device).type == "cuda" else "cpu"
     # a run of some methods has a file of its own, so it never overwrites a run of every method
     stem = (f"methods_{args.profile}_{kind}" + (f"_{args.scheme}" if args.scheme != "random" else "")
-            + (f"_sparse{args.sparsity:g}" if args.sparsity else "") + ("_" + "-".join(args.methods) if args.methods else ""))
+            + (f"_sparse{args.sparsity:g}" if args.sparsity else "") + ("_" + "-".join(args.methods) if args.methods else "")
+            + "".join("_" + re.sub(r"[^A-Za-z0-9._-]+", "", "-".join(v)) for v in args.variant))
 
     def write(result: dict) -> None:  # after every method: a cut run keeps what it timed ("complete": false)
         (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
 
-    result = bench_methods(args.profile, args.methods, args.scheme, args.sparsity, args.device, args.seed,
-                           not args.no_evaluate, on_row=write)
+    try:
+        result = bench_methods(args.profile, args.methods, args.scheme, args.sparsity, args.device, args.seed,
+                               not args.no_evaluate, on_row=write, variants=variants)
+    except ConfigError as exc:
+        ap.error(str(exc))
     write(result)
     save_figure(phase_figure(result), out / stem)
     print(f"wrote {out / stem}.json and .png")

@@ -39,12 +39,26 @@ def attack_tokens(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classe
     derivative's is the gradient of the limit.
     detach_sensitivity: the sensitivity token carries no gradient, as Yuan & Zhang compute it
     (`predict_target_sensitivity` in Machine-Learning-Security-Lab/mia_prune runs under no_grad): only the
-    probabilities stay differentiable.
+    probabilities stay differentiable. The token passes then run without autograd and the probabilities' gradient
+    comes from one more pass of the clean batch alone, so a backward pass goes through N samples, not (1 + draws) N;
+    the tokens' values are those of the passes without gradient, bit for bit (the gradient pass only lends its
+    gradient: p + (q - q.detach())).
     """
     if sensitivity not in SENSITIVITIES:
         raise ValueError(f"sensitivity takes one of {SENSITIVITIES}, not {sensitivity!r}")
-    n = len(x)
     noise = torch.randn((draws, *x.shape), device=x.device, generator=generator).to(x.dtype)
+    if detach_sensitivity and torch.is_grad_enabled():
+        with torch.no_grad():
+            tokens = _tokens(model, x, y, num_classes, noise, sigma, sensitivity)
+        q = F.softmax(model(x).float(), dim=1)  # the clean batch again, for the probabilities' gradient only
+        return torch.cat([(tokens[..., :1] + (q - q.detach()).unsqueeze(-1)), tokens[..., 1:]], dim=-1)
+    return _tokens(model, x, y, num_classes, noise, sigma, sensitivity, detach_sensitivity)
+
+
+def _tokens(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, noise: torch.Tensor, sigma: float,
+            sensitivity: str, detach_sensitivity: bool = False) -> torch.Tensor:
+    """attack_tokens for drawn noise (draws, *x.shape)."""
+    n, draws = len(x), len(noise)
     if sensitivity == "derivative":
         from torch.func import jvp, vmap
         with warnings.catch_warnings():
