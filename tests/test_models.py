@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 from torch.nn.utils import parametrize
@@ -90,3 +92,46 @@ def test_masks_survive_training_and_reinitialisation(digits_data):
     # the new weights are a fresh init, not the trained ones: the same seed gives the same init
     again = reinitialize(pruned, seed=1)
     assert torch.equal(again.body[1].parametrizations.weight.original, w_new)
+
+
+def test_a_sparse_retrains_init_does_not_depend_on_the_start_models_memory_layout():
+    """A model fit trained in process is channels_last (CUDA, or cpu_bf16); the same model read from the cache is
+    contiguous. Both must retrain from the same weights, or a run resumed from the cache retrains another model than
+    an uninterrupted one under the same cache entry (before the fix the masked convolutions' draws followed the start's
+    layout). The draw's order is the one asked for, and each order gives its own weights."""
+    torch.manual_seed(0)
+    pruned = prune_global(create_model("small_cnn", 10, 3, 32), 0.9)
+    contiguous = copy.deepcopy(pruned)
+    channels_last = copy.deepcopy(pruned).to(memory_format=torch.channels_last)
+    drawn = {}
+    for order in (False, True):
+        a, b = reinitialize(contiguous, 3, channels_last=order), reinitialize(channels_last, 3, channels_last=order)
+        sa, sb = a.state_dict(), b.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+        drawn[order] = sa
+    convs = [k for k, v in drawn[False].items() if k.endswith("weight.original") and v.dim() == 4]
+    assert convs and not torch.equal(drawn[False][convs[0]], drawn[True][convs[0]])
+    assert not torch.equal(drawn[False][convs[0]], pruned.state_dict()[convs[0]])  # a new draw, not the start's
+
+
+def test_retrain_draws_in_the_layout_fit_trains_in(monkeypatch):
+    """What every committed sparse retrain drew: channels_last at cpu (cpu_bf16) and on CUDA, contiguous on a CPU
+    without cpu_bf16 (quick)."""
+    from unlearnlib.methods import retrain as retrain_mod
+    from unlearnlib.train import channels_last_on
+    assert channels_last_on(torch.device("cuda"), False) and channels_last_on(torch.device("cpu"), True)
+    assert not channels_last_on(torch.device("cpu"), False)
+    seen = []
+    monkeypatch.setattr(retrain_mod, "reinitialize", lambda m, seed, channels_last: seen.append(channels_last) or m)
+    monkeypatch.setattr(retrain_mod, "fit", lambda *a, **k: None)
+
+    class Data:
+        device = torch.device("cpu")
+
+        def train_part(self, idx):
+            return None, None
+
+    split = type("S", (), {"retain": [0]})()
+    for bf16 in (False, True):
+        retrain_mod.retrain(None, split, Data(), retrain_mod.RetrainConfig(TrainConfig(cpu_bf16=bf16)))
+    assert seen == [False, True]

@@ -295,10 +295,17 @@ def sparsity(model: nn.Module, layers: str = "auto") -> float:
     return zeros / max(total, 1)
 
 
-def reinitialize(model: nn.Module, seed: int | None = None) -> nn.Module:
+def reinitialize(model: nn.Module, seed: int | None = None, channels_last: bool = False) -> nn.Module:
     """A copy with freshly initialised parameters and BN statistics (pruning masks kept).
 
     Used by retraining from scratch: same architecture and sparsity pattern, new weights.
+    channels_last: the order a masked convolution's new weights are drawn in (the random stream fills memory in
+    storage order), given, not taken from `model`'s layout: a model `fit` has just trained is channels_last where it
+    trains so (CUDA, or a CPU with cpu_bf16), the same model read back from the cache is contiguous, and the two
+    must retrain from the same weights (they share a cache entry; a run resumed from the cache must retrain the
+    model an uninterrupted run does). Retrain passes the layout `fit` will train the fresh model in, which is the one
+    every committed sparse retrain drew in. The unmasked layers use torch's reset_parameters, which draws contiguous
+    whatever the layout.
     """
     fresh = copy.deepcopy(model)
     if seed is not None:
@@ -309,7 +316,9 @@ def reinitialize(model: nn.Module, seed: int | None = None) -> nn.Module:
             # unmasked original, since reset_parameters would write into the computed weight
             original = m.parametrizations.weight.original
             with torch.no_grad():
-                original.copy_(nn.init.kaiming_uniform_(torch.empty_like(original), a=math.sqrt(5)))
+                layout = torch.channels_last if channels_last and original.dim() == 4 else torch.contiguous_format
+                draw = torch.empty_like(original, memory_format=layout)
+                original.copy_(nn.init.kaiming_uniform_(draw, a=math.sqrt(5)))
                 if m.bias is not None:
                     bound = 1.0 / math.sqrt(original[0].numel())
                     nn.init.uniform_(m.bias, -bound, bound)

@@ -91,7 +91,8 @@ class DAUConfig:
     pair_batch_size: int = 64  # forget and validation batches
     sensitivity_draws: int = 10  # Yuan & Zhang: 10 noisy draws
     sensitivity_sigma: float = 1e-3
-    detach_sensitivity: bool = False  # True: the sensitivity token without gradient (Yuan & Zhang); docstring
+    detach_sensitivity: bool = False  # True: the sensitivity token without gradient (Yuan & Zhang), and the
+    # backward pass through the clean batch alone (attack_tokens); docstring
     sensitivity: str = "difference"  # "difference" (Yuan & Zhang, sigma) | "derivative" (its sigma -> 0 limit by
     # forward-mode AD, whose weight gradient is defined); module docstring, attacks.transformer.attack_tokens
     # class-wise: "val" (stratified) | "val_other" (the other classes'); docstring

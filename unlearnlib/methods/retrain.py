@@ -8,7 +8,7 @@ import torch.nn as nn
 from ..cache import cache_key, entry_path, indices_key
 from ..data import DeviceData, Split
 from ..models import architecture_fingerprint, reinitialize
-from ..train import TrainConfig, fit
+from ..train import TrainConfig, channels_last_on, fit
 from . import register
 
 
@@ -23,7 +23,8 @@ class RetrainConfig:
 @register("retrain", RetrainConfig)
 def retrain(model: nn.Module, split: Split, data: DeviceData, cfg: RetrainConfig) -> nn.Module:
     """Re-initialise the architecture (pruning masks kept) and train it on the retain set only."""
-    fresh = reinitialize(model, seed=cfg.train.seed)
+    # the masked weights drawn in the layout fit trains in, whatever the start's (models.reinitialize)
+    fresh = reinitialize(model, seed=cfg.train.seed, channels_last=channels_last_on(data.device, cfg.train.cpu_bf16))
     x, y = data.train_part(split.retain)
     fit(fresh, x, y, cfg.train, data=data, progress=cfg.progress, desc="retrain")
     return fresh
