@@ -23,9 +23,9 @@ forwarded per second (the top-level model's forward samples over the method's ti
 and retrain's own images per second (its `fit`, the fast path) on the same device. Writes
 results/bench/methods_<profile>_<device>.json (with the methods' names when `--methods` names them, and the variants')
 and a figure of the phases. A variant (`--variant METHOD FIELD=VALUE ...`) is one more row: the method at its preset
-with those fields changed, named `method[field=value]`, timed in the same run as the preset's row. A benchmark, not a test: nothing asserts a time. On CUDA every phase boundary synchronises the device (so
-each kernel is charged to its phase), which slows the run a little: the phases' shares, not the total, are the point
-there.
+with those fields changed, named `method[field=value]`, timed in the same run as the preset's row. A benchmark, not a
+test: nothing asserts a time. On CUDA every phase boundary synchronises the device (so each kernel is charged to its
+phase), which slows the run a little: the phases' shares, not the total, are the point there.
 """
 from __future__ import annotations
 
@@ -279,7 +279,8 @@ def main(argv=None) -> int:
         if bad:
             ap.error(f"--variant {method}: expected FIELD=VALUE pairs after the method, got {bad}")
         try:
-            variants.append((method, {k: parse_literal(f"{method}.{k}", v) for k, v in (p.split("=", 1) for p in pairs)}))
+            fields = dict(p.split("=", 1) for p in pairs)
+            variants.append((method, {k: parse_literal(f"{method}.{k}", v) for k, v in fields.items()}))
         except ConfigError as exc:
             ap.error(f"--variant {method}: {exc}")
     from .paths import repo_root
@@ -288,7 +289,8 @@ def main(argv=None) -> int:
     kind = "cuda" if resolve_device(args.device).type == "cuda" else "cpu"
     # a run of some methods has a file of its own, so it never overwrites a run of every method
     stem = (f"methods_{args.profile}_{kind}" + (f"_{args.scheme}" if args.scheme != "random" else "")
-            + (f"_sparse{args.sparsity:g}" if args.sparsity else "") + ("_" + "-".join(args.methods) if args.methods else "")
+            + (f"_sparse{args.sparsity:g}" if args.sparsity else "")
+            + ("_" + "-".join(args.methods) if args.methods else "")
             + "".join("_" + re.sub(r"[^A-Za-z0-9._-]+", "", "-".join(v)) for v in args.variant))
 
     def write(result: dict) -> None:  # after every method: a cut run keeps what it timed ("complete": false)
