@@ -123,6 +123,7 @@ def test_a_variant_is_one_more_row_of_the_method_with_its_fields_changed(tmp_pat
     bm.main(["--profile", "smoke", "--methods", "dau", "--variant", "dau", "detach_sensitivity=True", "lam=0",
              "--no-evaluate", "--out", str(tmp_path)])
     got = json.loads((tmp_path / "methods_smoke_cpu_dau_dau-detach_sensitivityTrue-lam0.json").read_text())
+    assert (tmp_path / "methods_smoke_cpu_dau_dau-detach_sensitivityTrue-lam0.png").is_file()
     assert [m["method"] for m in got["methods"]] == ["dau", "dau[detach_sensitivity=True, lam=0]"]
     assert got["complete"] and got["methods"][1]["changed"] == {"detach_sensitivity": "True", "lam": "0"}
     assert [(c.detach_sensitivity, c.lam) for c in seen] == [(False, seen[0].lam), (True, 0.0)] and seen[0].lam > 0
@@ -133,3 +134,13 @@ def test_a_variant_is_one_more_row_of_the_method_with_its_fields_changed(tmp_pat
         with pytest.raises(SystemExit):
             bm.main(["--profile", "smoke", "--methods", "dau", *argv, "--out", str(tmp_path / "bad")])
         assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
+def test_a_sparse_benchmarks_figure_keeps_the_sparsity_in_its_name(tmp_path):
+    """The figure is named after the JSON: a sparsity's dot (sparse0.95) is not taken for a suffix (it was:
+    methods_cpu_cpu_sparse0.png)."""
+    from unlearnlib import bench_methods as bm
+    bm.main(["--profile", "smoke", "--methods", "grad_ascent", "--sparsity", "0.5", "--no-evaluate",
+             "--out", str(tmp_path)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["methods_smoke_cpu_sparse0.5_grad_ascent.json",
+                                                          "methods_smoke_cpu_sparse0.5_grad_ascent.png"]

@@ -240,7 +240,7 @@ def phase_figure(result: dict):
     import matplotlib.pyplot as plt
 
     rows = result["methods"]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(rows), 3.6))
+    fig, ax = plt.subplots(figsize=(max(3.0, 1.0 + 0.75 * len(rows)) + 1.9, 4.0))  # the legend sits right of the bars
     x = np.arange(len(rows))
     bottom = np.zeros(len(rows))
     for i, ph in enumerate(PHASES):
@@ -252,8 +252,8 @@ def phase_figure(result: dict):
     ax.set_xticks(x, [r["method"] for r in rows], rotation=35, ha="right")
     ax.set_ylabel("seconds")
     ax.set_title(f"{result['dataset']} / {result['model']} ({result['profile']}, {result['scheme']}, "
-                 f"sparsity {result['sparsity']}) on {result['device']}", fontsize=9)
-    ax.legend(fontsize=7, ncol=2, frameon=False)
+                 f"sparsity {result['sparsity']})\non {result['device']}", fontsize=8)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
@@ -302,7 +302,7 @@ def main(argv=None) -> int:
     except ConfigError as exc:
         ap.error(str(exc))
     write(result)
-    save_figure(phase_figure(result), out / stem)
+    save_figure(phase_figure(result), out / f"{stem}.png")  # not the bare stem: a sparsity's dot would be its suffix
     print(f"wrote {out / stem}.json and .png")
     return 0
 
