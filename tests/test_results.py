@@ -36,6 +36,17 @@ def test_save_table_without_markdown_keeps_csv_and_meta_and_drops_a_stale_twin(t
     assert json.loads((tmp_path / "distributions.meta.json").read_text())["seeds"] == [1]
 
 
+def test_save_figure_adds_png_and_keeps_a_dot_in_the_name(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    for given, written in (("plain", "plain.png"), ("sparse0.95", "sparse0.95.png"), ("named.png", "named.png")):
+        fig, _ = plt.subplots()
+        assert results.save_figure(fig, tmp_path / given) == tmp_path / written
+        plt.close(fig)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["named.png", "plain.png", "sparse0.95.png"]
+
+
 def test_image_grid_shows_raw_pixels_and_floats_alike():
     """A dataset's uint8 pixels (0-255) and the same image as floats in [0, 1] draw the same picture (uint8 pixels
     were once clipped to 0/1, a black grid)."""

@@ -143,8 +143,10 @@ def _markdown(df: pd.DataFrame, floatfmt: str) -> str:
 
 
 def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
-    """Save a matplotlib figure as PNG."""
-    path = Path(path).with_suffix(".png")
+    """Save a matplotlib figure as PNG: `path`, with ".png" added unless it ends so (a dot in the name, as a
+    sparsity's 0.95, is kept: it is not a suffix to replace)."""
+    path = Path(path)
+    path = path if path.suffix == ".png" else path.with_name(path.name + ".png")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
