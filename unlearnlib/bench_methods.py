@@ -302,7 +302,7 @@ def main(argv=None) -> int:
     except ConfigError as exc:
         ap.error(str(exc))
     write(result)
-    save_figure(phase_figure(result), out / f"{stem}.png")  # not the bare stem: a sparsity's dot would be its suffix
+    save_figure(phase_figure(result), out / stem)
     print(f"wrote {out / stem}.json and .png")
     return 0
 
