@@ -12,6 +12,11 @@ Simplified variant (eq. 3):  L = alpha * L_MEMtrain + beta * L_MEMGP, the penalt
 "Outputs" are, for an `ssl.SSLModel`, its `output` (the encoder's features, or the projector's output on them:
 `ssl.SSL_OUTPUTS`, the same output the EncoderMI attack reads), and the logits for a classifier.
 Non-members are the split's validation samples (never trained on). Adam, `epochs` passes over the forget set.
+
+Precision: the losses run under `fit`'s bf16 autocast on CUDA (`bf16`) and, with `cpu_bf16`, on a CPU, where the model
+runs contiguous (the double backward through convolutions and BatchNorm is slower channels_last on oneDNN: measured
+in results/cpu/NOTES.md, "Gradient-penalty unlearning on the bf16 path"). The cpu preset keeps float32, which every
+committed notebook-03 table at cpu ran; `--variant gradient_penalty cpu_bf16=True` of `bench_methods` times the other.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from torch import nn
 from ..data import DeviceData, Split
 from ..losses import GP_FORMS, gradient_penalty, interpolate
 from ..models import clone
+from ..train import autocast, model_device
 from ..ssl import output_view
 from . import register
 
@@ -44,6 +50,8 @@ class GradientPenaltyConfig:
     # an SSL model's output the penalty and the norm act on (ssl.SSL_OUTPUTS): "encoder", its features, or
     # "projector"; a classifier has only its logits ("encoder")
     output: str = "encoder"
+    bf16: bool = True  # bf16 autocast on CUDA, as fit trains (TrainConfig.bf16)
+    cpu_bf16: bool = False  # TrainConfig.cpu_bf16: bf16 autocast on a CPU, the model contiguous (see the docstring)
     seed: int = 0
 
 
@@ -58,8 +66,11 @@ def member_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: t
     return F.cross_entropy(model(x), y)
 
 
-# notebook 03's Adam rate at every profile, the rate its encoders train at (the paper's listing gives none)
+# notebook 03's Adam rate at every profile, the rate its encoders train at (the paper's listing gives none); at cpu
+# float32 on the CPU whatever the start model trained in: the committed notebook-03 tables ran it (the bf16 path is
+# about twice as fast there, results/cpu/NOTES.md)
 PRESETS = {p: {"lr": 1e-3} for p in ("smoke", "quick", "cpu", "paper")}
+PRESETS["cpu"]["cpu_bf16"] = False
 
 
 @register("gradient_penalty", GradientPenaltyConfig)
@@ -72,6 +83,9 @@ def gradient_penalty_unlearning(model: nn.Module, split: Split, data: DeviceData
     if cfg.variant == "full" and len(split.val) == 0:
         raise ValueError("the full variant needs non-members: make the split with val_size > 0, or use variant='simplified'")
     out = clone(model)
+    device = model_device(out)
+    if cfg.cpu_bf16 and device.type == "cpu":
+        out.to(memory_format=torch.contiguous_format)
     out.train()
     # what the penalty and the norm act on: an SSL model's `output` (ssl.SSL_OUTPUTS) or a classifier's logits, built
     # once; a projector asked of a classifier fails here, before any work
@@ -89,16 +103,17 @@ def gradient_penalty_unlearning(model: nn.Module, split: Split, data: DeviceData
             if len(b) < 2:  # BatchNorm needs two samples
                 continue
             xb, yb = xf[b], yf[b]
-            loss = cfg.alpha * member_loss(out, xb, yb, gen) if cfg.alpha else torch.zeros((), device=xb.device)
-            if cfg.beta:
-                if cfg.variant == "full":
-                    xn = xv[rng.choice(len(xv), len(b), replace=len(xv) < len(b))]
-                    z = interpolate(xb, xn, gen)
-                else:
-                    z = xb
-                loss = loss + cfg.beta * gradient_penalty(outputs, z, cfg.form)
-            if cfg.variant == "full" and cfg.gamma:
-                loss = loss + cfg.gamma * outputs(xb).float().norm(dim=1).mean()
+            with autocast(device, cfg.bf16, cpu=cfg.cpu_bf16):
+                loss = cfg.alpha * member_loss(out, xb, yb, gen) if cfg.alpha else torch.zeros((), device=xb.device)
+                if cfg.beta:
+                    if cfg.variant == "full":
+                        xn = xv[rng.choice(len(xv), len(b), replace=len(xv) < len(b))]
+                        z = interpolate(xb, xn, gen)
+                    else:
+                        z = xb
+                    loss = loss + cfg.beta * gradient_penalty(outputs, z, cfg.form)
+                if cfg.variant == "full" and cfg.gamma:
+                    loss = loss + cfg.gamma * outputs(xb).float().norm(dim=1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
