@@ -100,7 +100,7 @@ def test_the_sparse_benchmark_starts_from_notebook_02s_sparse_original(monkeypat
     assert untuned.epochs == 0  # an explicit 0 is kept (no tuning), None is a quarter of the original's epochs
 
 
-def test_a_variant_is_one_more_row_of_the_method_with_its_fields_changed(tmp_path, monkeypatch):
+def test_a_variant_is_one_more_row_of_the_method_with_its_fields_changed(tmp_path, monkeypatch, capsys):
     """`--variant dau detach_sensitivity=True` times DAU a second time in the same run, with that field changed and
     the rest of its preset kept; the row says what changed. A bad variant stops the run before anything trains."""
     import json
@@ -130,9 +130,12 @@ def test_a_variant_is_one_more_row_of_the_method_with_its_fields_changed(tmp_pat
     assert seen[1] == replace(seen[0], detach_sensitivity=True, lam=0.0)
     for argv, words in ((["--variant", "nomethod", "a=1"], "unknown method"),
                         (["--variant", "dau", "no_such_field=1"], "no_such_field"),
-                        (["--variant", "dau", "detach_sensitivity"], "FIELD=VALUE")):
+                        (["--variant", "dau", "detach_sensitivity"], "FIELD=VALUE"),
+                        (["--variant", "dau", "lam=0", "lam=1"], "lam is given twice")):  # not the last one silently
+        capsys.readouterr()
         with pytest.raises(SystemExit):
             bm.main(["--profile", "smoke", "--methods", "dau", *argv, "--out", str(tmp_path / "bad")])
+        assert words in capsys.readouterr().err
         assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
 
 
@@ -144,3 +147,35 @@ def test_a_sparse_benchmarks_figure_keeps_the_sparsity_in_its_name(tmp_path):
              "--out", str(tmp_path)])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["methods_smoke_cpu_sparse0.5_grad_ascent.json",
                                                           "methods_smoke_cpu_sparse0.5_grad_ascent.png"]
+
+
+def test_every_method_starts_from_the_layout_the_cache_returns(monkeypatch):
+    """A just-trained original comes back channels_last from `fit` at cpu_bf16, one read from the cache contiguous; a
+    method that keeps its start model's layout (the gradient penalty in float32) ran 13 % slower in a benchmark that
+    trained the original (2026-12-07). The benchmark now hands every method the cache's layout either way."""
+    from dataclasses import replace
+
+    import torch
+
+    from unlearnlib import bench_methods as bm
+    from unlearnlib import methods
+    from unlearnlib.setting import setting
+
+    monkeypatch.setattr(bm, "setting", lambda profile: replace(setting(profile), model="small_cnn"))
+    real_train = bm.train_original
+
+    def trained_channels_last(*args, **kw):
+        model, info = real_train(*args, **kw)
+        return model.to(memory_format=torch.channels_last), info  # what a run that trains it at cpu hands on
+
+    monkeypatch.setattr(bm, "train_original", trained_channels_last)
+    seen = []
+    real = methods.unlearn
+
+    def spy(name, model, *args, **kw):
+        seen.append([p.is_contiguous() for p in model.parameters() if p.dim() == 4])
+        return real(name, model, *args, **kw)
+
+    monkeypatch.setattr(methods, "unlearn", spy)
+    bench_methods("smoke", ["grad_ascent"], evaluate_rows=False)
+    assert len(seen) == 1 and seen[0] and all(seen[0])  # every convolution's weight contiguous, not channels_last

@@ -12,6 +12,21 @@ def test_parse_grid_is_the_cartesian_product_with_typed_values():
                     {"alpha": 0.5, "flag": True, "name": "x"}, {"alpha": 0.5, "flag": None, "name": "x"}]
     with pytest.raises(SystemExit, match="FIELD=V1"):
         parse_grid(["alpha"])
+    with pytest.raises(SystemExit, match="alpha is given twice"):  # one axis, not the last one silently
+        parse_grid(["alpha=1,0.5", "alpha=2"])
+
+
+def test_assignments_parse_once_per_field():
+    """The FIELD=VALUE parser of the benchmarks' --set and --variant: typed values, and a field given twice is an
+    error naming it (it used to keep the last silently)."""
+    from unlearnlib.config import ConfigError, parse_assignments
+
+    assert parse_assignments(["lr=0.2", " epochs = 3", "name=x", "ks=[1, 2]"]) == {"lr": 0.2, "epochs": 3, "name": "x",
+                                                                                 "ks": [1, 2]}
+    with pytest.raises(ConfigError, match="--set: lr is given twice"):
+        parse_assignments(["lr=0.2", "lr=0.1"])
+    with pytest.raises(ConfigError, match="--variant dau 'lam': expected FIELD=VALUE"):
+        parse_assignments(["lam"], "--variant dau")
 
 
 def test_sweep_writes_one_row_per_setting_with_retrain_as_reference(tmp_path):

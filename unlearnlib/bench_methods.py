@@ -6,7 +6,8 @@
 
 Each method runs at its profile's preset (`preset_config`, as notebook 02 runs it) on the profile's original
 (cached) and split (with `--sparsity`, on the sparse original notebook 02 makes: pruned, then tuned with its masks,
-`experiment.prune_and_tune`; the tuning is not timed), and is timed by phase with exclusive accounting (a phase's
+`experiment.prune_and_tune`; the tuning is not timed), in the layout the cache returns it in (contiguous) however it
+was made, and is timed by phase with exclusive accounting (a phase's
 time excludes the phases nested in it, except the absorbing ones, which keep everything inside them):
 
     forward      the model's forward passes (a global forward hook on the top-level model; a call of its
@@ -187,6 +188,10 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
     print(f"{'original':>16}: ready in {time.perf_counter() - t0:.1f} s (trained, or read from the cache)", flush=True)
     tune = tune_config(p.train)  # the sparse original as notebook 02 makes it: pruned, then tuned with its masks
     start, tuned = prune_and_tune(original, data, split, sparsity, tune, progress=False) if sparsity else (original, {})
+    # every method starts from the layout the cache returns (contiguous), whether the start model was just trained
+    # (fit leaves it channels_last at cpu_bf16) or read: a method that keeps its start model's layout (the gradient
+    # penalty in float32) would otherwise time differently in a run that trains the original
+    start.to(memory_format=torch.contiguous_format)
     if sparsity:
         print(f"{'sparse original':>16}: pruned and tuned ({tune.epochs} epochs) in {tuned['seconds']:.1f} s",
               flush=True)
@@ -272,17 +277,13 @@ def main(argv=None) -> int:
     ap.add_argument("--variant", nargs="+", action="append", default=[], metavar=("METHOD", "FIELD=VALUE"),
                     help="one more row: METHOD at its preset with these fields changed (repeatable)")
     args = ap.parse_args(argv)
-    from .config import ConfigError, parse_literal
+    from .config import ConfigError, parse_assignments
     variants = []
     for method, *pairs in args.variant:
-        bad = [p for p in pairs if "=" not in p]
-        if bad:
-            ap.error(f"--variant {method}: expected FIELD=VALUE pairs after the method, got {bad}")
-        try:
-            fields = dict(p.split("=", 1) for p in pairs)
-            variants.append((method, {k: parse_literal(f"{method}.{k}", v) for k, v in fields.items()}))
+        try:  # FIELD=VALUE pairs after the method, each field once (checked against its config in bench_methods)
+            variants.append((method, parse_assignments(pairs, f"--variant {method}")))
         except ConfigError as exc:
-            ap.error(f"--variant {method}: {exc}")
+            ap.error(str(exc))
     from .paths import repo_root
     out = Path(args.out) if args.out else repo_root() / "results" / "bench"
     out.mkdir(parents=True, exist_ok=True)

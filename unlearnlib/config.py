@@ -130,15 +130,23 @@ def checked_values(cfg, overrides: dict[str, Any], prefix: str = "") -> dict[str
     return changes
 
 
-def parse_assignments(items: list[str], what: str = "--set") -> dict[str, Any]:
-    """['a=1', 'b=[1, 2]'] -> {'a': 1, 'b': [1, 2]} (values through `parse_literal`)."""
-    out = {}
+def split_assignments(items: list[str], what: str = "--set", form: str = "FIELD=VALUE") -> dict[str, str]:
+    """['a=1', 'b=x,y'] -> {'a': '1', 'b': 'x,y'}, the values as text. An item without '=' or a field given twice
+    (the last would silently win) is a ConfigError naming `what` (the option) and the form it takes."""
+    out: dict[str, str] = {}
     for item in items:
         if "=" not in item:
-            raise ConfigError(f"{what} {item!r}: expected FIELD=VALUE")
-        key, value = item.split("=", 1)
-        out[key.strip()] = parse_literal(key.strip(), value.strip())
+            raise ConfigError(f"{what} {item!r}: expected {form}")
+        key, value = (part.strip() for part in item.split("=", 1))
+        if key in out:
+            raise ConfigError(f"{what}: {key} is given twice ({key}={out[key]} and {key}={value}); give each field once")
+        out[key] = value
     return out
+
+
+def parse_assignments(items: list[str], what: str = "--set") -> dict[str, Any]:
+    """['a=1', 'b=[1, 2]'] -> {'a': 1, 'b': [1, 2]} (values through `parse_literal`; `split_assignments`)."""
+    return {key: parse_literal(key, value) for key, value in split_assignments(items, what).items()}
 
 
 # ---------------------------------------------------------------- where a method's field acts

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from .config import ConfigError, apply_overrides, parse_literal
+from .config import ConfigError, apply_overrides, parse_literal, split_assignments
 from .data import device_data, load_dataset
 from .evaluation import collect, results_table
 from .experiment import forget_request, run_setting, setting_split, tune_config, validation_view
@@ -52,14 +52,14 @@ def parse_grid(items: list[str], method: str | None = None) -> list[dict]:
     """['a=1,2', 'b=x'] -> [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'x'}], each value through the one override
     parser (`config.parse_literal`) and, given `method`, checked against its config's field types."""
     axes = {}
-    for item in items:
-        if "=" not in item:
-            raise SystemExit(f"--grid {item!r}: expected FIELD=V1,V2,...")
-        key, values = item.split("=", 1)
-        try:
-            axes[key] = [parse_literal(key, v) for v in values.split(",")]
-        except ConfigError as exc:
-            raise SystemExit(f"--grid {item!r}: {exc}") from None
+    try:
+        for key, values in split_assignments(items, "--grid", "FIELD=V1,V2,...").items():
+            try:
+                axes[key] = [parse_literal(key, v) for v in values.split(",")]
+            except ConfigError as exc:
+                raise ConfigError(f"--grid '{key}={values}': {exc}") from None
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
     combos = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())] or [{}]
     if method is not None:
         base = make_config(method)
