@@ -7,8 +7,8 @@
 Each method runs at its profile's preset (`preset_config`, as notebook 02 runs it) on the profile's original
 (cached) and split (with `--sparsity`, on the sparse original notebook 02 makes: pruned, then tuned with its masks,
 `experiment.prune_and_tune`; the tuning is not timed), in the layout the cache returns it in (contiguous) however it
-was made, and is timed by phase with exclusive accounting (a phase's
-time excludes the phases nested in it, except the absorbing ones, which keep everything inside them):
+was made, and is timed by phase with exclusive accounting (a phase's time excludes the phases nested in it, except
+the absorbing ones, which keep everything inside them):
 
     forward      the model's forward passes (a global forward hook on the top-level model; a call of its
                  `features` alone, as DAU's Barlow Twins term makes, is not seen and counts as other)

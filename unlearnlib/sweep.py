@@ -51,15 +51,16 @@ from .train import resolve_device
 def parse_grid(items: list[str], method: str | None = None) -> list[dict]:
     """['a=1,2', 'b=x'] -> [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'x'}], each value through the one override
     parser (`config.parse_literal`) and, given `method`, checked against its config's field types."""
-    axes = {}
     try:
-        for key, values in split_assignments(items, "--grid", "FIELD=V1,V2,...").items():
-            try:
-                axes[key] = [parse_literal(key, v) for v in values.split(",")]
-            except ConfigError as exc:
-                raise ConfigError(f"--grid '{key}={values}': {exc}") from None
+        fields = split_assignments(items, "--grid", "FIELD=V1,V2,...")
     except ConfigError as exc:
         raise SystemExit(str(exc)) from None
+    axes = {}
+    for key, values in fields.items():
+        try:
+            axes[key] = [parse_literal(key, v) for v in values.split(",")]
+        except ConfigError as exc:
+            raise SystemExit(f"--grid '{key}={values}': {exc}") from None
     combos = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())] or [{}]
     if method is not None:
         base = make_config(method)
