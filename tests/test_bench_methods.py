@@ -33,6 +33,7 @@ def test_bench_methods_times_every_method_by_phase(tmp_path):
     assert rows["fisher"]["phases_s"]["curvature"] > 0 and rows["dau"]["phases_s"]["tokens"] > 0
     assert rows["dau"]["phases_s"]["attacker"] > 0 and rows["finetune"]["images_forwarded"] > 0
     assert r["fit_images_per_s"] == rows["retrain"]["images_per_s"]
+    assert r["data_source"].startswith("sklearn.datasets.load_digits")  # the data by name and source, not a path of this machine
 
 
 def test_a_cut_benchmark_keeps_the_methods_it_timed(tmp_path, monkeypatch):

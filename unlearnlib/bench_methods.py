@@ -198,10 +198,10 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
     if "retrain" in names:
         names = ["retrain", *[m for m in names if m != "retrain"]]  # the reference first
     types = _model_types()
-    head = {**describe_run(dev), "profile": profile, "dataset": p.dataset, "model": p.model, "scheme": scheme,
-            "sparsity": sparsity, "pruned": is_pruned(start), "tune_epochs": tune.epochs if sparsity else 0,
-            "seed": seed, "forget": len(split.forget),
-            "retain": len(split.retain)}  # the run and its setting
+    head = {**describe_run(dev), "profile": profile, "dataset": p.dataset, "data_source": ds.source, "model": p.model,
+            "scheme": scheme, "sparsity": sparsity, "pruned": is_pruned(start),
+            "tune_epochs": tune.epochs if sparsity else 0, "seed": seed, "forget": len(split.forget),
+            "retain": len(split.retain)}  # the run and its setting (the data by file name and digest: Dataset.source)
     rows = []
     runs = [(name, {}) for name in names] + [(name, dict(fields)) for name, fields in variants]
     for name, fields in runs:
