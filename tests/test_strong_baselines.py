@@ -424,6 +424,33 @@ def test_dau_attacker_steps_per_defender_step(digits, digits_data, monkeypatch):
     assert calls.count(True) == 2 + 3 * 4
 
 
+def test_dau_shared_pair_makes_one_token_pass_per_game_iteration(digits, digits_data, monkeypatch):
+    """shared_pair: the attacker updates on the defender's pair, its tokens detached, and the defender's adversarial
+    term scores those same tokens; an iteration makes one token pass, not two. Class-wise, once alpha is 0, neither
+    player builds tokens (nothing is logged here)."""
+    import unlearnlib.methods.dau as dau_mod
+    model, split = _bn_cnn(digits_data, digits)
+    made, updated = [], []
+    real_tokens, real_update = dau_mod.attack_tokens, dau_mod.Game._attacker_update
+    monkeypatch.setattr(dau_mod, "attack_tokens", lambda *a, **k: made.append(real_tokens(*a, **k)) or made[-1])
+    monkeypatch.setattr(dau_mod.Game, "_attacker_update",
+                        lambda self, t, target, update=True: updated.append(t) or real_update(self, t, target, update))
+    kw = dict(pretrain_iters=2, sensitivity_draws=2, augment=False, class_off_after=3)
+    out, _ = unlearn("dau", model, split, digits_data, iterations=5, shared_pair=True, **kw)
+    assert len(made) == 2 + 3 and len(updated) == 2 + 3  # pre-training, then one pass an iteration while alpha > 0
+    for t, u in zip(made[2:], updated[2:]):
+        assert t.requires_grad and not u.requires_grad and torch.equal(t.detach(), u)  # the defender's own tokens
+    assert any(not torch.equal(a, b) for a, b in zip(out.parameters(), model.parameters()))
+    made.clear(), updated.clear()
+    unlearn("dau", model, split, digits_data, iterations=5, **kw)
+    assert len(made) == 2 + 2 * 3 and len(updated) == 2 + 3  # the default: a pair for each player
+    assert not any(t.requires_grad for t in updated)
+    made.clear(), updated.clear()
+    unlearn("dau", model, split, digits_data, iterations=5, shared_pair=True, attacker_steps=3, **kw)
+    assert len(made) == 2 + 3 * 3 and len(updated) == 2 + 3 * 3  # further attacker steps draw pairs of their own
+    assert make_config("dau").shared_pair is False  # the committed tables' reading stays the default
+
+
 # ---------------------------------------------------------------- the beyond-the-papers claim (notebook 02)
 
 def _rows(method, values, scheme="random", sparsity=0.0):

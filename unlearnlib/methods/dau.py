@@ -26,6 +26,12 @@ Readings the paper leaves open (issue 37), each a field whose default is the rea
   updates reaches pretrain_stop, or stops rising by pretrain_min_gain from one window to the next), at most
   pretrain_iters updates; None: exactly pretrain_iters. Its steps and accuracy are logged with the trajectory;
 - attacker_steps: attacker updates per defender step (Yuan & Zhang's adversarial defence takes several);
+- shared_pair: one forget / validation pair and one token pass per game iteration, on which the attacker updates
+  (its tokens detached) and then the defender's adversarial term is scored, as the reference DCGAN loop trains its
+  discriminator on fake.detach() and its generator on the same fake (default: each player draws a pair of its own,
+  two token passes an iteration; Algorithm 1's text did not survive extraction, so it does not say which). It
+  removes the attacker's own token pass from every game iteration (issue 39); the attacker's pre-training and any
+  further attacker_steps draw pairs of their own;
 - sensitivity: the sensitivity token as Yuan & Zhang's finite difference over sigma ("difference", default) or as
   its limit, the directional derivative by forward-mode AD ("derivative"). Same values; the difference's weight
   gradient is dominated by ReLU units that flip sign between x and x + sigma u (8 times the derivative's norm,
@@ -93,6 +99,8 @@ class DAUConfig:
     sensitivity_sigma: float = 1e-3
     detach_sensitivity: bool = False  # True: the sensitivity token without gradient (Yuan & Zhang), and the
     # backward pass through the clean batch alone (attack_tokens); docstring
+    shared_pair: bool = False  # True: the attacker's update and the defender's adversarial term share one pair and
+    # one token pass an iteration (the DCGAN loop's pattern); docstring
     sensitivity: str = "difference"  # "difference" (Yuan & Zhang, sigma) | "derivative" (its sigma -> 0 limit by
     # forward-mode AD, whose weight gradient is defined); module docstring, attacks.transformer.attack_tokens
     # class-wise: "val" (stratified) | "val_other" (the other classes'); docstring
@@ -198,6 +206,10 @@ class Game:
         self.defender.eval()
         with torch.no_grad():
             t, target = self.pair_tokens(*self.pair())
+        return self._attacker_update(t, target, update)
+
+    def _attacker_update(self, t: torch.Tensor, target: torch.Tensor, update: bool = True):
+        """The attacker's update on tokens without gradient to the defender: its loss and accuracy (tensors)."""
         self.attacker.train(update)
         with torch.set_grad_enabled(update):
             logits = self.attacker(t)
@@ -208,10 +220,12 @@ class Game:
             self.opt_a.step()
         return loss.detach(), (logits.argmax(1) == target).float().mean()
 
-    def defender_step(self, alpha: float, lam: float) -> dict:
+    def defender_step(self, alpha: float, lam: float, attacker_first: bool = False) -> dict:
         """Algorithm 1, defender: CE on a retain batch - alpha * the attacker's log-likelihood on a fresh pair
         + lam * Barlow Twins between the pair's mean-centred features; one SGD step (gradient norm clipped
-        at cfg.max_grad_norm). Returns the terms (tensors) and the gradient norm before clipping."""
+        at cfg.max_grad_norm). Returns the terms (tensors) and the gradient norm before clipping.
+        attacker_first (cfg.shared_pair; alpha > 0): the attacker first updates on the pair's tokens, detached, and
+        the adversarial term then scores the same tokens; its loss and accuracy come back as "attacker"."""
         cfg, defender, device = self.cfg, self.defender, self.device
         i = _draw(len(self.xr), cfg.batch_size, self.rng)
         bxr, byr = self.xr[i], self.yr[i]
@@ -228,6 +242,9 @@ class Game:
             # tokens in eval mode: the attacker queries a deployed model; gradients still reach the weights
             defender.eval()
             t, member = self.pair_tokens(bxf, byf, bxv, byv)
+            if attacker_first:
+                attacker = self._attacker_update(t.detach(), member)
+                self.attacker.eval()
             logits = self.attacker(t)
             adv = F.cross_entropy(logits, 1 - member) if cfg.non_saturating else -F.cross_entropy(logits, member)
             loss = loss + alpha * adv
@@ -246,7 +263,8 @@ class Game:
         # term can send gradients far larger than the retain loss's
         grad_norm = torch.nn.utils.clip_grad_norm_(defender.parameters(), cfg.max_grad_norm or float("inf"))
         self.opt_d.step()
-        return {"retain_ce": ce.detach(), "adversarial": adv.detach(), "barlow_twins": bt.detach(), "grad_norm": grad_norm}
+        terms = {"retain_ce": ce.detach(), "adversarial": adv.detach(), "barlow_twins": bt.detach(), "grad_norm": grad_norm}
+        return {**terms, "attacker": attacker} if alpha > 0 and attacker_first else terms
 
 
 class _Watch:
@@ -324,14 +342,17 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
             alpha = 0.0 if cfg.class_off in ("alpha", "both") else alpha
             lam = 0.0 if cfg.class_off in ("lam", "both") else lam
         log_now = watch is not None and (it % cfg.log_every == 0 or it == cfg.iterations)
+        shared = cfg.shared_pair and alpha > 0 and cfg.attacker_steps > 0
         if alpha > 0:
-            for _ in range(cfg.attacker_steps):
+            for _ in range(cfg.attacker_steps - shared):  # shared_pair: the last update runs on the defender's pair
                 att_loss, att_acc = game.attacker_step()
         elif log_now:
             # alpha is 0 (class-wise, after the first iterations): the attacker no longer shapes the
             # defender, so it is not trained further; it is only measured for the trajectory
             att_loss, att_acc = game.attacker_step(update=False)
-        terms = game.defender_step(alpha, lam)
+        terms = game.defender_step(alpha, lam, attacker_first=shared)
+        if shared:
+            att_loss, att_acc = terms.pop("attacker")
         if log_now:
             cfg.on_iteration({"iteration": it, "attacker_loss": float(att_loss), "attacker_acc": float(att_acc),
                               **{k: float(v) for k, v in terms.items()}, "alpha": alpha, "lam": lam,
