@@ -270,6 +270,26 @@ def test_dau_trajectory_reports_the_game(digits, digits_data):
     assert log[-1]["forget_acc"] < log[0]["forget_acc"] - 0.05 and log[-1]["retain_acc"] > 0.9
 
 
+def test_dau_model_does_not_depend_on_tracing(digits, digits_data):
+    """Once alpha is 0 (class-wise), the trajectory measures the attacker on a pair drawn from the game's generators;
+    an untraced run draws the same pair and noise, so both runs give the same model (the cache keys them alike, and
+    the benchmark's untraced rows are the notebook's traced ones). The same with shared_pair."""
+    from unlearnlib.data import make_split
+    from unlearnlib.originals import train_original
+
+    split = make_split(digits, "class", 0, val_size=100, seed=0)
+    model, _ = train_original("mlp", digits_data, split, TrainConfig(epochs=2, batch_size=64, lr=0.05, augment=False),
+                              progress=False)
+    for shared in (False, True):
+        kw = dict(iterations=8, pretrain_iters=2, class_off_after=2, log_every=2, sensitivity_draws=2,
+                  shared_pair=shared)
+        log = []
+        traced, _ = unlearn("dau", model, split, digits_data, make_config("dau", on_iteration=log.append, **kw))
+        plain, _ = unlearn("dau", model, split, digits_data, make_config("dau", **kw))
+        assert [r["alpha"] for r in log] == [1.0] + [0.0] * 3  # three measurements after alpha is off
+        assert all(torch.equal(a, b) for a, b in zip(traced.state_dict().values(), plain.state_dict().values()))
+
+
 def test_dau_class_off_switches_the_named_weight(digits, digits_data):
     """class_off names the weight set to 0 after class_off_after iterations in class-wise forgetting."""
     from unlearnlib.data import make_split

@@ -46,13 +46,18 @@ def attack_tokens(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classe
     """
     if sensitivity not in SENSITIVITIES:
         raise ValueError(f"sensitivity takes one of {SENSITIVITIES}, not {sensitivity!r}")
-    noise = torch.randn((draws, *x.shape), device=x.device, generator=generator).to(x.dtype)
+    noise = sensitivity_noise(x, draws, generator)
     if detach_sensitivity and torch.is_grad_enabled():
         with torch.no_grad():
             tokens = _tokens(model, x, y, num_classes, noise, sigma, sensitivity)
         q = F.softmax(model(x).float(), dim=1)  # the clean batch again, for the probabilities' gradient only
         return torch.cat([(tokens[..., :1] + (q - q.detach()).unsqueeze(-1)), tokens[..., 1:]], dim=-1)
     return _tokens(model, x, y, num_classes, noise, sigma, sensitivity, detach_sensitivity)
+
+
+def sensitivity_noise(x: torch.Tensor, draws: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The directions of a batch's noisy copies, (draws, *x.shape): what `attack_tokens` draws from `generator`."""
+    return torch.randn((draws, *x.shape), device=x.device, generator=generator).to(x.dtype)
 
 
 def _tokens(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, noise: torch.Tensor, sigma: float,

@@ -55,7 +55,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..attacks.transformer import SENSITIVITIES, TransformerAttacker, attack_tokens, attacker_optimizer
+from ..attacks.transformer import (SENSITIVITIES, TransformerAttacker, attack_tokens, attacker_optimizer,
+                                   sensitivity_noise)
 from ..config import ConfigError, scoped
 from ..data import DeviceData, Split, augment
 from ..losses import barlow_twins
@@ -208,6 +209,13 @@ class Game:
             t, target = self.pair_tokens(*self.pair())
         return self._attacker_update(t, target, update)
 
+    def skip_measurement(self) -> None:
+        """The random draws of `attacker_step(update=False)` (a pair, its noise) without its passes: made where the
+        trajectory would measure the attacker but nothing traces the run, so a traced run and an untraced one draw
+        the same batches afterwards and give the same model (the cache keys them alike)."""
+        bxf, _, bxv, _ = self.pair()
+        sensitivity_noise(torch.cat([bxf, bxv]), self.cfg.sensitivity_draws, self.gen)
+
     def _attacker_update(self, t: torch.Tensor, target: torch.Tensor, update: bool = True):
         """The attacker's update on tokens without gradient to the defender: its loss and accuracy (tensors)."""
         self.attacker.train(update)
@@ -341,15 +349,20 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
         if split.scheme == "class" and cfg.class_off_after is not None and it > cfg.class_off_after:
             alpha = 0.0 if cfg.class_off in ("alpha", "both") else alpha
             lam = 0.0 if cfg.class_off in ("lam", "both") else lam
-        log_now = watch is not None and (it % cfg.log_every == 0 or it == cfg.iterations)
+        log_point = it % cfg.log_every == 0 or it == cfg.iterations
+        log_now = watch is not None and log_point
         shared = cfg.shared_pair and alpha > 0 and cfg.attacker_steps > 0
         if alpha > 0:
             for _ in range(cfg.attacker_steps - shared):  # shared_pair: the last update runs on the defender's pair
                 att_loss, att_acc = game.attacker_step()
-        elif log_now:
-            # alpha is 0 (class-wise, after the first iterations): the attacker no longer shapes the
-            # defender, so it is not trained further; it is only measured for the trajectory
-            att_loss, att_acc = game.attacker_step(update=False)
+        elif log_point:
+            # alpha is 0 (class-wise, after the first iterations): the attacker no longer shapes the defender, so it
+            # is not trained further; it is only measured for the trajectory. Its pair and noise are drawn whether or
+            # not a trace records them: the retain batches that follow, and so the model, do not depend on tracing
+            if log_now:
+                att_loss, att_acc = game.attacker_step(update=False)
+            else:
+                game.skip_measurement()
         terms = game.defender_step(alpha, lam, attacker_first=shared)
         if shared:
             att_loss, att_acc = terms.pop("attacker")
