@@ -67,7 +67,13 @@ def resolve_parameters(pairs: list[tuple[str, str]], profile: str, notebooks: li
     from unlearnlib.papers import config_class, notebook_config, runs_methods
 
     run, fields = {}, {}
+    given = {}
     for name, text in pairs:
+        if name in given:
+            # the last value would win silently; one run per value is what --each does
+            raise SystemExit(f"-p {name} is given twice ({given[name]} and {text}): give it once, or run one "
+                             f"invocation per value with --each {name} {given[name]} {text}")
+        given[name] = text
         if not name.isupper():
             raise SystemExit(f"-p {name}: parameters are UPPER_CASE names (e.g. SEEDS, or DAU.ALPHA for a method's field)")
         try:

@@ -99,6 +99,18 @@ def test_the_sparse_benchmark_starts_from_notebook_02s_sparse_original(monkeypat
     assert all(torch.equal(seen[0][k], want[k]) for k in want)
     untuned = replace(cfg, prune_tune_epochs=0).tune_config()
     assert untuned.epochs == 0  # an explicit 0 is kept (no tuning), None is a quarter of the original's epochs
+    # notebook 02's -p PRUNE_TUNE_EPOCHS 0 has its mirror here: the pruned original, untuned
+    seen.clear()
+    r = bench_methods("smoke", ["grad_ascent"], sparsity=0.5, seed=1, evaluate_rows=False, prune_tune_epochs=0)
+    assert r["tune_epochs"] == 0
+    bare, _ = prune_and_tune(original, data, split, 0.5, untuned, progress=False)
+    assert all(torch.equal(seen[0][k], v) for k, v in bare.state_dict().items())
+    assert not all(torch.equal(seen[0][k], want[k]) for k in want)
+    import pytest
+
+    from unlearnlib.config import ConfigError
+    with pytest.raises(ConfigError, match="prune_tune_epochs must be 0"):
+        bench_methods("smoke", ["grad_ascent"], sparsity=0.5, evaluate_rows=False, prune_tune_epochs=-1)
 
 
 def test_a_variant_is_one_more_row_of_the_method_with_its_fields_changed(tmp_path, monkeypatch, capsys):

@@ -79,6 +79,8 @@ def test_discovery_and_list(capsys):
     (["--only", "02", "-p", "SEEDS", "['a']"], r"seeds\[0\] takes an integer"),
     (["--only", "02", "-p", "FORGET_FRACTION", "'x'"], "forget_fraction takes a number"),
     (["-p", "seed", "1"], "UPPER_CASE"),
+    (["--only", "02", "-p", "DAU.ALPHA", "0.5", "-p", "DAU.ALPHA", "0.3"],
+     r"-p DAU.ALPHA is given twice \(0.5 and 0.3\).*--each DAU.ALPHA 0.5 0.3"),
     (["-p", "RESULTS_DIR", "/tmp/x"], "run_all chooses the results folder"),
     (["-p", "NOPE.ALPHA", "1"], "no registered method 'nope'"),
     (["--only", "00", "-p", "DAU.ALPHA", "0.5"], "DAU.ALPHA: no selected notebook has such a parameter"),

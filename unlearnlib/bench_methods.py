@@ -45,7 +45,7 @@ import torch.nn as nn
 
 from . import gradients
 from .data import load_dataset, make_split, to_device
-from .experiment import prune_and_tune, tune_config
+from .experiment import prune_and_tune
 from .models import is_pruned
 from .originals import train_original
 from .results import describe_run, save_figure
@@ -157,11 +157,12 @@ def _model_types() -> tuple[type, ...]:
 
 def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = "random", sparsity: float = 0.0,
                   device: str = "auto", seed: int = 0, evaluate_rows: bool = True, on_row=None,
-                  variants: list[tuple[str, dict]] = ()) -> dict:
+                  variants: list[tuple[str, dict]] = (), prune_tune_epochs: int | None = None) -> dict:
     """Every method (or `methods`) on `profile`'s setting: seconds, phases, images/s, share of retrain's time.
     variants: (method, {field: value}) rows after the methods', each the method's preset with those fields changed.
     on_row(result): called after each method with the result so far ("complete" False until the last method), so
-    a run cut by a time limit keeps the methods it timed."""
+    a run cut by a time limit keeps the methods it timed. prune_tune_epochs: notebook 02's field of that name (None: its
+    profile's value), the epochs that tune the sparse original."""
     from .config import ConfigError, apply_overrides
     from .evaluation import evaluate
     from .methods import list_methods, preset_config, unlearn, with_seed
@@ -174,6 +175,10 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
         if not fields:
             raise ConfigError(f"--variant {name} changes no field; give FIELD=VALUE pairs (it would repeat {name})")
         apply_overrides(preset_config(name, profile), fields, prefix=f"{name}.")
+    from .papers import notebook_config
+    # the sparse original as notebook 02 makes it, its tuning schedule included (-p PRUNE_TUNE_EPOCHS there)
+    nb02 = notebook_config("02_discriminative_adversarial_unlearning", profile,
+                           {} if prune_tune_epochs is None else {"prune_tune_epochs": prune_tune_epochs})
 
     dev = resolve_device(device)
     p = setting(profile)
@@ -186,7 +191,7 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
     original, info = train_original(p.model, data, split, train, progress=False,
                                     record_requests={"forget": split.forget} if "amnesiac" in names else None)
     print(f"{'original':>16}: ready in {time.perf_counter() - t0:.1f} s (trained, or read from the cache)", flush=True)
-    tune = tune_config(p.train)  # the sparse original as notebook 02 makes it: pruned, then tuned with its masks
+    tune = nb02.tune_config()  # pruned, then tuned with its masks
     start, tuned = prune_and_tune(original, data, split, sparsity, tune, progress=False) if sparsity else (original, {})
     # every method starts from the layout the cache returns (contiguous), whether the start model was just trained
     # (fit leaves it channels_last at cpu_bf16) or read: a method that keeps its start model's layout (the gradient
@@ -276,6 +281,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="folder of the JSON and figure (default results/bench)")
     ap.add_argument("--variant", nargs="+", action="append", default=[], metavar=("METHOD", "FIELD=VALUE"),
                     help="one more row: METHOD at its preset with these fields changed (repeatable)")
+    ap.add_argument("--prune-tune-epochs", type=int, default=None, metavar="N",
+                    help="with --sparsity: epochs tuning the pruned original, as notebook 02's -p PRUNE_TUNE_EPOCHS "
+                         "(default: its profile's, a quarter of the original's epochs)")
     args = ap.parse_args(argv)
     from .config import ConfigError, parse_assignments
     variants = []
@@ -291,6 +299,7 @@ def main(argv=None) -> int:
     # a run of some methods has a file of its own, so it never overwrites a run of every method
     stem = (f"methods_{args.profile}_{kind}" + (f"_{args.scheme}" if args.scheme != "random" else "")
             + (f"_sparse{args.sparsity:g}" if args.sparsity else "")
+            + (f"_tune{args.prune_tune_epochs}" if args.sparsity and args.prune_tune_epochs is not None else "")
             + ("_" + "-".join(args.methods) if args.methods else "")
             + "".join("_" + re.sub(r"[^A-Za-z0-9._-]+", "", "-".join(v)) for v in args.variant))
 
@@ -299,7 +308,8 @@ def main(argv=None) -> int:
 
     try:
         result = bench_methods(args.profile, args.methods, args.scheme, args.sparsity, args.device, args.seed,
-                               not args.no_evaluate, on_row=write, variants=variants)
+                               not args.no_evaluate, on_row=write, variants=variants,
+                               prune_tune_epochs=args.prune_tune_epochs)
     except ConfigError as exc:
         ap.error(str(exc))
     write(result)
