@@ -424,6 +424,39 @@ def test_dau_attacker_steps_per_defender_step(digits, digits_data, monkeypatch):
     assert calls.count(True) == 2 + 3 * 4
 
 
+def test_dau_token_passes_and_their_backward_run_in_ieee_float32(digits, digits_data):
+    """A GPU runs float32 convolutions in TF32 by default, whose rounding (about 5e-4 of a value) is coarser than the
+    change sigma 1e-3 makes: the token passes, and the backward pass of the defender's step through them, run with
+    the per-operator flags at IEEE float32, which are then put back as they were (here set to TF32 beforehand, as a
+    user may); a CPU's arithmetic does not read them, so the flags are what this checks."""
+    from unlearnlib.attacks.transformer import attack_tokens
+    model, split = _bn_cnn(digits_data, digits)
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    before = conv.fp32_precision, matmul.fp32_precision
+    conv.fp32_precision, matmul.fp32_precision = "tf32", "tf32"
+    try:
+        seen = {"forward": [], "backward": []}
+        flags = lambda: (conv.fp32_precision, matmul.fp32_precision)
+        hooks = [model.register_forward_pre_hook(lambda m, a: seen["forward"].append(flags())),
+                 model.register_full_backward_pre_hook(lambda m, go: seen["backward"].append(flags()))]
+        x, y = digits_data.train_part(split.forget[:8])
+        model.eval()
+        attack_tokens(model, x, y, 10, 2, 1e-3, torch.Generator().manual_seed(0))
+        assert seen["forward"] == [("ieee", "ieee")] and flags() == ("tf32", "tf32")
+        seen["forward"].clear()
+        unlearn("dau", model, split, digits_data, iterations=2, pretrain_iters=1, sensitivity_draws=2, augment=False)
+        assert seen["forward"] and set(seen["forward"]) == {("ieee", "ieee")}
+        assert seen["backward"] and set(seen["backward"]) == {("ieee", "ieee")}  # the defender's steps
+        assert flags() == ("tf32", "tf32")
+        for h in hooks:
+            h.remove()
+        with pytest.raises(ValueError, match="validation samples"):  # stopped before the game: flags untouched
+            unlearn("dau", model, make_split(digits, "class", 0, val_size=0, seed=0), digits_data, iterations=1)
+        assert flags() == ("tf32", "tf32")
+    finally:
+        conv.fp32_precision, matmul.fp32_precision = before
+
+
 def test_dau_shared_pair_makes_one_token_pass_per_game_iteration(digits, digits_data, monkeypatch):
     """shared_pair: the attacker updates on the defender's pair, its tokens detached, and the defender's adversarial
     term scores those same tokens; an iteration makes one token pass, not two. Class-wise, once alpha is 0, neither

@@ -14,6 +14,7 @@ Their attack trains it with SGD (lr 1e-3, momentum 0.9, weight decay 5e-4, batch
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 
 import torch
 import torch.nn as nn
@@ -23,14 +24,33 @@ import torch.nn.functional as F
 SENSITIVITIES = ("difference", "derivative")
 
 
+@contextmanager
+def ieee_float32():
+    """Float32 convolutions (cuDNN) and matrix products (cuBLAS) in IEEE float32 inside the block, then as they were.
+
+    On Ampere and later GPUs torch runs float32 convolutions in TF32 by default (a 10-bit mantissa: inputs rounded to
+    about 5e-4 of their size), coarser than the change a sigma of 1e-3 makes, so the sensitivity token's finite
+    difference, and the weight gradient through it, would be largely rounding. Emulated on a CPU (each convolution's
+    input and weight rounded to TF32) the cpu original's tokens were 10 % off in relative L1 (results/cpu/NOTES.md, "DAU's
+    token passes in IEEE float32 on a GPU"). Per-operator flags (torch's newer API); a CPU's convolutions are not
+    affected by them."""
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    before = conv.fp32_precision, matmul.fp32_precision
+    conv.fp32_precision, matmul.fp32_precision = "ieee", "ieee"
+    try:
+        yield
+    finally:
+        conv.fp32_precision, matmul.fp32_precision = before
+
+
 def attack_tokens(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, draws: int = 10,
                   sigma: float = 1e-3, generator: torch.Generator | None = None,
                   detach_sensitivity: bool = False, sensitivity: str = "difference") -> torch.Tensor:
     """(N, C, 3) tokens of the defender's outputs; differentiable w.r.t. the defender's weights.
 
     sensitivity "difference" (Yuan & Zhang): the clean input and its `draws` noisy copies go through the model in
-    one batch (call it in eval mode, where a batch's samples do not interact), in float32: a sigma of 1e-3 is below
-    bfloat16's resolution. "derivative": the same draws' directional derivatives |J u| of the softmax (J its
+    one batch (call it in eval mode, where a batch's samples do not interact), in IEEE float32: a sigma of 1e-3 is
+    below bfloat16's resolution, and TF32's (a GPU's default for float32 convolutions: `ieee_float32`). "derivative": the same draws' directional derivatives |J u| of the softmax (J its
     Jacobian at x), by forward-mode AD (`torch.func.jvp`, vmapped over the draws, the clean pass computed once):
     the difference's limit as sigma -> 0, so sigma drops out. The two agree in value; they differ in the weights'
     gradient. A ReLU network's difference quotient jumps where a unit's sign flips between x and x + sigma u, and
@@ -47,12 +67,13 @@ def attack_tokens(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classe
     if sensitivity not in SENSITIVITIES:
         raise ValueError(f"sensitivity takes one of {SENSITIVITIES}, not {sensitivity!r}")
     noise = sensitivity_noise(x, draws, generator)
-    if detach_sensitivity and torch.is_grad_enabled():
-        with torch.no_grad():
-            tokens = _tokens(model, x, y, num_classes, noise, sigma, sensitivity)
-        q = F.softmax(model(x).float(), dim=1)  # the clean batch again, for the probabilities' gradient only
-        return torch.cat([(tokens[..., :1] + (q - q.detach()).unsqueeze(-1)), tokens[..., 1:]], dim=-1)
-    return _tokens(model, x, y, num_classes, noise, sigma, sensitivity, detach_sensitivity)
+    with ieee_float32():  # the passes; a backward pass through the tokens needs the same (DAU's game runs in it)
+        if detach_sensitivity and torch.is_grad_enabled():
+            with torch.no_grad():
+                tokens = _tokens(model, x, y, num_classes, noise, sigma, sensitivity)
+            q = F.softmax(model(x).float(), dim=1)  # the clean batch again, for the probabilities' gradient only
+            return torch.cat([(tokens[..., :1] + (q - q.detach()).unsqueeze(-1)), tokens[..., 1:]], dim=-1)
+        return _tokens(model, x, y, num_classes, noise, sigma, sensitivity, detach_sensitivity)
 
 
 def sensitivity_noise(x: torch.Tensor, draws: int, generator: torch.Generator | None = None) -> torch.Tensor:

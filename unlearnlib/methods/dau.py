@@ -56,7 +56,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..attacks.transformer import (SENSITIVITIES, TransformerAttacker, attack_tokens, attacker_optimizer,
-                                   sensitivity_noise)
+                                   ieee_float32, sensitivity_noise)
 from ..config import ConfigError, scoped
 from ..data import DeviceData, Split, augment
 from ..losses import barlow_twins
@@ -337,6 +337,14 @@ def dau(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.
     """Min-max game of the model against a transformer MIA attacker, plus Barlow Twins on forget vs val features."""
     if len(split.val) == 0:
         raise ValueError("DAU needs validation samples (non-members for the attacker); make the split with val_size > 0")
+    # the token passes' backward in IEEE float32 too, not a GPU's TF32 (`ieee_float32`); the retain and Barlow Twins
+    # passes run under autocast (bf16), which these flags do not touch
+    with ieee_float32():
+        return _play(model, split, data, cfg)
+
+
+def _play(model: nn.Module, split: Split, data: DeviceData, cfg: DAUConfig) -> nn.Module:
+    """`dau`'s game, from the attacker's pre-training to the released defender."""
     game = Game(model, split, data, cfg)
     # the trajectory's accuracies are measured only when on_iteration is set (their cost then counts in the run time)
     watch = _Watch(game, cfg.seed + 1) if cfg.on_iteration is not None else None
