@@ -30,10 +30,11 @@ def ieee_float32():
 
     On Ampere and later GPUs torch runs float32 convolutions in TF32 by default (a 10-bit mantissa: inputs rounded to
     about 5e-4 of their size), coarser than the change a sigma of 1e-3 makes, so the sensitivity token's finite
-    difference, and the weight gradient through it, would be largely rounding. Emulated on a CPU (each convolution's
-    input and weight rounded to TF32) the cpu original's tokens were 10 % off in relative L1 (results/cpu/NOTES.md, "DAU's
-    token passes in IEEE float32 on a GPU"). Per-operator flags (torch's newer API); a CPU's convolutions are not
-    affected by them."""
+    difference, and the weight gradient through it, would carry that rounding. Emulated on a CPU (each convolution's
+    input and weight rounded to TF32) the tokens were 10 % (the cpu original) to 14 % (an untrained ResNet-18) off in
+    relative L1, float32's within 1e-4 (scripts/tf32_tokens.py; results/cpu/NOTES.md, "DAU's token passes in IEEE
+    float32 on a GPU"). Per-operator flags (torch's newer API: the legacy `allow_tf32` would raise if read while they
+    differ); a CPU's convolutions do not read them."""
     conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
     before = conv.fp32_precision, matmul.fp32_precision
     conv.fp32_precision, matmul.fp32_precision = "ieee", "ieee"
