@@ -45,7 +45,7 @@ import torch.nn as nn
 
 from . import gradients
 from .data import load_dataset, make_split, to_device
-from .experiment import prune_and_tune
+from .experiment import prune_and_tune, tune_config
 from .models import is_pruned
 from .originals import train_original
 from .results import describe_run, save_figure
@@ -161,8 +161,8 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
     """Every method (or `methods`) on `profile`'s setting: seconds, phases, images/s, share of retrain's time.
     variants: (method, {field: value}) rows after the methods', each the method's preset with those fields changed.
     on_row(result): called after each method with the result so far ("complete" False until the last method), so
-    a run cut by a time limit keeps the methods it timed. prune_tune_epochs: notebook 02's field of that name (None: its
-    profile's value), the epochs that tune the sparse original."""
+    a run cut by a time limit keeps the methods it timed. prune_tune_epochs: notebook 02's field of that name (None, every
+    profile's: a quarter of the original's epochs), the epochs that tune the sparse original."""
     from .config import ConfigError, apply_overrides
     from .evaluation import evaluate
     from .methods import list_methods, preset_config, unlearn, with_seed
@@ -175,13 +175,12 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
         if not fields:
             raise ConfigError(f"--variant {name} changes no field; give FIELD=VALUE pairs (it would repeat {name})")
         apply_overrides(preset_config(name, profile), fields, prefix=f"{name}.")
-    from .papers import notebook_config
-    # the sparse original as notebook 02 makes it, its tuning schedule included (-p PRUNE_TUNE_EPOCHS there)
-    nb02 = notebook_config("02_discriminative_adversarial_unlearning", profile,
-                           {} if prune_tune_epochs is None else {"prune_tune_epochs": prune_tune_epochs})
 
     dev = resolve_device(device)
     p = setting(profile)
+    # the sparse original as notebook 02 makes it (DAUPaperConfig.tune_config: the profile's schedule for
+    # prune_tune_epochs, -p PRUNE_TUNE_EPOCHS there); checked before anything trains
+    tune = tune_config(p.train, prune_tune_epochs)
     ds = load_dataset(p.dataset)
     split = make_split(ds, scheme, 0.1 if scheme == "random" else 0, p.val_size, seed, p.train_size, p.test_size)
     data = to_device(ds, dev)
@@ -191,7 +190,6 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
     original, info = train_original(p.model, data, split, train, progress=False,
                                     record_requests={"forget": split.forget} if "amnesiac" in names else None)
     print(f"{'original':>16}: ready in {time.perf_counter() - t0:.1f} s (trained, or read from the cache)", flush=True)
-    tune = nb02.tune_config()  # pruned, then tuned with its masks
     start, tuned = prune_and_tune(original, data, split, sparsity, tune, progress=False) if sparsity else (original, {})
     # every method starts from the layout the cache returns (contiguous), whether the start model was just trained
     # (fit leaves it channels_last at cpu_bf16) or read: a method that keeps its start model's layout (the gradient

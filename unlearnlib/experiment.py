@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from .cache import cache_key, entry_path, load_entry, save_entry, tensor_bytes, weights_fingerprint
+from .config import ConfigError
 from .data import Dataset, DeviceData, Split, make_split
 from .evaluation import PendingRow, collect, evaluate, results_table
 from .methods import custom_cache_entry, make_config, unlearn, with_seed
@@ -52,6 +53,9 @@ def setting_split(dataset: Dataset, setting: Setting, scheme: str, forget, seed:
 def tune_config(train: TrainConfig, epochs: int | None = None) -> TrainConfig:
     """The schedule that tunes the pruned original: the original's `train`, for `epochs` (None: a quarter of its
     epochs, at least one). Notebook 02, the sweeps and the per-method benchmark tune their sparse originals alike."""
+    if epochs is not None and epochs < 0:
+        raise ConfigError(f"prune_tune_epochs must be 0 (no tuning) or more, or None (a quarter of the original's "
+                          f"epochs), got {epochs}")
     return replace(train, epochs=epochs if epochs is not None else max(1, train.epochs // 4))
 
 

@@ -67,9 +67,7 @@ class DAUPaperConfig(MethodsRun):
         self.check_class("forget_class", self.forget_class)
         if any(not 0 <= s < 1 for s in self.sparsities):
             raise ConfigError(f"sparsities must lie in [0, 1), got {list(self.sparsities)}")
-        if self.prune_tune_epochs is not None and self.prune_tune_epochs < 0:
-            raise ConfigError(f"prune_tune_epochs must be 0 (no tuning) or more, or None (a quarter of the original's "
-                              f"epochs), got {self.prune_tune_epochs}")
+        self.tune_config()  # prune_tune_epochs checked (experiment.tune_config)
         if self.beyond:  # none: no beyond-the-paper table
             choices("beyond", self.beyond, list(BEYOND))
 
