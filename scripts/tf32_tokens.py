@@ -72,8 +72,9 @@ def compare(model, x, y):
     rows = {}
     for name, t in forms.items():
         e = t[..., 1]
+        corr = torch.corrcoef(torch.stack([e.flatten(), s.flatten()]))[0, 1]
         rows[name] = {"sensitivity_rel_l1": round(float((e - s).abs().sum() / s.abs().sum()), 6),
-                      "sensitivity_corr": round(float(torch.corrcoef(torch.stack([e.flatten(), s.flatten()]))[0, 1]), 6),
+                      "sensitivity_corr": round(float(corr), 6),
                       "sensitivity_mean_ratio": round(float(e.mean() / s.mean()), 6),
                       "probabilities_max_abs_error": float((t[..., 0] - reference[..., 0]).abs().max())}
     return rows

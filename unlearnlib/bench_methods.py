@@ -161,8 +161,8 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
     """Every method (or `methods`) on `profile`'s setting: seconds, phases, images/s, share of retrain's time.
     variants: (method, {field: value}) rows after the methods', each the method's preset with those fields changed.
     on_row(result): called after each method with the result so far ("complete" False until the last method), so
-    a run cut by a time limit keeps the methods it timed. prune_tune_epochs: notebook 02's field of that name (None, every
-    profile's: a quarter of the original's epochs), the epochs that tune the sparse original."""
+    a run cut by a time limit keeps the methods it timed. prune_tune_epochs: notebook 02's field of that name (None,
+    every profile's: a quarter of the original's epochs), the epochs that tune the sparse original."""
     from .config import ConfigError, apply_overrides
     from .evaluation import evaluate
     from .methods import list_methods, preset_config, unlearn, with_seed

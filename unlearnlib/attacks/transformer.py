@@ -51,13 +51,14 @@ def attack_tokens(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classe
 
     sensitivity "difference" (Yuan & Zhang): the clean input and its `draws` noisy copies go through the model in
     one batch (call it in eval mode, where a batch's samples do not interact), in IEEE float32: a sigma of 1e-3 is
-    below bfloat16's resolution, and TF32's (a GPU's default for float32 convolutions: `ieee_float32`). "derivative": the same draws' directional derivatives |J u| of the softmax (J its
-    Jacobian at x), by forward-mode AD (`torch.func.jvp`, vmapped over the draws, the clean pass computed once):
-    the difference's limit as sigma -> 0, so sigma drops out. The two agree in value; they differ in the weights'
-    gradient. A ReLU network's difference quotient jumps where a unit's sign flips between x and x + sigma u, and
-    its weight gradient is then dominated by those flips (DAU's adversarial term on a CIFAR-10 small_cnn: 8 times
-    the derivative's norm, cosine 0.15 with it; results/cpu/02_sweeps/README.md, "DAU's sensitivity token"); the
-    derivative's is the gradient of the limit.
+    below bfloat16's resolution, and TF32's (a GPU's default for float32 convolutions: `ieee_float32`).
+    "derivative": the same draws' directional derivatives |J u| of the softmax (J its Jacobian at x), by
+    forward-mode AD (`torch.func.jvp`, vmapped over the draws, the clean pass computed once): the difference's limit
+    as sigma -> 0, so sigma drops out. The two agree in value; they differ in the weights' gradient. A ReLU
+    network's difference quotient jumps where a unit's sign flips between x and x + sigma u, and its weight gradient
+    is then dominated by those flips (DAU's adversarial term on a CIFAR-10 small_cnn: 8 times the derivative's norm,
+    cosine 0.15 with it; results/cpu/02_sweeps/README.md, "DAU's sensitivity token"); the derivative's is the
+    gradient of the limit.
     detach_sensitivity: the sensitivity token carries no gradient, as Yuan & Zhang compute it
     (`predict_target_sensitivity` in Machine-Learning-Security-Lab/mia_prune runs under no_grad): only the
     probabilities stay differentiable. The token passes then run without autograd and the probabilities' gradient
