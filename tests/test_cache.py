@@ -2,6 +2,7 @@
 detected, reported with the entry's path, moved aside to <name>.bad, and the entry rebuilt equal to a fresh build."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from unlearnlib.cache import load_entry, read_npz_entry
 from unlearnlib.data import make_split, save_npz_atomic
 from unlearnlib.experiment import run_method
 from unlearnlib.methods import make_config
+from unlearnlib.models import channels_last_names, set_layout
 from unlearnlib.originals import train_original
 from unlearnlib.ssl import SSLConfig, train_ssl
 from unlearnlib.train import TrainConfig
@@ -96,3 +98,25 @@ def test_an_entry_without_a_digest_still_loads(fresh_cache):
     torch.save({"tensors": {"w": torch.ones(3)}, "meta": "{}"}, path)
     tensors, meta = load_entry(path)
     assert torch.equal(tensors["w"], torch.ones(3)) and meta == {}
+
+
+def test_a_cached_model_keeps_the_layout_it_was_computed_in(digits, digits_data, fresh_cache):
+    """fit leaves a convolutional model channels_last at cpu_bf16, and a float32 convolution rounds differently in
+    each layout: an original or an unlearned model read from the cache has the layout of the one computed, so a
+    method that keeps its start model's layout (the gradient penalty in float32) gives the same weights from either."""
+    split = make_split(digits, "random", 40, val_size=50, seed=3, train_size=300)
+    train = TrainConfig(epochs=1, batch_size=64, lr=0.05, augment=False, cpu_bf16=True)
+    fresh, info = train_original("small_cnn", digits_data, split, train, progress=False)
+    cached, info2 = train_original("small_cnn", digits_data, split, train, progress=False)
+    assert not info["cached"] and info2["cached"] and _same(fresh, cached)
+    assert channels_last_names(fresh) and channels_last_names(cached) == channels_last_names(fresh)
+    gp = make_config("gradient_penalty", epochs=1, batch_size=32, cpu_bf16=False)
+    a = run_method("gradient_penalty", fresh, split, digits_data, gp, cache=False).model
+    b = run_method("gradient_penalty", cached, split, digits_data, gp, cache=False).model
+    assert _same(a, b)
+    # a method's entry: fine-tuning on fit's path returns channels_last from a contiguous start, and so does its hit
+    start = set_layout(copy.deepcopy(cached), [])
+    ft = make_config("finetune", epochs=1, augment=False, cpu_bf16=True)
+    first, again = (run_method("finetune", start, split, digits_data, ft) for _ in range(2))
+    assert not first.cached and again.cached and _same(first.model, again.model)
+    assert channels_last_names(first.model) and channels_last_names(again.model) == channels_last_names(first.model)

@@ -6,9 +6,9 @@
 
 Each method runs at its profile's preset (`preset_config`, as notebook 02 runs it) on the profile's original
 (cached) and split (with `--sparsity`, on the sparse original notebook 02 makes: pruned, then tuned with its masks,
-`experiment.prune_and_tune`; the tuning is not timed), in the layout the cache returns it in (contiguous) however it
-was made, and is timed by phase with exclusive accounting (a phase's time excludes the phases nested in it, except
-the absorbing ones, which keep everything inside them):
+`experiment.prune_and_tune`; the tuning is not timed), contiguous however it was made (the layout every committed
+benchmark row started from), and is timed by phase with exclusive accounting (a phase's time excludes the phases
+nested in it, except the absorbing ones, which keep everything inside them):
 
     forward      the model's forward passes (a global forward hook on the top-level model; a call of its
                  `features` alone, as DAU's Barlow Twins term makes, is not seen and counts as other)
@@ -191,9 +191,9 @@ def bench_methods(profile: str, methods: list[str] | None = None, scheme: str = 
                                     record_requests={"forget": split.forget} if "amnesiac" in names else None)
     print(f"{'original':>16}: ready in {time.perf_counter() - t0:.1f} s (trained, or read from the cache)", flush=True)
     start, tuned = prune_and_tune(original, data, split, sparsity, tune, progress=False) if sparsity else (original, {})
-    # every method starts from the layout the cache returns (contiguous), whether the start model was just trained
-    # (fit leaves it channels_last at cpu_bf16) or read: a method that keeps its start model's layout (the gradient
-    # penalty in float32) would otherwise time differently in a run that trains the original
+    # every method starts contiguous, the layout every committed row started from (a cache entry now keeps fit's
+    # channels_last at cpu_bf16, models.set_layout): a method that keeps its start model's layout (the gradient
+    # penalty in float32) would otherwise time and round differently from them
     start.to(memory_format=torch.contiguous_format)
     if sparsity:
         print(f"{'sparse original':>16}: pruned and tuned ({tune.epochs} epochs) in {tuned['seconds']:.1f} s",

@@ -29,7 +29,7 @@ from .config import ConfigError
 from .data import Dataset, DeviceData, Split, make_split
 from .evaluation import PendingRow, collect, evaluate, results_table
 from .methods import custom_cache_entry, make_config, unlearn, with_seed
-from .models import prune_global
+from .models import channels_last_names, prune_global, set_layout
 from .originals import train_original
 from .results import save_table
 from .setting import Setting
@@ -140,6 +140,8 @@ def run_method(name: str, start: nn.Module, split: Split, data: DeviceData, cfg:
         tensors, saved = entry
         model = copy.deepcopy(start)
         model.load_state_dict(tensors["state"])
+        if "channels_last" in saved:  # the computed model's layout (entries written before it: the start's)
+            set_layout(model, saved["channels_last"])
         return MethodRun(model.to(data.device).eval(), float(saved["seconds"]), list(saved.get("trace", [])), True)
     collected: list[dict] = []
     if wants:
@@ -147,7 +149,8 @@ def run_method(name: str, start: nn.Module, split: Split, data: DeviceData, cfg:
     model, seconds = unlearn(name, start, split, data, cfg)
     if path is not None:
         save_entry(path, {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}},
-                   {"method": name, "cfg": cfg, "seconds": seconds, **({"trace": collected} if wants else {})})
+                   {"method": name, "cfg": cfg, "seconds": seconds, "channels_last": channels_last_names(model),
+                    **({"trace": collected} if wants else {})})
     return MethodRun(model, seconds, collected)
 
 

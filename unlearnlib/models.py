@@ -383,3 +383,38 @@ def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int = 512, bf1
 def clone(model: nn.Module) -> nn.Module:
     """A deep copy on the same device: methods return new models, never mutate their input."""
     return copy.deepcopy(model)
+
+
+def _layout_tensors(model: nn.Module):
+    """The model's 4-d parameters and buffers (a masked convolution's original weight and mask included), by name."""
+    for name, t in (*model.named_parameters(), *model.named_buffers()):
+        if t.dim() == 4:
+            yield name, t
+
+
+def _strides(t: torch.Tensor, layout: torch.memory_format) -> tuple[int, ...]:
+    """The strides a tensor of t's shape has when allocated in `layout`."""
+    return torch.empty_like(t, device="meta", memory_format=layout).stride()
+
+
+def channels_last_names(model: nn.Module) -> list[str]:
+    """The names of the model's 4-d parameters and buffers stored channels_last: the layout `fit` leaves a
+    convolutional model in (on CUDA, and on a CPU with cpu_bf16). A cache entry records it, and `set_layout` gives a
+    model read back the layout of the one computed: a float32 convolution rounds differently in each, so a method that
+    keeps its start model's layout (the gradient penalty in float32), or an evaluation, would otherwise give other
+    digits from a cached start than from a fresh one, under the same cache key. Read from the strides themselves: a
+    one-channel input's convolution (MNIST, digits) counts as contiguous in both layouts, yet computes differently."""
+    return [n for n, t in _layout_tensors(model) if t.stride() == _strides(t, torch.channels_last)
+            and t.stride() != _strides(t, torch.contiguous_format)]
+
+
+def set_layout(model: nn.Module, channels_last: list[str]) -> nn.Module:
+    """Store each 4-d parameter and buffer named in `channels_last` (`channels_last_names`) channels_last and every
+    other one contiguous, with those layouts' strides, in place; returns the model."""
+    names = set(channels_last)
+    with torch.no_grad():
+        for name, t in _layout_tensors(model):
+            layout = torch.channels_last if name in names else torch.contiguous_format
+            if t.stride() != _strides(t, layout):
+                t.data = t.data.clone(memory_format=layout)
+    return model

@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from .cache import cache_key, entry_path, indices_key, load_entry, save_entry
 from .data import DeviceData, Split
-from .models import count_parameters, create_model
+from .models import channels_last_names, count_parameters, create_model, set_layout
 from .recording import AmnesiacRecord, AmnesiacRecorder
 from .train import TrainConfig, fit
 
@@ -51,7 +51,8 @@ def train_original(
         tensors, meta = entry
         model = create_model(model_name, data.num_classes, data.in_channels, data.image_size)
         model.load_state_dict(tensors["state"])
-        model.to(data.device).eval()
+        # the layout fit left it in (channels_last at cpu_bf16 and on CUDA): a cached original computes as a fresh one
+        set_layout(model.to(data.device), meta.get("channels_last", [])).eval()
         info = {"key": key, "path": str(path), "cached": True, "seconds": meta["seconds"], "history": meta["history"]}
         if requests:
             info["amnesiac"] = AmnesiacRecord(tuple(meta["amnesiac_names"]),
@@ -68,7 +69,8 @@ def train_original(
     info = {"key": key, "path": str(path), "cached": False, "seconds": hist.seconds, "history": hist.epochs,
             "parameters": count_parameters(model)}
     tensors = {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    meta = {"cfg": asdict(cfg), "model": model_name, "dataset": data.name, **info}
+    meta = {"cfg": asdict(cfg), "model": model_name, "dataset": data.name, **info,
+            "channels_last": channels_last_names(model)}
     if recorder is not None:
         record = info["amnesiac"] = recorder.record()
         tensors["amnesiac"] = {r: [t.cpu() for t in ts] for r, ts in record.sums.items()}

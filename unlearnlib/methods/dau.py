@@ -163,9 +163,9 @@ class Game:
         self.cfg, self.num_classes, self.device = cfg, data.num_classes, data.device
         self.defender = clone(model)
         if cfg.cpu_bf16 and self.device.type == "cpu":
-            # channels_last, as fit trains on a CPU with cpu_bf16 (a model loaded from the cache comes back in the
-            # default layout; small_cnn's float32 token passes 1.47x faster in a micro-benchmark, results/cpu/NOTES.md);
-            # CUDA keeps the layout it is given
+            # channels_last, as fit trains on a CPU with cpu_bf16 (a start model handed over contiguous, as the
+            # benchmark hands it, is converted; small_cnn's float32 token passes 1.47x faster in a micro-benchmark,
+            # results/cpu/NOTES.md); CUDA keeps the layout it is given
             prepare_model(self.defender, cpu=True)
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
