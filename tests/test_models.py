@@ -95,10 +95,11 @@ def test_masks_survive_training_and_reinitialisation(digits_data):
 
 
 def test_a_sparse_retrains_init_does_not_depend_on_the_start_models_memory_layout():
-    """A model fit trained in process is channels_last (CUDA, or cpu_bf16); the same model read from the cache is
-    contiguous. Both must retrain from the same weights, or a run resumed from the cache retrains another model than
-    an uninterrupted one under the same cache entry (before the fix the masked convolutions' draws followed the start's
-    layout). The draw's order is the one asked for, and each order gives its own weights."""
+    """A model fit trained in process is channels_last (CUDA, or cpu_bf16); a start may also come contiguous (a cache
+    entry written before entries kept their layout, the benchmark's start). Both must retrain from the same weights,
+    or a run resumed from the cache retrains another model than an uninterrupted one under the same cache entry
+    (before the fix the masked convolutions' draws followed the start's layout). The draw's order is the one asked
+    for, and each order gives its own weights."""
     torch.manual_seed(0)
     pruned = prune_global(create_model("small_cnn", 10, 3, 32), 0.9)
     contiguous = copy.deepcopy(pruned)

@@ -301,9 +301,10 @@ def reinitialize(model: nn.Module, seed: int | None = None, channels_last: bool 
     Used by retraining from scratch: same architecture and sparsity pattern, new weights.
     channels_last: the order a masked convolution's new weights are drawn in (the random stream fills memory in
     storage order), given, not taken from `model`'s layout: a model `fit` has just trained is channels_last where it
-    trains so (CUDA, or a CPU with cpu_bf16), the same model read back from the cache is contiguous, and the two
-    must retrain from the same weights (they share a cache entry; a run resumed from the cache must retrain the
-    model an uninterrupted run does). Retrain passes the layout `fit` will train the fresh model in, which is the one
+    trains so (CUDA, or a CPU with cpu_bf16), a start model may come in either layout (a cache entry written before
+    entries kept their layout reads back contiguous; the benchmark hands a contiguous start), and all must retrain
+    from the same weights (they share a cache entry; a run resumed from the cache must retrain the model an
+    uninterrupted run does). Retrain passes the layout `fit` will train the fresh model in, which is the one
     every committed sparse retrain drew in. The unmasked layers use torch's reset_parameters, which draws contiguous
     whatever the layout.
     """
