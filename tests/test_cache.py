@@ -14,7 +14,7 @@ from unlearnlib.cache import load_entry, read_npz_entry
 from unlearnlib.data import make_split, save_npz_atomic
 from unlearnlib.experiment import run_method
 from unlearnlib.methods import make_config
-from unlearnlib.models import channels_last_names, set_layout
+from unlearnlib.models import channels_last_names, prune_global, set_layout
 from unlearnlib.originals import train_original
 from unlearnlib.ssl import SSLConfig, train_ssl
 from unlearnlib.train import TrainConfig
@@ -120,3 +120,9 @@ def test_a_cached_model_keeps_the_layout_it_was_computed_in(digits, digits_data,
     first, again = (run_method("finetune", start, split, digits_data, ft) for _ in range(2))
     assert not first.cached and again.cached and _same(first.model, again.model)
     assert channels_last_names(first.model) and channels_last_names(again.model) == channels_last_names(first.model)
+    # a pruned start: the masked convolutions' weights (parametrized) keep their layout by name, the masks theirs
+    sparse = prune_global(set_layout(copy.deepcopy(cached), []), 0.5)
+    first, again = (run_method("finetune", sparse, split, digits_data, ft) for _ in range(2))
+    names = channels_last_names(first.model)
+    assert again.cached and any("parametrizations" in n for n in names) and channels_last_names(again.model) == names
+    assert all(a.stride() == b.stride() for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()))
