@@ -125,4 +125,5 @@ def test_a_cached_model_keeps_the_layout_it_was_computed_in(digits, digits_data,
     first, again = (run_method("finetune", sparse, split, digits_data, ft) for _ in range(2))
     names = channels_last_names(first.model)
     assert again.cached and any("parametrizations" in n for n in names) and channels_last_names(again.model) == names
-    assert all(a.stride() == b.stride() for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()))
+    pairs = zip(first.model.state_dict().values(), again.model.state_dict().values())
+    assert all(a.stride() == b.stride() for a, b in pairs)
