@@ -7,7 +7,7 @@ w * gamma / sqrt(var + eps) and a bias, computed differentiably each call), and 
 C++ backend), whose compile time is reported too. The logits' largest difference from eager and the sensitivity
 token's relative L1 difference show that each form computes the same thing to float32 round-off.
 Timings need the cores to themselves.
-python scripts/token_pass_paths.py > results/bench/token_pass_paths_cpu.json"""
+python scripts/token_pass_paths.py --reps 20 > results/bench/token_pass_paths_cpu.json"""
 import argparse
 import json
 import time
