@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-import numpy as np
 import pandas as pd
 
 from ..config import ConfigError
@@ -220,27 +219,57 @@ def amnesiac_recall(r) -> Outcome | None:
     return Outcome(value + _auc_note(auc), "reproduced" if ok else "not reproduced", evidence)
 
 
+def _amnesiac_epochs(r) -> tuple[pd.DataFrame | None, str]:
+    """The amnesiac method's class-wise rows of accuracy_over_epochs, every stored seed (`Results.seed_rows`), with the
+    seeds whose original never learnt the class left out by Table 1's rule (`_seeds_with_a_class_to_forget`), and the
+    note naming them; (None, "") without the table."""
+    t = r.seed_rows("accuracy_over_epochs", dtype={"epoch": str})
+    if t is None:
+        return None, ""
+    a = t[(t.scheme == "class") & (t.method == "amnesiac")]
+    recalls = _amnesiac_rows(r)
+    if recalls is None or "seed" not in recalls:
+        return a, ""
+    recalls = recalls[(recalls.scheme == "class") & recalls.seed.isin(a.seed.unique())]  # the seeds a has
+    kept, note = _seeds_with_a_class_to_forget(recalls)
+    out = set(recalls.seed) - set(kept.seed)
+    return a[~a.seed.isin(out)], note
+
+
+def _over(a: pd.DataFrame) -> str:
+    """How many seeds a value is the mean of; one is a provisional verdict and says so."""
+    n = a.seed.nunique()
+    return "1 seed: provisional" if n == 1 else seeds_of(a)
+
+
+def _at(a: pd.DataFrame, column: str, epoch: str) -> pd.Series:
+    """`column` at `epoch`, one value per seed (indexed by seed)."""
+    return a[a.epoch == epoch].groupby("seed")[column].first()
+
+
 def amnesiac_test_acc(r) -> Outcome | None:
     """Right after the update, the class is forgotten (its forget accuracy at most FORGOT_SHARE of the original's) and
-    test accuracy on the other classes within CLOSE_ACC_PTS of the original's. Accuracy kept by an update that forgot
+    test accuracy on the other classes within CLOSE_ACC_PTS of the original's, on the mean over the seeds stored (a
+    seed whose original never learnt the class is left out, as in Table 1). Accuracy kept by an update that forgot
     nothing, or regained only by repair epochs, does not count."""
-    t = r.table("accuracy_over_epochs")
-    if t is None:
+    a, left_out = _amnesiac_epochs(r)
+    if a is None:
         return None
-    t = t.assign(epoch=t.epoch.astype(str))
-    a = t[(t.scheme == "class") & (t.method == "amnesiac")].set_index("epoch")
-    before, after, repaired = a.test_acc_pct["0"], a.test_acc_pct["0'"], a.test_acc_pct.get("1", np.nan)
-    f0, f1 = a.forget_acc_pct["0"], a.forget_acc_pct["0'"]
-    forgot = f1 <= FORGOT_SHARE * f0
-    verdict = "reproduced" if forgot and before - after <= CLOSE_ACC_PTS else "not reproduced"
-    cost = r.table("amnesiac_record_cost")
-    share = (cost.set_index("request").share_of_batches_pct.get("class") if cost is not None and "request" in cost
-             else None)
-    removed = f"{share:.2f} % of the training batches removed (the paper: under 1 %); " if share is not None else ""
-    return Outcome(f"{removed}test accuracy (other classes) {before:.2f} -> {after:.2f} % right after the removal, while the "
-                   f"forgotten class's accuracy went {f0:.2f} -> {f1:.2f} % ({'forgotten' if forgot else 'not forgotten'}); "
-                   f"{fmt(repaired)} % after one repair epoch, which does not count (one seed, the first stored)",
-                   verdict, r.where("accuracy_over_epochs"))
+    if a.empty:
+        return Outcome(left_out.lstrip("; ") or "no class-wise amnesiac rows", UNTESTABLE,
+                       r.where("accuracy_over_epochs"))
+    before, after, repaired = (_at(a, "test_acc_pct", e) for e in ("0", "0'", "1"))
+    f0, f1 = _at(a, "forget_acc_pct", "0"), _at(a, "forget_acc_pct", "0'")
+    forgot = f1.mean() <= FORGOT_SHARE * f0.mean()
+    verdict = "reproduced" if forgot and before.mean() - after.mean() <= CLOSE_ACC_PTS else "not reproduced"
+    cost = r.seed_rows("amnesiac_record_cost")
+    share = (cost[(cost.request == "class") & cost.seed.isin(a.seed.unique())].share_of_batches_pct
+             if cost is not None and "request" in cost else pd.Series(dtype=float))
+    removed = f"{ms(share)} % of the training batches removed (the paper: under 1 %); " if not share.empty else ""
+    return Outcome(f"{removed}test accuracy (other classes) {ms(before)} -> {ms(after)} % right after the removal, "
+                   f"while the forgotten class's accuracy went {ms(f0)} -> {ms(f1)} % "
+                   f"({'forgotten' if forgot else 'not forgotten'}); {ms(repaired)} % after one repair epoch, which "
+                   f"does not count ({_over(a)}){left_out}", verdict, r.where("accuracy_over_epochs"))
 
 
 def amnesiac_others_slower(r) -> Outcome | None:
@@ -268,28 +297,36 @@ def amnesiac_others_slower(r) -> Outcome | None:
 
 def amnesiac_inversion(r) -> Outcome | None:
     """Judged by an independent classifier (trained on held-out data, `judge`), never by the inverted model: its
-    own probability for its own inversion is high by construction. Untestable where the judge does not recognise the
-    original's inversion as the class (nothing to remove) or where no judge ran."""
-    t = r.table("accuracy_over_epochs")
+    own probability for its own inversion is high by construction. On the mean over the seeds stored whose judge
+    recognises the original's inversion as the class; a seed whose judge does not has nothing to remove and is left
+    out, and with no such seed left, or where no judge ran, the claim is untestable."""
+    t = r.seed_rows("accuracy_over_epochs", dtype={"epoch": str})
     if t is None or "inversion_confidence" not in t:
         return None
-    t = t.assign(epoch=t.epoch.astype(str))
-    a = t[(t.scheme == "class") & (t.method == "amnesiac")].set_index("epoch")
+    a = t[(t.scheme == "class") & (t.method == "amnesiac")]
     where = r.where("accuracy_over_epochs") + r.figure("inversion_grid")
     if "inversion_judge_prob" not in a or a.inversion_judge_prob.isna().all():
-        own0, own1 = a.inversion_confidence["0"], a.inversion_confidence["0'"]
-        return Outcome(f"only the inverted model's own probability was measured ({own0:.3f} original -> {own1:.3f} "
-                       f"after the removal): circular, since the image was optimised for that model; no independent "
-                       f"judge ran", UNTESTABLE, where)
-    j = a.inversion_judge_prob
-    last, before, after = j.index[-1], j["0"], j["0'"]
-    value = (f"an independent judge's probability of the class for the inversion: {before:.3f} (original) -> "
-             f"{after:.3f} after the removal, {j[last]:.3f} at epoch {last} (judge: trained on held-out data)")
-    if before < JUDGE_RECOGNISES:
+        own0, own1 = _at(a, "inversion_confidence", "0"), _at(a, "inversion_confidence", "0'")
+        return Outcome(f"only the inverted model's own probability was measured ({ms(own0, 3)} original -> "
+                       f"{ms(own1, 3)} after the removal): circular, since the image was optimised for that model; no "
+                       f"independent judge ran", UNTESTABLE, where)
+    last = max((e for e in a.epoch.unique() if e.isdigit()), key=int)
+    before, after, at_last = (_at(a, "inversion_judge_prob", e) for e in ("0", "0'", last))
+    value = (f"an independent judge's probability of the class for the inversion: {ms(before, 3)} (original) -> "
+             f"{ms(after, 3)} after the removal, {ms(at_last, 3)} at epoch {last} ({_over(a)}; judge: trained on "
+             f"held-out data)")
+    blind = sorted(int(s) for s, v in before.items() if v < JUDGE_RECOGNISES)
+    if len(blind) == len(before):
         return Outcome(value + f"; the judge does not recognise the original's inversion as the class (below "
                        f"{JUDGE_RECOGNISES}), so there is no resemblance to remove", UNTESTABLE, where)
-    verdict = ("reproduced" if after <= INVERSION_DROP * before else
-               "partly" if j[last] <= INVERSION_DROP * before else "not reproduced")
+    if blind:
+        kept = ~before.index.isin(blind)
+        before, after, at_last = before[kept], after[kept], at_last[kept]
+        value += (f"; seed{'s' if len(blind) > 1 else ''} {', '.join(map(str, blind))} left out, untestable: the judge "
+                  f"does not recognise that original's inversion as the class (below {JUDGE_RECOGNISES}); over the "
+                  f"other {len(before)}: {ms(before, 3)} -> {ms(after, 3)}, {ms(at_last, 3)} at epoch {last}")
+    verdict = ("reproduced" if after.mean() <= INVERSION_DROP * before.mean() else
+               "partly" if at_last.mean() <= INVERSION_DROP * before.mean() else "not reproduced")
     return Outcome(value, verdict, where)
 
 
