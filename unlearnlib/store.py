@@ -556,6 +556,16 @@ def view_rows(folder: Path, table: str, **read_kw) -> pd.DataFrame | None:
     return None
 
 
+def stored_rows(folder: Path, table: str, **read_kw) -> pd.DataFrame | None:
+    """Every seed's stored rows (provenance dropped) in the rows file the view `folder` shows `table` from: its config's
+    file, the seeds it does not show included (a table the view shows for its first seed alone, whose claims read
+    every seed); None if its index has none."""
+    for _, path, entry in _shown(folder, [table]):
+        return drop_provenance(_read_shown(path, {k: v for k, v in entry.items() if k != "seeds"},
+                                           **read_kw)).reset_index(drop=True)
+    return None
+
+
 def short_commit(commit) -> str:
     """A commit as tables show it: its first 12 characters, and the +dirty mark (results.git_commit) kept."""
     commit = str(commit)

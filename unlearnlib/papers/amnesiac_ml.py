@@ -220,10 +220,10 @@ def amnesiac_recall(r) -> Outcome | None:
 
 
 def _amnesiac_epochs(r) -> tuple[pd.DataFrame | None, str]:
-    """The amnesiac method's class-wise rows of accuracy_over_epochs, every stored seed (`Results.seed_rows`), with the
-    seeds whose original never learnt the class left out by Table 1's rule (`_seeds_with_a_class_to_forget`), and the
+    """The amnesiac method's class-wise rows of accuracy_over_epochs, every stored seed (`Results.all_seed_rows`), with
+    the seeds whose original never learnt the class left out by Table 1's rule (`_seeds_with_a_class_to_forget`), and the
     note naming them; (None, "") without the table."""
-    t = r.seed_rows("accuracy_over_epochs", dtype={"epoch": str})
+    t = r.all_seed_rows("accuracy_over_epochs", dtype={"epoch": str})
     if t is None:
         return None, ""
     a = t[(t.scheme == "class") & (t.method == "amnesiac")]
@@ -262,7 +262,7 @@ def amnesiac_test_acc(r) -> Outcome | None:
     f0, f1 = _at(a, "forget_acc_pct", "0"), _at(a, "forget_acc_pct", "0'")
     forgot = f1.mean() <= FORGOT_SHARE * f0.mean()
     verdict = "reproduced" if forgot and before.mean() - after.mean() <= CLOSE_ACC_PTS else "not reproduced"
-    cost = r.seed_rows("amnesiac_record_cost")
+    cost = r.all_seed_rows("amnesiac_record_cost")
     share = (cost[(cost.request == "class") & cost.seed.isin(a.seed.unique())].share_of_batches_pct
              if cost is not None and "request" in cost else pd.Series(dtype=float))
     removed = f"{ms(share)} % of the training batches removed (the paper: under 1 %); " if not share.empty else ""
@@ -300,7 +300,7 @@ def amnesiac_inversion(r) -> Outcome | None:
     own probability for its own inversion is high by construction. On the mean over the seeds stored whose judge
     recognises the original's inversion as the class; a seed whose judge does not has nothing to remove and is left
     out, and with no such seed left, or where no judge ran, the claim is untestable."""
-    t = r.seed_rows("accuracy_over_epochs", dtype={"epoch": str})
+    t = r.all_seed_rows("accuracy_over_epochs", dtype={"epoch": str})
     if t is None or "inversion_confidence" not in t:
         return None
     a = t[(t.scheme == "class") & (t.method == "amnesiac")]
