@@ -68,13 +68,14 @@ def _null_01(folder: Path) -> None:
             for _, g in t.groupby([c for c in ("seed", "scheme") if c in t]):
                 t.loc[g.index, methods] = g[g.epoch == "0"][methods].to_numpy().repeat(len(g), axis=0)
             t.to_csv(p, index=False)
-    p = folder / "accuracy_over_epochs.csv"
-    if p.exists():
-        t = pd.read_csv(p, dtype={"epoch": str})
-        cols = [c for c in t if c not in ("method", "epoch", "scheme")]
-        for _, g in t.groupby(["scheme", "method"]):
-            t.loc[g.index, cols] = g[g.epoch == "0"][cols].to_numpy().repeat(len(g), axis=0)
-        t.to_csv(p, index=False)
+    for p in [*_stored(folder, "accuracy_over_epochs"), folder / "accuracy_over_epochs.csv"]:
+        if p.exists():  # every epoch is epoch 0's (the claims read every stored seed)
+            t = pd.read_csv(p, dtype={"epoch": str})
+            keys = [c for c in ("seed", "scheme", "method") if c in t]
+            cols = [c for c in t if c not in ("epoch", *keys) and not c.startswith("_")]
+            for _, g in t.groupby(keys):
+                t.loc[g.index, cols] = g[g.epoch == "0"][cols].to_numpy().repeat(len(g), axis=0)
+            t.to_csv(p, index=False)
 
 
 def _null_03(folder: Path) -> None:
