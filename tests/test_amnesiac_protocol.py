@@ -153,7 +153,8 @@ def test_notebook_01_runs_each_method_at_the_rooms_protocol():
 
 def test_the_report_reads_every_stored_seed_where_the_view_shows_its_first(tmp_path):
     """A view that shows a table for its first seed alone (notebook 01's tables of a full run) still lets the claims
-    read every seed its config stored: `Results.all_seed_rows`, where `seed_rows` reads the seeds shown."""
+    read every seed its config stored: `Results.seed_rows` with every_seed, where without it it reads the seeds
+    shown."""
     import json
 
     from unlearnlib.papers.claims import Results
@@ -164,6 +165,6 @@ def test_the_report_reads_every_stored_seed_where_the_view_shows_its_first(tmp_p
     (folder / "rows.json").write_text(json.dumps({"t": {"rows": "store/nb/t/f.csv", "fingerprint": "f", "seeds": [0]}}))
     r = Results(tmp_path, "cpu", "nb")
     assert r.seed_rows("t").seed.tolist() == [0]
-    every = r.all_seed_rows("t")
+    every = r.seed_rows("t", every_seed=True)
     assert every.seed.tolist() == [0, 1] and every.x.tolist() == [1.0, 3.0] and "_commit" not in every
-    assert r.all_seed_rows("absent") is None
+    assert r.seed_rows("absent", every_seed=True) is None

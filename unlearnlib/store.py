@@ -549,20 +549,14 @@ def _read_shown(path: Path, entry: dict, **read_kw) -> pd.DataFrame:
     return _with_disparity(_in_order(pd.concat([rows, *lent], ignore_index=True), entry["order"]), entry["order"])
 
 
-def view_rows(folder: Path, table: str, **read_kw) -> pd.DataFrame | None:
-    """The stored rows (provenance dropped) that the view `folder` shows for `table`; None if its index has none."""
+def view_rows(folder: Path, table: str, every_seed: bool = False, **read_kw) -> pd.DataFrame | None:
+    """The stored rows (provenance dropped) that the view `folder` shows for `table`; None if its index has none.
+    every_seed: every seed of the rows file it shows them from (its config's), those it does not show included (a
+    table the view shows for its first seed alone, whose claims read every seed)."""
     for _, path, entry in _shown(folder, [table]):
+        if every_seed:
+            entry = {k: v for k, v in entry.items() if k != "seeds"}
         return drop_provenance(_read_shown(path, entry, **read_kw)).reset_index(drop=True)
-    return None
-
-
-def stored_rows(folder: Path, table: str, **read_kw) -> pd.DataFrame | None:
-    """Every seed's stored rows (provenance dropped) in the rows file the view `folder` shows `table` from: its config's
-    file, the seeds it does not show included (a table the view shows for its first seed alone, whose claims read
-    every seed); None if its index has none."""
-    for _, path, entry in _shown(folder, [table]):
-        return drop_provenance(_read_shown(path, {k: v for k, v in entry.items() if k != "seeds"},
-                                           **read_kw)).reset_index(drop=True)
     return None
 
 

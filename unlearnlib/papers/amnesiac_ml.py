@@ -184,6 +184,11 @@ def _no_signal(auc) -> str:
             f"no membership to remove and recall tracks correct classification (needs an AUC above {CHANCE_AUC})")
 
 
+def _left_out(seeds: list[int], why: str) -> str:
+    """The note naming the seeds a claim leaves out as untestable, and why."""
+    return f"; seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} left out, untestable: {why}"
+
+
 def _seeds_with_a_class_to_forget(c: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """Table 1's class-wise rows of the seeds whose original the attack finds members of the class in (recall above
     RECALL_LOW at epoch 0, before any method ran), and a note naming the other seeds: an original that never learnt
@@ -194,9 +199,9 @@ def _seeds_with_a_class_to_forget(c: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     empty = sorted(int(s) for s, v in e0.items() if v <= RECALL_LOW)
     if not empty:
         return c, ""
-    note = (f"; seed{'s' if len(empty) > 1 else ''} {', '.join(map(str, empty))} left out, untestable: the original's "
-            f"recall of the class at epoch 0 is {', '.join(fmt(e0[s], 3) for s in empty)} (at or below {RECALL_LOW}; "
-            f"it did not learn the class's kept samples, so there is no membership to remove)")
+    recalls = ", ".join(fmt(e0[s], 3) for s in empty)
+    note = _left_out(empty, f"the original's recall of the class at epoch 0 is {recalls} (at or below {RECALL_LOW}; it "
+                     f"did not learn the class's kept samples, so there is no membership to remove)")
     return c[~c.seed.isin(empty)], note
 
 
@@ -220,10 +225,10 @@ def amnesiac_recall(r) -> Outcome | None:
 
 
 def _amnesiac_epochs(r) -> tuple[pd.DataFrame | None, str]:
-    """The amnesiac method's class-wise rows of accuracy_over_epochs, every stored seed (`Results.all_seed_rows`), with
-    the seeds whose original never learnt the class left out by Table 1's rule (`_seeds_with_a_class_to_forget`), and the
-    note naming them; (None, "") without the table."""
-    t = r.all_seed_rows("accuracy_over_epochs", dtype={"epoch": str})
+    """The amnesiac method's class-wise rows of accuracy_over_epochs, every stored seed (`Results.seed_rows`'s
+    every_seed), with the seeds whose original never learnt the class left out by Table 1's rule
+    (`_seeds_with_a_class_to_forget`), and the note naming them; (None, "") without the table."""
+    t = r.seed_rows("accuracy_over_epochs", every_seed=True, dtype={"epoch": str})
     if t is None:
         return None, ""
     a = t[(t.scheme == "class") & (t.method == "amnesiac")]
@@ -262,7 +267,7 @@ def amnesiac_test_acc(r) -> Outcome | None:
     f0, f1 = _at(a, "forget_acc_pct", "0"), _at(a, "forget_acc_pct", "0'")
     forgot = f1.mean() <= FORGOT_SHARE * f0.mean()
     verdict = "reproduced" if forgot and before.mean() - after.mean() <= CLOSE_ACC_PTS else "not reproduced"
-    cost = r.all_seed_rows("amnesiac_record_cost")
+    cost = r.seed_rows("amnesiac_record_cost", every_seed=True)
     share = (cost[(cost.request == "class") & cost.seed.isin(a.seed.unique())].share_of_batches_pct
              if cost is not None and "request" in cost else pd.Series(dtype=float))
     removed = f"{ms(share)} % of the training batches removed (the paper: under 1 %); " if not share.empty else ""
@@ -300,7 +305,7 @@ def amnesiac_inversion(r) -> Outcome | None:
     own probability for its own inversion is high by construction. On the mean over the seeds stored whose judge
     recognises the original's inversion as the class; a seed whose judge does not has nothing to remove and is left
     out, and with no such seed left, or where no judge ran, the claim is untestable."""
-    t = r.all_seed_rows("accuracy_over_epochs", dtype={"epoch": str})
+    t = r.seed_rows("accuracy_over_epochs", every_seed=True, dtype={"epoch": str})
     if t is None or "inversion_confidence" not in t:
         return None
     a = t[(t.scheme == "class") & (t.method == "amnesiac")]
@@ -322,9 +327,9 @@ def amnesiac_inversion(r) -> Outcome | None:
     if blind:
         kept = ~before.index.isin(blind)
         before, after, at_last = before[kept], after[kept], at_last[kept]
-        value += (f"; seed{'s' if len(blind) > 1 else ''} {', '.join(map(str, blind))} left out, untestable: the judge "
-                  f"does not recognise that original's inversion as the class (below {JUDGE_RECOGNISES}); over the "
-                  f"other {len(before)}: {ms(before, 3)} -> {ms(after, 3)}, {ms(at_last, 3)} at epoch {last}")
+        value += _left_out(blind, f"the judge does not recognise that original's inversion as the class (below "
+                                  f"{JUDGE_RECOGNISES}); over the other {len(before)}: {ms(before, 3)} -> "
+                                  f"{ms(after, 3)}, {ms(at_last, 3)} at epoch {last}")
     verdict = ("reproduced" if after.mean() <= INVERSION_DROP * before.mean() else
                "partly" if at_last.mean() <= INVERSION_DROP * before.mean() else "not reproduced")
     return Outcome(value, verdict, where)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..published import published
-from ..store import pm, stored_rows, view_rows
+from ..store import pm, view_rows
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "untestable here", "not run", "error")
 # a privacy claim whose signal is absent from the original before unlearning: nothing to remove, nothing tested
@@ -61,26 +61,18 @@ class Results:
                 return pd.read_csv(f / f"{name}.csv")
         return None
 
-    def seed_rows(self, name: str, **read_kw) -> pd.DataFrame | None:
+    def seed_rows(self, name: str, every_seed: bool = False, **read_kw) -> pd.DataFrame | None:
         """Per-seed rows of table `name` from the row store, as the first folder whose index (rows.json) has them
-        shows them (`unlearnlib.store.view_rows`), else its single-seed `name`.csv (as seed 0); None if no folder has
-        either."""
+        shows them (`unlearnlib.store.view_rows`; every_seed: every seed stored under the view's config, where the
+        view shows only its first seed's, as notebook 01's tables of a full run), else its single-seed `name`.csv (as
+        seed 0); None if no folder has either."""
         for f in self.folders:
-            rows = view_rows(f, name, **read_kw)
+            rows = view_rows(f, name, every_seed, **read_kw)
             if rows is not None:
                 return rows
             if (f / f"{name}.csv").exists():
                 return pd.read_csv(f / f"{name}.csv", **read_kw).assign(seed=0)
         return None
-
-    def all_seed_rows(self, name: str, **read_kw) -> pd.DataFrame | None:
-        """As `seed_rows`, but every seed stored under the view's config (`unlearnlib.store.stored_rows`), where the
-        view shows only its first seed's (notebook 01's tables of a full run)."""
-        for f in self.folders:
-            rows = stored_rows(f, name, **read_kw)
-            if rows is not None:
-                return rows
-        return self.seed_rows(name, **read_kw)
 
     def where(self, name: str) -> list[str]:
         return [str((f / f"{name}.csv").relative_to(self.root)) for f in self.folders if (f / f"{name}.csv").exists()]
@@ -136,7 +128,7 @@ class Frames:
     def table(self, name: str) -> pd.DataFrame | None:
         return self.tables.get(name)
 
-    def seed_rows(self, name: str, **read_kw) -> pd.DataFrame | None:
+    def seed_rows(self, name: str, every_seed: bool = False, **read_kw) -> pd.DataFrame | None:
         t = self.tables.get(name)
         if t is None:
             return None
@@ -145,9 +137,6 @@ class Frames:
             if col in t:
                 t = t.assign(**{col: t[col].astype(kind)})
         return t
-
-    def all_seed_rows(self, name: str, **read_kw) -> pd.DataFrame | None:
-        return self.seed_rows(name, **read_kw)
 
     def where(self, name: str) -> list[str]:
         return []
